@@ -1,0 +1,109 @@
+"""Server-side settings, read from the environment (names are case-insensitive).
+
+Each class covers one concern so that a process only needs the variables it actually uses; the
+``get_*`` helpers cache one instance per process.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal, Optional
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class FrozenSettings(BaseSettings):
+    model_config = SettingsConfigDict(frozen=True, case_sensitive=False, extra="ignore")
+
+
+class Neo4jStoreSettings(FrozenSettings):
+    """Connection to the Neo4j state store."""
+
+    NEO4J_URL: str
+    NEO4J_DBNAME: str = "neo4j"
+    NEO4J_USER: str
+    NEO4J_PASS: SecretStr
+
+
+class ObjectStoreSettings(FrozenSettings):
+    """Which object store backend holds ProtocolDAGResults: ``s3`` or ``local`` (filesystem)."""
+
+    ALCHEMISCALE_OBJECT_STORE: Literal["s3", "local"] = "s3"
+
+
+class S3ObjectStoreSettings(FrozenSettings):
+    """An S3 bucket; leave the credentials unset to use the default AWS chain (e.g. an IAM role)."""
+
+    AWS_ACCESS_KEY_ID: Optional[SecretStr] = None
+    AWS_SECRET_ACCESS_KEY: Optional[SecretStr] = None
+    AWS_SESSION_TOKEN: Optional[SecretStr] = None
+    AWS_S3_BUCKET: str
+    AWS_S3_PREFIX: str
+    AWS_DEFAULT_REGION: str
+    AWS_ENDPOINT_URL: Optional[str] = None
+
+
+class LocalObjectStoreSettings(FrozenSettings):
+    """A folder on a filesystem shared by every API process of a single-host deployment."""
+
+    ALCHEMISCALE_LOCAL_OBJECT_STORE_ROOT: Path
+
+
+class JWTSettings(FrozenSettings):
+    JWT_SECRET_KEY: SecretStr
+    JWT_EXPIRE_SECONDS: int = Field(default=1800, gt=0)
+    JWT_ALGORITHM: str = "HS256"
+
+
+class APISettings(FrozenSettings):
+    ALCHEMISCALE_API_HOST: str = "127.0.0.1"
+    ALCHEMISCALE_API_PORT: int = Field(default=80, ge=0, le=65535)
+    ALCHEMISCALE_API_LOGLEVEL: str = "info"
+
+
+class ComputeAPISettings(FrozenSettings):
+    ALCHEMISCALE_COMPUTE_API_HOST: str = "127.0.0.1"
+    ALCHEMISCALE_COMPUTE_API_PORT: int = Field(default=80, ge=0, le=65535)
+    ALCHEMISCALE_COMPUTE_API_LOGLEVEL: str = "info"
+    ALCHEMISCALE_COMPUTE_API_REGISTRATION_EXPIRE_SECONDS: int = Field(default=1800, gt=0)
+    ALCHEMISCALE_COMPUTE_API_FORGIVE_TIME_SECONDS: int = Field(default=600, ge=0)
+    ALCHEMISCALE_COMPUTE_API_MAX_FAILURES: int = Field(default=3, ge=0)
+    ALCHEMISCALE_COMPUTE_API_MANAGER_EXPIRE_SECONDS: int = Field(default=3600, gt=0)
+    ALCHEMISCALE_COMPUTE_API_MANAGER_EXPIRE_SECONDS_ERROR: int = Field(default=86400, gt=0)
+
+
+@lru_cache
+def get_neo4jstore_settings() -> Neo4jStoreSettings:
+    return Neo4jStoreSettings()
+
+
+@lru_cache
+def get_objectstore_settings() -> ObjectStoreSettings:
+    return ObjectStoreSettings()
+
+
+@lru_cache
+def get_s3objectstore_settings() -> S3ObjectStoreSettings:
+    return S3ObjectStoreSettings()
+
+
+@lru_cache
+def get_local_objectstore_settings() -> LocalObjectStoreSettings:
+    return LocalObjectStoreSettings()
+
+
+@lru_cache
+def get_jwt_settings() -> JWTSettings:
+    return JWTSettings()
+
+
+@lru_cache
+def get_api_settings() -> APISettings:
+    return APISettings()
+
+
+@lru_cache
+def get_compute_api_settings() -> ComputeAPISettings:
+    return ComputeAPISettings()

@@ -1,0 +1,27 @@
+"""``Neo4jStore``: the single source of truth, assembled from one mixin per concern."""
+
+from .admin import AdminMixin
+from .base import ConflictError, Neo4jStoreBase, Neo4jStoreError
+from .claims import ClaimsMixin
+from .compute import ComputeMixin
+from .identities import IdentitiesMixin
+from .networks import NetworksMixin
+from .restarts import RestartsMixin
+from .results import ResultsMixin
+from .tasks import TasksMixin
+
+__all__ = ["Neo4jStore", "Neo4jStoreError", "ConflictError"]
+
+
+class Neo4jStore(
+    AdminMixin,
+    NetworksMixin,
+    TasksMixin,
+    ClaimsMixin,
+    ComputeMixin,
+    RestartsMixin,
+    ResultsMixin,
+    IdentitiesMixin,
+    Neo4jStoreBase,
+):
+    """All Cypher of alchemiscale lives behind this class (one mixin module per concern)."""

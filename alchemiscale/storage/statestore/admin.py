@@ -1,0 +1,5 @@
+"""State store: admin."""
+
+
+class AdminMixin:
+    pass

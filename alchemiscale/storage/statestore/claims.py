@@ -1,0 +1,5 @@
+"""State store: claims."""
+
+
+class ClaimsMixin:
+    pass

@@ -1,0 +1,5 @@
+"""State store: compute."""
+
+
+class ComputeMixin:
+    pass

@@ -1,0 +1,5 @@
+"""State store: identities."""
+
+
+class IdentitiesMixin:
+    pass

@@ -1,0 +1,5 @@
+"""State store: networks."""
+
+
+class NetworksMixin:
+    pass

@@ -1,0 +1,5 @@
+"""State store: restarts."""
+
+
+class RestartsMixin:
+    pass

@@ -1,0 +1,5 @@
+"""State store: results."""
+
+
+class ResultsMixin:
+    pass

@@ -1,0 +1,5 @@
+"""State store: tasks."""
+
+
+class TasksMixin:
+    pass
