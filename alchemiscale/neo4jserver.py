@@ -137,6 +137,11 @@ def _fetch_into(lib_dir: Path, mvn: str, quiet: bool) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def has_jars(lib_dir: Path | str) -> bool:
+    """Whether `lib_dir` holds the Neo4j server jar (fetched by us or copied there by hand)."""
+    return any(Path(lib_dir).glob(f"{SERVER_JAR_PREFIX}*.jar"))
+
+
 def _replace_dir(new: Path, target: Path) -> None:
     """Move `new` to `target`, discarding an incomplete `target` left by an earlier attempt."""
     if target.exists():
@@ -152,12 +157,15 @@ def _tail(lines: Sequence[str] | deque[str], count: int = LOG_TAIL_LINES) -> str
     return "\n".join(list(lines)[-count:])
 
 
-def _read_tail(path: Path, count: int = LOG_TAIL_LINES) -> str:
+def _read_tail(path: Path, offset: int = 0, count: int = LOG_TAIL_LINES) -> str:
+    """The last `count` lines of `path` written after byte `offset`."""
     try:
-        with path.open(errors="replace") as handle:
-            return "\n".join(line.rstrip("\n") for line in deque(handle, maxlen=count))
+        with path.open("rb") as handle:
+            handle.seek(offset)
+            lines = deque(handle, maxlen=count)
     except FileNotFoundError:
         return "(no log written)"
+    return "\n".join(line.decode(errors="replace").rstrip("\n") for line in lines) or "(log is empty)"
 
 
 def free_port() -> int:
@@ -211,7 +219,11 @@ def render_conf(data_dir: Path, bolt_port: int, pagecache: str) -> str:
 
 
 def _pid_alive(pid: int) -> bool:
-    """Whether process `pid` exists and has not exited (a zombie has exited)."""
+    """Whether process `pid` exists and has not exited.
+
+    A JVM's main thread can end (showing the process as a zombie) while its other threads are
+    still shutting the server down, so only a zombie with no threads left counts as exited.
+    """
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -221,10 +233,11 @@ def _pid_alive(pid: int) -> bool:
     if not HAS_PROCFS:
         return True
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
         return False
-    return state != "Z"
+    state, num_threads = fields[0], int(fields[17])
+    return state != "Z" or num_threads > 1
 
 
 def _is_server_for(pid: int, data_dir: Path) -> bool:
@@ -269,6 +282,8 @@ class Neo4jServer:
         self._password = password
         self._process: subprocess.Popen[bytes] | None = None
         self._cds_pending: tuple[Path, Path] | None = None
+        self._log_offset = 0
+        self.startup_seconds: float | None = None  # how long the last start() took, for diagnostics
         self._attached_pid = self._running_pid_from_file()
         state_port = self._read_state().get("bolt_port")
         if self._attached_pid is not None and bolt_port not in (None, state_port):
@@ -353,8 +368,8 @@ class Neo4jServer:
         """Launch the server, wait for Bolt, set the password on first start, and check a query runs."""
         if self.running:
             return self
-        java = _java_executable()
         self._check_jars()
+        java = _java_executable()
         if port_in_use(self.bolt_port):
             raise Neo4jServerError(
                 f"Port {self.bolt_port} on 127.0.0.1 is already in use, so Neo4j cannot listen for Bolt there; "
@@ -365,7 +380,9 @@ class Neo4jServer:
         self._cds_pending = self._plan_cds_archive(java)
         if self._cds_pending is not None:
             command.insert(1, f"-XX:ArchiveClassesAtExit={self._cds_pending[0]}")
+        started = time.monotonic()
         with self.console_log.open("ab") as log:
+            self._log_offset = log.tell()
             self._process = subprocess.Popen(
                 command, cwd=self.data_dir, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True,
@@ -376,8 +393,9 @@ class Neo4jServer:
             self._wait_for_bolt(timeout)
             self._ensure_password()
         except BaseException:
-            self._terminate(timeout=30)
+            self._terminate(timeout=30, keep_cds_archive=False)
             raise
+        self.startup_seconds = time.monotonic() - started
         return self
 
     def stop(self, timeout: float = 60) -> None:
@@ -424,11 +442,11 @@ class Neo4jServer:
             return None
         return archive.with_name(f".{archive.name}.{os.getpid()}-{self.bolt_port}.tmp"), archive
 
-    def _publish_cds_archive(self, clean_exit: bool) -> None:
+    def _publish_cds_archive(self, keep: bool) -> None:
         pending, self._cds_pending = self._cds_pending, None
         if pending is None or not pending[0].exists():
             return
-        if clean_exit and pending[0].stat().st_size > 0:
+        if keep and pending[0].stat().st_size > 0:
             os.replace(*pending)
         else:
             pending[0].unlink(missing_ok=True)
@@ -436,7 +454,7 @@ class Neo4jServer:
     def _check_jars(self) -> None:
         if not self.lib_dir.is_dir():
             raise Neo4jServerError(f"The Neo4j jar folder {self.lib_dir} does not exist; {FETCH_HINT}.")
-        if not any(self.lib_dir.glob(f"{SERVER_JAR_PREFIX}*.jar")):
+        if not has_jars(self.lib_dir):
             raise Neo4jServerError(
                 f"The Neo4j jar folder {self.lib_dir} holds no {SERVER_JAR_PREFIX}*.jar; {FETCH_HINT}."
             )
@@ -454,7 +472,7 @@ class Neo4jServer:
     def _failure(self, what: str) -> Neo4jServerError:
         return Neo4jServerError(
             f"{what}. Check Java (17 or 21), the jars in {self.lib_dir}, and the data folder {self.data_dir}. "
-            f"Last lines of {self.console_log}:\n{_read_tail(self.console_log)}"
+            f"Last lines of {self.console_log}:\n{_read_tail(self.console_log, self._log_offset)}"
         )
 
     def _ensure_password(self) -> None:
@@ -494,7 +512,7 @@ class Neo4jServer:
             attempt += 1
             time.sleep(0.1)
 
-    def _terminate(self, timeout: float) -> None:
+    def _terminate(self, timeout: float, *, keep_cds_archive: bool = True) -> None:
         pid = self.pid
         if pid is None:
             return
@@ -502,10 +520,10 @@ class Neo4jServer:
             os.kill(pid, signal.SIGTERM)
         clean = self._wait_exit(timeout)
         if not clean:
-            with contextlib.suppress(ProcessLookupError):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pid, signal.SIGKILL)
             self._wait_exit(10)
-        self._publish_cds_archive(clean_exit=clean)
+        self._publish_cds_archive(keep=clean and keep_cds_archive)
         self._forget_process()
 
     def _wait_exit(self, timeout: float) -> bool:
@@ -552,17 +570,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m alchemiscale.neo4jserver", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     fetch = commands.add_parser("fetch", help=f"download the Neo4j {NEO4J_VERSION} jars with Maven")
-    fetch.add_argument("--lib-dir", type=Path, default=None, help="target folder (default: %(default)s)")
-    run = commands.add_parser("run", help="run a Neo4j server in the foreground")
+    fetch.add_argument("--lib-dir", type=Path, default=None, help=f"target folder (default: {default_lib_dir()})")
+    run = commands.add_parser(
+        "run", help="run a Neo4j server in the foreground (password from env NEO4J_PASS, else the default)"
+    )
     run.add_argument("--data-dir", type=Path, required=True, help="folder for conf, data and logs")
     run.add_argument("--port", type=int, default=None, help="Bolt port (default: the last one used, else a free one)")
-    run.add_argument("--lib-dir", type=Path, default=None, help="folder with the Neo4j jars")
+    run.add_argument(
+        "--lib-dir", type=Path, default=None, help=f"folder with the Neo4j jars (default: {default_lib_dir()})"
+    )
     run.add_argument("--heap", default="512m", help="JVM maximum heap (default: %(default)s)")
     run.add_argument("--pagecache", default="64m", help="Neo4j page cache size (default: %(default)s)")
     args = parser.parse_args(argv)
     try:
         if args.command == "fetch":
-            print(fetch_jars(args.lib_dir, quiet=False))
+            print(f"Fetching the Neo4j {NEO4J_VERSION} jars with Maven...", flush=True)
+            print(f"Neo4j jars are in {fetch_jars(args.lib_dir)}")
             return 0
         password = os.environ.get("NEO4J_PASS", DEFAULT_PASSWORD)
         server = Neo4jServer(args.data_dir, bolt_port=args.port, password=password, lib_dir=args.lib_dir,
@@ -579,10 +602,12 @@ def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
 
 def _run_foreground(server: Neo4jServer) -> int:
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
-    started = time.monotonic()
+    if server.running:
+        raise Neo4jServerError(f"A Neo4j server for {server.data_dir} is already running at {server.url} "
+                               f"(pid {server.pid}).")
     server.start()
     print(f"Neo4j {NEO4J_VERSION} ready at {server.url} (user {server.user}, database {server.dbname}) "
-          f"in {time.monotonic() - started:.1f} s; data in {server.data_dir}. Press Ctrl-C to stop.", flush=True)
+          f"in {server.startup_seconds:.1f} s; data in {server.data_dir}. Press Ctrl-C to stop.", flush=True)
     try:
         while server.running:
             time.sleep(0.5)

@@ -1,0 +1,1 @@
+"""Authentication (bcrypt-hashed keys, JWT bearer tokens) and scope-based authorization."""

@@ -76,6 +76,7 @@ def run_replica_exchange(
         sampler = multistate.ReplicaExchangeSampler(
             mcmc_moves=move, number_of_iterations=settings.n_iterations, online_analysis_interval=None
         )
+        sampler._global_citation_silence = True  # openmmtools prints a citation list to stdout otherwise
         # The global cache cannot change platform while it holds Contexts: empty it, then give the
         # sampler caches of its own on the chosen platform.
         cache.global_context_cache.empty()

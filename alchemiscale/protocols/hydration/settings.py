@@ -55,6 +55,11 @@ class HydrationSettings(BaseModel):
     @model_validator(mode="after")
     def _check_consistency(self) -> "HydrationSettings":
         _check_lambda_schedule(self.lambda_electrostatics, self.lambda_sterics)
+        if len(self.vacuum_window_indices()) < 2:
+            raise ValueError(
+                "the lambda schedule needs a window with lambda_electrostatics=0.0 and lambda_sterics=1.0: "
+                "the vacuum leg samples the full-sterics windows and needs at least two of them"
+            )
         if self.solvent_padding_nm < self.nonbonded_cutoff_nm + PADDING_MARGIN_NM - 1e-9:
             raise ValueError(
                 f"solvent_padding_nm ({self.solvent_padding_nm}) must exceed nonbonded_cutoff_nm "
@@ -82,8 +87,8 @@ class HydrationSettings(BaseModel):
             lambda_electrostatics=FAST_LAMBDA_ELECTROSTATICS,
             lambda_sterics=FAST_LAMBDA_STERICS,
             minimization_max_iterations=200,
-            equilibration_iterations=5,
-            n_iterations=40,
+            equilibration_iterations=3,
+            n_iterations=30,
             steps_per_iteration=125,
         )
         preset.update(changes)

@@ -1,5 +1,212 @@
-"""State store: claims."""
+"""Claiming Tasks from a TaskHub without a hub-wide lock, and the per-attempt history it records.
+
+Upstream serializes every claimer of a hub on a lock property of the TaskHub node (issue #121).
+Here candidates are read without any lock, chosen by priority tier and ACTIONS weight, and each
+chosen Task is then claimed by a conditional write that first takes that Task's own write lock
+and only then re-checks that it is still claimable. A claimer that loses a race simply re-reads
+and tries fresh candidates, so concurrent claimers of one hub only contend on the same Task.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections import defaultdict
+from typing import Any, Iterable, Optional, Sequence, Union
+
+from ...models import ComputeServiceID, ScopedKey
+from ..models import utcnow
+from .base import Neo4jStoreError
+from .scoping import ScopedKeyLike, as_scoped_key, to_native
+
+PROTOCOL_NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9_]*$")
+
+# Rounds of (read candidates, conditionally claim) before giving up on a contended hub.
+MAX_CLAIM_ROUNDS = 10
+
+# Conditions that make an actioned Task `t` (via ACTIONS edge `a`) claimable, shared by the
+# candidate read, the locked re-check, and the compute manager's count of available work.
+CLAIMABLE_TASK = """
+    t.status = 'waiting' AND a.weight > 0
+    AND NOT EXISTS { MATCH (t)-[:EXTENDS]->(prior:Task) WHERE prior.status <> 'complete' }
+    AND ($protocols IS NULL OR EXISTS {
+        MATCH (t)-[:PERFORMS]->()-[:DEPENDS_ON {attribute: 'protocol'}]->(protocol)
+        WHERE any(label IN labels(protocol) WHERE label IN $protocols)
+    })
+"""
+
+_CANDIDATES = f"""
+MATCH (:TaskHub {{_scoped_key: $taskhub}})-[a:ACTIONS]->(t:Task)
+WHERE {CLAIMABLE_TASK}
+RETURN t._scoped_key AS task, t.priority AS priority, a.weight AS weight
+"""
+
+# Locks are taken in ScopedKey order so two claimers can never deadlock on each other's Tasks.
+_CLAIM = f"""
+UNWIND $tasks AS task_sk
+WITH task_sk ORDER BY task_sk
+CALL {{
+    WITH task_sk
+    MATCH (t:Task {{_scoped_key: task_sk}})
+    SET t._claim_lock = true
+    REMOVE t._claim_lock
+    WITH t
+    MATCH (:TaskHub {{_scoped_key: $taskhub}})-[a:ACTIONS]->(t)
+    WHERE {CLAIMABLE_TASK}
+    MATCH (csr:ComputeServiceRegistration {{identifier: $compute_service_id}})
+    WITH t, csr, COUNT {{ (t)-[:ATTEMPTED]->(:TaskAttempt) }} AS previous_attempts
+    CREATE (csr)-[:CLAIMS {{claimed: $now}}]->(t)
+    CREATE (t)-[:ATTEMPTED]->(:TaskAttempt {{
+        number: previous_attempts + 1, compute_service_id: $compute_service_id, claimed: $now,
+        ended: null, outcome: null, result_ref: null
+    }})
+    SET t.status = 'running', t.claim = $compute_service_id
+    RETURN t._scoped_key AS claimed
+}}
+RETURN claimed
+"""
+
+_REGISTERED = """
+MATCH (csr:ComputeServiceRegistration {identifier: $compute_service_id})
+RETURN count(csr) > 0 AS registered
+"""
+
+_HISTORY = """
+MATCH (t:Task {_scoped_key: $task})
+OPTIONAL MATCH (t)-[:ATTEMPTED]->(att:TaskAttempt)
+RETURN att ORDER BY att.number
+"""
+
+
+class UnregisteredComputeServiceError(Neo4jStoreError):
+    """A compute service that is not (or no longer) registered tried to act on Tasks."""
+
+
+def scoped_key_str(value: ScopedKeyLike) -> str:
+    """Validate a ScopedKey (or its string form) and return the string stored in the graph."""
+    return str(as_scoped_key(value))
+
+
+def validate_protocols(protocols: Optional[Sequence[str]]) -> Optional[list[str]]:
+    """Protocol class names for filtering; ``None`` means any Protocol, an empty list is an error."""
+    if protocols is None:
+        return None
+    if isinstance(protocols, str) or not isinstance(protocols, Iterable):
+        raise ValueError("protocols must be a list of Protocol class names or None")
+    protocols = list(protocols)
+    if not protocols:
+        raise ValueError("protocols must be None (any Protocol) or a non-empty list of Protocol class names")
+    for name in protocols:
+        if not isinstance(name, str) or not PROTOCOL_NAME.match(name):
+            raise ValueError(
+                f"invalid Protocol name {name!r}: must start with an ASCII letter and contain only "
+                "ASCII letters, digits and underscores"
+            )
+    return protocols
+
+
+def select_candidates(
+    candidates: Iterable[tuple[str, int, float]], count: int, rng: Optional[random.Random] = None
+) -> list[str]:
+    """Choose up to ``count`` Tasks from ``(task, priority, weight)`` candidates.
+
+    Whole priority tiers are taken (lowest number first) while they fit; inside the tier that
+    does not fit, Tasks are sampled without replacement with probability proportional to their
+    weight (Efraimidis-Spirakis keys ``u ** (1 / w)``).
+    """
+    rng = rng or random
+    tiers: dict[int, list[tuple[str, float]]] = defaultdict(list)
+    for task, priority, weight in candidates:
+        if weight > 0:
+            tiers[priority].append((task, weight))
+    chosen: list[str] = []
+    for priority in sorted(tiers):
+        tier = tiers[priority]
+        room = count - len(chosen)
+        if room <= 0:
+            break
+        if len(tier) <= room:
+            chosen.extend(task for task, _ in tier)
+        else:
+            keyed = sorted(tier, key=lambda item: rng.random() ** (1.0 / item[1]), reverse=True)
+            chosen.extend(task for task, _ in keyed[:room])
+    return chosen
 
 
 class ClaimsMixin:
-    pass
+    def claim_taskhub_tasks(
+        self,
+        taskhub: ScopedKeyLike,
+        compute_service_id: Union[ComputeServiceID, str],
+        count: int = 1,
+        protocols: Optional[Sequence[str]] = None,
+    ) -> list[Optional[ScopedKey]]:
+        """Claim up to ``count`` Tasks of a TaskHub for a registered compute service.
+
+        Returns a list of length ``count``: the ScopedKeys of the Tasks really claimed, padded
+        with ``None``. Raises ``UnregisteredComputeServiceError`` if the service is not
+        registered (upstream returned keys it never claimed); a TaskHub that does not exist
+        simply yields nothing to claim.
+        """
+        if not isinstance(count, int) or count < 1:
+            raise ValueError(f"count must be a positive integer, got {count!r}")
+        params = {
+            "taskhub": scoped_key_str(taskhub),
+            "compute_service_id": str(ComputeServiceID(compute_service_id)),
+            "protocols": validate_protocols(protocols),
+        }
+        if not self._is_registered(params["compute_service_id"]):
+            raise UnregisteredComputeServiceError(
+                f"compute service {params['compute_service_id']} is not registered; register it before claiming"
+            )
+
+        claimed: list[str] = []
+        for _ in range(MAX_CLAIM_ROUNDS):
+            needed = count - len(claimed)
+            candidates = [
+                (r["task"], r["priority"], r["weight"]) for r in self.execute_query(_CANDIDATES, params)
+            ]
+            chosen = select_candidates(candidates, needed)
+            if not chosen:
+                break
+            won = [
+                r["claimed"]
+                for r in self.execute_query(_CLAIM, {**params, "tasks": chosen, "now": utcnow()})
+            ]
+            # keep the preference order of the selection, not the locking order
+            won_set = set(won)
+            claimed.extend(task for task in chosen if task in won_set)
+            if len(claimed) >= count:
+                break
+            if not won and not self._is_registered(params["compute_service_id"]):
+                break  # the registration expired while we were claiming
+        result: list[Optional[ScopedKey]] = [ScopedKey.from_str(sk) for sk in claimed]
+        return result + [None] * (count - len(result))
+
+    def _is_registered(self, compute_service_id: str) -> bool:
+        records = self.execute_query(_REGISTERED, {"compute_service_id": compute_service_id})
+        return bool(records[0]["registered"])
+
+    def get_task_history(self, task: ScopedKeyLike) -> list[dict[str, Any]]:
+        """Every claim of a Task, oldest first: who ran it, when, and how the attempt ended."""
+        records = self.execute_query(_HISTORY, {"task": scoped_key_str(task)})
+        if not records:
+            raise KeyError(f"no Task {task} in the state store")
+        history = []
+        for record in records:
+            if record["att"] is None:
+                continue
+            attempt = dict(record["att"])
+            history.append(
+                {
+                    "number": attempt["number"],
+                    "compute_service_id": attempt["compute_service_id"],
+                    "claimed": to_native(attempt["claimed"]),
+                    "ended": to_native(attempt.get("ended")),
+                    "outcome": attempt.get("outcome"),
+                    "result_ref": (
+                        ScopedKey.from_str(attempt["result_ref"]) if attempt.get("result_ref") else None
+                    ),
+                }
+            )
+        return history

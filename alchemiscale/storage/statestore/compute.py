@@ -1,5 +1,381 @@
-"""State store: compute."""
+"""Compute service and compute manager registrations: liveness, failure memory, requeueing, scaling.
+
+A ComputeServiceRegistration is the anchor of a service's CLAIMS; when it goes (deregistration
+or heartbeat expiry) its running Tasks go back to waiting and their open attempts are closed as
+``requeued``, in the same transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Optional, Sequence, Union
+
+from ...models import ComputeManagerID, ComputeServiceID, Scope, ScopedKey
+from ..models import (
+    ComputeManagerInstruction,
+    ComputeManagerRegistration,
+    ComputeManagerStatus,
+    ComputeServiceRegistration,
+    utcnow,
+)
+from .base import ConflictError
+from .claims import CLAIMABLE_TASK, scoped_key_str, validate_protocols
+from .scoping import ScopedKeyLike, as_scope, to_native
+
+# Deletes the registrations bound to `csr` after sending their running Tasks back to waiting.
+_RELEASE_AND_DELETE = """
+CALL {
+    WITH csr
+    OPTIONAL MATCH (csr)-[:CLAIMS]->(t:Task {status: 'running'})
+    SET t.status = 'waiting', t.claim = null
+    WITH csr, t
+    OPTIONAL MATCH (t)-[:ATTEMPTED]->(att:TaskAttempt {compute_service_id: csr.identifier})
+    WHERE att.ended IS NULL
+    SET att.ended = $now, att.outcome = 'requeued'
+    RETURN count(DISTINCT t) AS requeued
+}
+WITH csr, csr.identifier AS identifier
+DETACH DELETE csr
+RETURN identifier
+"""
+
+_DEREGISTER = (
+    "MATCH (csr:ComputeServiceRegistration {identifier: $compute_service_id})\n" + _RELEASE_AND_DELETE
+)
+_EXPIRE = "MATCH (csr:ComputeServiceRegistration) WHERE csr.heartbeat < $expire_time\n" + _RELEASE_AND_DELETE
+
+_CREATE_SERVICE = """
+CREATE (csr:ComputeServiceRegistration {
+    identifier: $identifier, registered: $registered, heartbeat: $heartbeat,
+    failure_times: $failure_times, manager_name: $manager_name
+})
+"""
+
+_ATTACH_TO_MANAGER = """
+MATCH (cmr:ComputeManagerRegistration {name: $manager_name}),
+      (csr:ComputeServiceRegistration {identifier: $identifier})
+CREATE (cmr)-[:MANAGES]->(csr)
+RETURN count(*) AS attached
+"""
+
+_CAN_CLAIM = """
+UNWIND $compute_service_ids AS compute_service_id
+OPTIONAL MATCH (csr:ComputeServiceRegistration {identifier: compute_service_id})
+SET csr.failure_times = [failed IN csr.failure_times WHERE failed > $forgive_time]
+RETURN compute_service_id, csr IS NOT NULL AS registered, size(csr.failure_times) AS failures
+"""
+
+_TASKS_WANTED = """
+UNWIND $tasks AS task_sk
+OPTIONAL MATCH (t:Task {_scoped_key: task_sk})
+RETURN task_sk,
+       t IS NOT NULL AND t.status = 'running' AND t.claim = $compute_service_id
+       AND EXISTS { (:ComputeServiceRegistration {identifier: $compute_service_id})-[:CLAIMS]->(t) }
+       AND EXISTS { (:TaskHub)-[:ACTIONS]->(t) } AS wanted
+"""
+
+_MANAGER_PROPS = ("name", "uuid", "registered", "last_status_update", "status", "detail", "saturation")
+
+_AVAILABLE_TASKS = f"""
+MATCH (:TaskHub)-[a:ACTIONS]->(t:Task)
+WHERE any(scope IN $scopes WHERE (scope.org IS NULL OR t._org = scope.org)
+                             AND (scope.campaign IS NULL OR t._campaign = scope.campaign)
+                             AND (scope.project IS NULL OR t._project = scope.project))
+  AND {CLAIMABLE_TASK}
+RETURN count(DISTINCT t) AS available
+"""
+
+
+def _service_id(value: Union[ComputeServiceID, str]) -> str:
+    return str(ComputeServiceID(value))
+
+
+def _manager_id(value: Union[ComputeManagerID, str]) -> ComputeManagerID:
+    return value if isinstance(value, ComputeManagerID) else ComputeManagerID(value)
 
 
 class ComputeMixin:
-    pass
+    # -- compute services ---------------------------------------------------------------
+
+    def register_computeservice(self, registration: ComputeServiceRegistration) -> ComputeServiceID:
+        """Create the registration that anchors a service's claims.
+
+        With ``manager_name`` set the registration is attached (MANAGES) to the compute manager of
+        that name, which must be registered (ValueError otherwise). A duplicate identifier is a
+        ConflictError.
+        """
+        identifier = _service_id(registration.identifier)
+        params = {
+            "identifier": identifier,
+            "registered": registration.registered,
+            "heartbeat": registration.heartbeat,
+            "failure_times": list(registration.failure_times),
+            "manager_name": registration.manager_name,
+        }
+        with self.transaction() as tx:
+            if tx.run(
+                "MATCH (csr:ComputeServiceRegistration {identifier: $identifier}) RETURN csr.identifier",
+                params,
+            ).single():
+                raise ConflictError(f"compute service {identifier} is already registered")
+            tx.run(_CREATE_SERVICE, params)
+            if registration.manager_name is not None:
+                attached = tx.run(_ATTACH_TO_MANAGER, params).single()["attached"]
+                if not attached:
+                    raise ValueError(
+                        f"no compute manager named {registration.manager_name!r} is registered; "
+                        f"cannot register compute service {identifier} under it"
+                    )
+        return ComputeServiceID(identifier)
+
+    def deregister_computeservice(
+        self, compute_service_id: Union[ComputeServiceID, str]
+    ) -> Optional[ComputeServiceID]:
+        """Remove a registration; its running Tasks go back to waiting (attempts closed as requeued).
+
+        Returns the id, or None if it was not registered (e.g. it had already expired).
+        """
+        records = self.execute_query(
+            _DEREGISTER, {"compute_service_id": _service_id(compute_service_id), "now": utcnow()}
+        )
+        return ComputeServiceID(records[0]["identifier"]) if records else None
+
+    def heartbeat_computeservice(
+        self, compute_service_id: Union[ComputeServiceID, str], heartbeat: datetime
+    ) -> Optional[ComputeServiceID]:
+        """Record a sign of life; None tells the caller it is no longer registered (expired)."""
+        records = self.execute_query(
+            "MATCH (csr:ComputeServiceRegistration {identifier: $id}) SET csr.heartbeat = $heartbeat "
+            "RETURN csr.identifier AS identifier",
+            {"id": _service_id(compute_service_id), "heartbeat": heartbeat},
+        )
+        return ComputeServiceID(records[0]["identifier"]) if records else None
+
+    def expire_registrations(self, expire_time: datetime) -> list[ComputeServiceID]:
+        """Delete registrations whose last heartbeat is older than ``expire_time``; requeue their Tasks."""
+        records = self.execute_query(_EXPIRE, {"expire_time": expire_time, "now": utcnow()})
+        return [ComputeServiceID(record["identifier"]) for record in records]
+
+    def log_failure_compute_service(
+        self, compute_service_id: Union[ComputeServiceID, str], failure_time: datetime
+    ) -> Optional[ComputeServiceID]:
+        """Remember that the service returned a failed result at ``failure_time`` (newest first)."""
+        records = self.execute_query(
+            "MATCH (csr:ComputeServiceRegistration {identifier: $id}) "
+            "SET csr.failure_times = [$failure_time] + coalesce(csr.failure_times, []) "
+            "RETURN csr.identifier AS identifier",
+            {"id": _service_id(compute_service_id), "failure_time": failure_time},
+        )
+        return ComputeServiceID(records[0]["identifier"]) if records else None
+
+    def compute_services_can_claim(
+        self, compute_service_ids: Sequence[Union[ComputeServiceID, str]], forgive_time: datetime,
+        max_failures: int,
+    ) -> list[bool]:
+        """Whether each service may claim: at most ``max_failures`` failures after ``forgive_time``.
+
+        Failures at or before ``forgive_time`` are forgiven and dropped from the registration.
+        An unregistered service may not claim.
+        """
+        if max_failures < 0:
+            raise ValueError(f"max_failures must be >= 0, got {max_failures}")
+        records = self.execute_query(
+            _CAN_CLAIM,
+            {"compute_service_ids": [_service_id(i) for i in compute_service_ids], "forgive_time": forgive_time},
+        )
+        return [bool(r["registered"]) and r["failures"] <= max_failures for r in records]
+
+    def compute_service_can_claim(
+        self, compute_service_id: Union[ComputeServiceID, str], forgive_time: datetime, max_failures: int
+    ) -> bool:
+        return self.compute_services_can_claim([compute_service_id], forgive_time, max_failures)[0]
+
+    def get_compute_service_claimed_tasks(
+        self, compute_service_id: Union[ComputeServiceID, str]
+    ) -> list[ScopedKey]:
+        records = self.execute_query(
+            "MATCH (:ComputeServiceRegistration {identifier: $id})-[:CLAIMS]->(t:Task) "
+            "RETURN t._scoped_key AS task ORDER BY task",
+            {"id": _service_id(compute_service_id)},
+        )
+        return [ScopedKey.from_str(record["task"]) for record in records]
+
+    def get_tasks_wanted(
+        self, tasks: Sequence[ScopedKeyLike], compute_service_id: Union[ComputeServiceID, str]
+    ) -> list[bool]:
+        """For a service's running Tasks: is each one still worth finishing?
+
+        False when the Task is gone, invalid/deleted (or otherwise not running), no longer
+        actioned on any TaskHub, or no longer claimed by this service.
+        """
+        task_sks = [scoped_key_str(task) for task in tasks]
+        records = self.execute_query(
+            _TASKS_WANTED, {"tasks": task_sks, "compute_service_id": _service_id(compute_service_id)}
+        )
+        return [bool(record["wanted"]) for record in records]
+
+    # -- compute managers ---------------------------------------------------------------
+
+    def register_computemanager(
+        self, registration: ComputeManagerRegistration, steal: bool = False
+    ) -> ComputeManagerID:
+        """Register a manager under a unique name; ``steal`` replaces an existing one of that name.
+
+        Compute services left orphaned by an earlier manager of the same name are reattached.
+        """
+        manager_id = registration.identifier
+        props = registration.model_dump(include=set(_MANAGER_PROPS))
+        props["status"] = ComputeManagerStatus(props["status"]).value
+        with self.transaction() as tx:
+            existing = tx.run(
+                "MATCH (cmr:ComputeManagerRegistration {name: $name}) RETURN cmr.uuid AS uuid", props
+            ).single()
+            if existing is not None:
+                if not steal:
+                    raise ValueError(
+                        f"a compute manager named {registration.name!r} is already registered; "
+                        "use steal=True to replace it"
+                    )
+                tx.run("MATCH (cmr:ComputeManagerRegistration {name: $name}) DETACH DELETE cmr", props)
+            tx.run("CREATE (cmr:ComputeManagerRegistration) SET cmr = $props", {"props": props})
+            tx.run(
+                "MATCH (cmr:ComputeManagerRegistration {name: $name, uuid: $uuid}), "
+                "      (csr:ComputeServiceRegistration {manager_name: $name}) "
+                "WHERE NOT EXISTS { (:ComputeManagerRegistration)-[:MANAGES]->(csr) } "
+                "CREATE (cmr)-[:MANAGES]->(csr)",
+                props,
+            )
+        return manager_id
+
+    def deregister_computemanager(self, compute_manager_id: Union[ComputeManagerID, str]) -> None:
+        """Remove a manager unless it is in ERROR (those stay visible until cleared or expired)."""
+        manager_id = _manager_id(compute_manager_id)
+        self.execute_query(
+            "MATCH (cmr:ComputeManagerRegistration {name: $name, uuid: $uuid}) "
+            "WHERE cmr.status <> $error DETACH DELETE cmr",
+            {"name": manager_id.name, "uuid": manager_id.uuid, "error": ComputeManagerStatus.ERROR.value},
+        )
+
+    def expire_computemanager_registrations(
+        self, expire_time_ok: datetime, expire_time_error: datetime
+    ) -> list[ComputeManagerID]:
+        """Delete OK managers silent since ``expire_time_ok`` and ERROR ones since ``expire_time_error``."""
+        records = self.execute_query(
+            "MATCH (cmr:ComputeManagerRegistration) "
+            "WHERE (cmr.status = $ok AND cmr.last_status_update < $expire_ok) "
+            "   OR (cmr.status = $error AND cmr.last_status_update < $expire_error) "
+            "WITH cmr, cmr.name + '-' + cmr.uuid AS identifier DETACH DELETE cmr RETURN identifier",
+            {
+                "ok": ComputeManagerStatus.OK.value,
+                "error": ComputeManagerStatus.ERROR.value,
+                "expire_ok": expire_time_ok,
+                "expire_error": expire_time_error,
+            },
+        )
+        return [ComputeManagerID(record["identifier"]) for record in records]
+
+    def get_compute_manager_id(self, name: str) -> Optional[ComputeManagerID]:
+        records = self.execute_query(
+            "MATCH (cmr:ComputeManagerRegistration {name: $name}) RETURN cmr.uuid AS uuid", {"name": name}
+        )
+        return ComputeManagerID(f"{name}-{records[0]['uuid']}") if records else None
+
+    def get_compute_manager_status(
+        self, compute_manager_id: Union[ComputeManagerID, str]
+    ) -> Optional[ComputeManagerRegistration]:
+        """The manager's registration (status, detail, saturation, last update), or None."""
+        manager_id = _manager_id(compute_manager_id)
+        records = self.execute_query(
+            "MATCH (cmr:ComputeManagerRegistration {name: $name, uuid: $uuid}) RETURN properties(cmr) AS props",
+            {"name": manager_id.name, "uuid": manager_id.uuid},
+        )
+        if not records:
+            return None
+        props = {key: to_native(value) for key, value in records[0]["props"].items()}
+        return ComputeManagerRegistration(**props)
+
+    def clear_errored_computemanager(self, compute_manager_id: Union[ComputeManagerID, str]) -> None:
+        """Delete a manager in ERROR status; ValueError if there is no such errored manager."""
+        manager_id = _manager_id(compute_manager_id)
+        records = self.execute_query(
+            "MATCH (cmr:ComputeManagerRegistration {name: $name, uuid: $uuid, status: $error}) "
+            "DETACH DELETE cmr RETURN count(*) AS deleted",
+            {"name": manager_id.name, "uuid": manager_id.uuid, "error": ComputeManagerStatus.ERROR.value},
+        )
+        if not records or not records[0]["deleted"]:
+            raise ValueError(f"no compute manager {manager_id} in ERROR status is registered")
+
+    def get_computemanager_instruction(
+        self,
+        compute_manager_id: Union[ComputeManagerID, str],
+        scopes: Sequence[Scope],
+        protocols: Optional[Sequence[str]],
+        forgive_time: datetime,
+        max_failures: int,
+    ) -> tuple[ComputeManagerInstruction, dict[str, Any]]:
+        """What a manager should do now.
+
+        SHUTDOWN if it is not registered; SKIP if any service it manages is over the failure
+        limit; otherwise OK with ``num_tasks``, the number of distinct Tasks in ``scopes`` (and
+        of ``protocols``) a service could claim right now.
+        """
+        manager_id = _manager_id(compute_manager_id)
+        records = self.execute_query(
+            "MATCH (cmr:ComputeManagerRegistration {name: $name, uuid: $uuid}) "
+            "OPTIONAL MATCH (cmr)-[:MANAGES]->(csr:ComputeServiceRegistration) "
+            "RETURN csr.identifier AS service ORDER BY service",
+            {"name": manager_id.name, "uuid": manager_id.uuid},
+        )
+        if not records:
+            return ComputeManagerInstruction.SHUTDOWN, {
+                "message": f"compute manager {manager_id} is not registered"
+            }
+        services = [ComputeServiceID(r["service"]) for r in records if r["service"] is not None]
+        if services and not all(self.compute_services_can_claim(services, forgive_time, max_failures)):
+            return ComputeManagerInstruction.SKIP, {"compute_service_ids": services}
+        available = self.execute_query(
+            _AVAILABLE_TASKS,
+            {"scopes": [as_scope(scope).to_dict() for scope in scopes], "protocols": validate_protocols(protocols)},
+        )[0]["available"]
+        return ComputeManagerInstruction.OK, {"compute_service_ids": services, "num_tasks": available}
+
+    def update_compute_manager_status(
+        self,
+        compute_manager_id: Union[ComputeManagerID, str],
+        status: Union[ComputeManagerStatus, str],
+        detail: Optional[str] = None,
+        saturation: Optional[float] = None,
+        update_time: Optional[datetime] = None,
+    ) -> Optional[ComputeManagerID]:
+        """OK needs a saturation in [0, 1] and no detail; ERROR needs a detail and no saturation."""
+        try:
+            status = ComputeManagerStatus(status)
+        except ValueError:
+            raise ValueError(f"{status!r} is not a compute manager status (OK or ERROR)") from None
+        if status == ComputeManagerStatus.OK:
+            if saturation is None:
+                raise ValueError("saturation is required for the OK status")
+            if detail:
+                raise ValueError("detail is only allowed with the ERROR status")
+            if not 0 <= saturation <= 1:
+                raise ValueError(f"saturation must be between 0 and 1, got {saturation}")
+        else:
+            if saturation is not None:
+                raise ValueError("saturation is only allowed with the OK status")
+            if not detail:
+                raise ValueError("detail is required for the ERROR status")
+        manager_id = _manager_id(compute_manager_id)
+        records = self.execute_query(
+            "MATCH (cmr:ComputeManagerRegistration {name: $name, uuid: $uuid}) "
+            "SET cmr.status = $status, cmr.detail = $detail, cmr.saturation = $saturation, "
+            "    cmr.last_status_update = $update_time RETURN cmr.name AS name",
+            {
+                "name": manager_id.name,
+                "uuid": manager_id.uuid,
+                "status": status.value,
+                "detail": detail,
+                "saturation": saturation,
+                "update_time": update_time or utcnow(),
+            },
+        )
+        return manager_id if records else None

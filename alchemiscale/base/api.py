@@ -1,0 +1,324 @@
+"""FastAPI building blocks shared by the user API and the compute API.
+
+An app is assembled from these pieces (see :func:`create_base_app`): gzip handling in both
+directions, ``POST /token``, ``GET /ping``, ``/info``, ``/check``, ``/identities/{id}/scopes``,
+dependency getters that tests replace through ``app.dependency_overrides``, request helpers for
+scopes and ScopedKeys, and one error mapping.
+
+Error mapping (every app calls :func:`register_exception_handlers`), body ``{"detail": message}``:
+
+=========================================================  ======
+condition                                                  status
+=========================================================  ======
+invalid value (``ValueError``; bad scope parameters)       400
+corrupt gzip request body                                  400
+store refused the operation (``Neo4jStoreError``)          400
+missing, malformed, expired or foreign token               401
+target scope not granted by the token                      401
+another identity's data                                    403
+unknown object (``KeyError``)                              404
+object conflicts with a stored one (``ConflictError``)     409
+malformed ScopedKey (:func:`parse_scoped_key`)             422
+malformed body or parameters (FastAPI validation)          422
+Neo4j or object store unreachable (``GET /check``)         503
+=========================================================  ======
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import zlib
+from functools import lru_cache
+from typing import Annotated, Any, Callable, Optional, Union
+
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response, status
+from fastapi.middleware.gzip import GZipMiddleware
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
+from pydantic import ValidationError
+
+from .. import __version__
+from ..models import Scope, ScopedKey
+from ..security.auth import (
+    InvalidTokenError,
+    authenticate,
+    authorize,
+    create_access_token,
+    decode_token,
+    scopes_query,
+)
+from ..security.models import CredentialedEntity, Token, TokenData
+from ..settings import (
+    JWTSettings,
+    get_jwt_settings,
+    get_neo4jstore_settings,
+    get_objectstore_settings,
+)
+from ..storage.statestore import ConflictError, Neo4jStore, Neo4jStoreError
+
+logger = logging.getLogger(__name__)
+
+GZIP_MINIMUM_SIZE = 1000
+GZIP_COMPRESSLEVEL = 5
+
+
+def error_message(exc: Exception) -> str:
+    """A one-line message for ``exc``; pydantic errors become ``field: reason`` pairs."""
+    if isinstance(exc, ValidationError):
+        parts = []
+        for error in exc.errors():
+            reason = error["msg"].removeprefix("Value error, ")
+            location = ".".join(str(loc) for loc in error["loc"])
+            parts.append(f"{location}: {reason}" if location else reason)
+        return "; ".join(parts)
+    if isinstance(exc, KeyError) and exc.args:
+        return str(exc.args[0])
+    return str(exc)
+
+
+# --- gzip -------------------------------------------------------------------------------
+
+
+class GzipRequest(Request):
+    """A request whose body is gunzipped when it arrives with ``Content-Encoding: gzip``."""
+
+    def is_gzipped(self) -> bool:
+        return "gzip" in self.headers.getlist("Content-Encoding")
+
+    async def body(self) -> bytes:
+        if not hasattr(self, "_body"):
+            body = await super().body()
+            if self.is_gzipped():
+                try:
+                    body = gzip.decompress(body)
+                except (OSError, EOFError, zlib.error) as e:
+                    raise HTTPException(
+                        status.HTTP_400_BAD_REQUEST,
+                        detail=f"request body declared Content-Encoding: gzip but is not valid gzip data: {e}",
+                    ) from e
+            self._body = body
+        return self._body
+
+
+class GzipRoute(APIRoute):
+    """Route class for routers whose clients may gzip large request bodies (e.g. networks)."""
+
+    def get_route_handler(self) -> Callable:
+        handler = super().get_route_handler()
+
+        async def gzip_route_handler(request: Request) -> Response:
+            request = GzipRequest(request.scope, request.receive)
+            if request.is_gzipped():
+                await request.body()  # decompress now, so form parsing sees the plain body too
+            return await handler(request)
+
+        return gzip_route_handler
+
+
+def add_gzip_middleware(app: FastAPI) -> None:
+    """Compress responses of at least 1000 bytes for clients that accept gzip."""
+    app.add_middleware(GZipMiddleware, minimum_size=GZIP_MINIMUM_SIZE, compresslevel=GZIP_COMPRESSLEVEL)
+
+
+# --- dependencies -----------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def get_n4js_depends() -> Neo4jStore:
+    """The process's one state store, created on first use."""
+    return Neo4jStore.from_settings(get_neo4jstore_settings())
+
+
+@lru_cache(maxsize=1)
+def get_objectstore_depends():
+    """The process's one object store, of the backend named by ``ALCHEMISCALE_OBJECT_STORE``."""
+    from ..storage.objectstore import get_objectstore
+
+    return get_objectstore(get_objectstore_settings())
+
+
+def get_jwt_settings_depends() -> JWTSettings:
+    return get_jwt_settings()
+
+
+oauth2_scheme = OAuth2PasswordBearer(tokenUrl="token", auto_error=False)
+
+
+def credentials_exception(reason: str = "Could not validate credentials") -> HTTPException:
+    return HTTPException(
+        status.HTTP_401_UNAUTHORIZED, detail=reason, headers={"WWW-Authenticate": "Bearer"}
+    )
+
+
+def get_token_data_depends(
+    token: Annotated[Optional[str], Depends(oauth2_scheme)],
+    settings: Annotated[JWTSettings, Depends(get_jwt_settings_depends)],
+) -> TokenData:
+    """The verified claims of the request's bearer token; 401 if absent, invalid or expired."""
+    if not token:
+        raise credentials_exception()
+    try:
+        return decode_token(token, settings.JWT_SECRET_KEY.get_secret_value(), settings.JWT_ALGORITHM)
+    except InvalidTokenError as e:
+        logger.info("rejected bearer token: %s", e)
+        raise credentials_exception() from e
+
+
+def require_credential_class(credential_cls: type[CredentialedEntity]) -> Callable[..., TokenData]:
+    """A dependency admitting only tokens issued to ``credential_cls`` identities.
+
+    Put it on an app's protected routers so that a token from the other API (which may share
+    the signing key) is refused.
+    """
+
+    def token_of_class(token_data: Annotated[TokenData, Depends(get_token_data_depends)]) -> TokenData:
+        if token_data.entity_type != credential_cls.__name__:
+            raise credentials_exception()
+        return token_data
+
+    return token_of_class
+
+
+N4jsDepends = Annotated[Neo4jStore, Depends(get_n4js_depends)]
+ObjectStoreDepends = Annotated[Any, Depends(get_objectstore_depends)]
+TokenDataDepends = Annotated[TokenData, Depends(get_token_data_depends)]
+
+
+# --- request helpers --------------------------------------------------------------------
+
+
+def scope_params(org: Optional[str] = None, campaign: Optional[str] = None, project: Optional[str] = None) -> Scope:
+    """Query parameters ``org``, ``campaign``, ``project`` (absent = ``*``) as a Scope; 400 if invalid."""
+    try:
+        return Scope(org, campaign, project)
+    except ValueError as e:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=f"invalid scope: {error_message(e)}") from e
+
+
+def parse_scoped_key(scoped_key: Union[str, ScopedKey]) -> ScopedKey:
+    """A ScopedKey from its string form; 422 naming the bad part if malformed."""
+    try:
+        return ScopedKey.from_str(scoped_key)
+    except ValueError as e:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, detail=f"malformed ScopedKey: {error_message(e)}"
+        ) from e
+
+
+def validate_scopes(scope: Scope, token_data: TokenData) -> None:
+    """401 unless the token grants ``scope``."""
+    if not authorize(token_data.scopes, scope):
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            detail=f"Targeted scope '{scope}' is not among the scopes of this token",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
+def validate_scopes_query(query_scope: Scope, token_data: TokenData) -> list[Scope]:
+    """The scopes a query over ``query_scope`` may search with this token (possibly none)."""
+    return scopes_query(query_scope, token_data.scopes)
+
+
+# --- routers ----------------------------------------------------------------------------
+
+
+def make_token_router(credential_cls: type[CredentialedEntity]) -> APIRouter:
+    """``POST /token``: exchange identifier and key (OAuth2 password form) for a bearer token."""
+    router = APIRouter(route_class=GzipRoute)
+
+    @router.post("/token", response_model=Token)
+    def login_for_access_token(
+        form_data: Annotated[OAuth2PasswordRequestForm, Depends()],
+        n4js: N4jsDepends,
+        settings: Annotated[JWTSettings, Depends(get_jwt_settings_depends)],
+    ) -> Token:
+        entity = authenticate(n4js, credential_cls, form_data.username, form_data.password)
+        if entity is None:
+            raise credentials_exception("Incorrect identity or key")
+        access_token = create_access_token(
+            data={
+                "sub": entity.identifier,
+                "scopes": entity.scopes,
+                "entity_type": credential_cls.__name__,
+            },
+            secret_key=settings.JWT_SECRET_KEY.get_secret_value(),
+            expires_seconds=settings.JWT_EXPIRE_SECONDS,
+            jwt_algorithm=settings.JWT_ALGORITHM,
+        )
+        return Token(access_token=access_token, token_type="bearer")
+
+    return router
+
+
+def make_ping_router(api_name: str) -> APIRouter:
+    """``GET /ping`` (no authentication), for liveness probes and clients finding the API."""
+    router = APIRouter(route_class=GzipRoute)
+
+    @router.get("/ping")
+    def ping() -> dict[str, str]:
+        return {"api": api_name}
+
+    return router
+
+
+def make_base_router(api_name: str, credential_cls: type[CredentialedEntity]) -> APIRouter:
+    """``GET /info``, ``/check`` and ``/identities/{identifier}/scopes``, all needing a token."""
+    router = APIRouter(route_class=GzipRoute, dependencies=[Depends(get_token_data_depends)])
+
+    @router.get("/info")
+    def info() -> dict[str, str]:
+        return {"api": api_name, "version": __version__}
+
+    @router.get("/check")
+    def check(n4js: N4jsDepends, objectstore: ObjectStoreDepends) -> dict[str, str]:
+        failed = []
+        for name, probe in (("neo4j", n4js.driver.verify_connectivity), ("objectstore", objectstore.check)):
+            try:
+                probe()
+            except Exception as e:  # any failure means the backend is unusable
+                logger.warning("health check of %s failed: %s: %s", name, type(e).__name__, e)
+                failed.append(name)
+        if failed:
+            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=f"unavailable: {', '.join(failed)}")
+        return {"neo4j": "ok", "objectstore": "ok"}
+
+    @router.get("/identities/{identifier}/scopes")
+    def list_own_scopes(identifier: str, token_data: TokenDataDepends, n4js: N4jsDepends) -> list[str]:
+        """The scopes currently granted to the caller (tokens hold those granted at issue time)."""
+        if token_data.entity != identifier or token_data.entity_type != credential_cls.__name__:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, detail="an identity may only read its own scopes")
+        return [str(scope) for scope in n4js.list_scopes(identifier, credential_cls)]
+
+    return router
+
+
+# --- errors and assembly ----------------------------------------------------------------
+
+
+def _handler(status_code: int):
+    async def handle(request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse(status_code=status_code, content={"detail": error_message(exc)})
+
+    return handle
+
+
+def register_exception_handlers(app: FastAPI) -> None:
+    """Map the exceptions user input can provoke to 4xx answers (see the module docstring)."""
+    app.add_exception_handler(ValueError, _handler(status.HTTP_400_BAD_REQUEST))
+    app.add_exception_handler(KeyError, _handler(status.HTTP_404_NOT_FOUND))
+    app.add_exception_handler(Neo4jStoreError, _handler(status.HTTP_400_BAD_REQUEST))
+    app.add_exception_handler(ConflictError, _handler(status.HTTP_409_CONFLICT))
+
+
+def create_base_app(api_name: str, credential_cls: type[CredentialedEntity], **fastapi_kwargs: Any) -> FastAPI:
+    """A FastAPI app with gzip, the error mapping, ``/ping``, ``/token`` and the base routes."""
+    app = FastAPI(title=api_name, version=__version__, **fastapi_kwargs)
+    add_gzip_middleware(app)
+    register_exception_handlers(app)
+    app.include_router(make_ping_router(api_name))
+    app.include_router(make_token_router(credential_cls))
+    app.include_router(make_base_router(api_name, credential_cls))
+    return app

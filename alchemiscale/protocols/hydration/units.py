@@ -1,0 +1,194 @@
+"""The ProtocolUnits of a hydration DAG: setup → vacuum leg + solvent leg → hydration free energy.
+
+Unit inputs and outputs are plain JSON values, gufe objects or numpy arrays, so a ProtocolDAGResult
+encodes with gufe's JSON_HANDLER. Everything large (netCDF energies, trajectories) stays in scratch.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, ClassVar, Optional
+
+import numpy as np
+from gufe import SmallMoleculeComponent, SolventComponent
+from gufe.protocols import ProtocolUnit, ProtocolUnitResult
+
+from .analysis import hydration_free_energy, kt_kcal_per_mol, mbar_estimate
+from .parameterize import (
+    MoleculeParameters,
+    PreparedSystem,
+    build_solvent_system,
+    build_vacuum_system,
+    compute_parameters,
+)
+from .platforms import select_platform
+from .sampling import StartingState, run_replica_exchange
+from .settings import HydrationSettings
+
+
+class HydrationSetupUnit(ProtocolUnit):
+    """Computes AM1-BCC charges and GAFF parameters once; both legs reuse them.
+
+    When extending, the earlier DAG's parameters arrive as ``reuse`` and are passed on unchanged.
+    """
+
+    @staticmethod
+    def _execute(
+        ctx,
+        *,
+        component: SmallMoleculeComponent,
+        settings: dict,
+        reuse: Optional[dict] = None,
+        **inputs,
+    ) -> dict[str, Any]:
+        hydration_settings = HydrationSettings.from_json_dict(settings)
+        started = time.perf_counter()
+        if reuse is not None:
+            parameters = MoleculeParameters.from_json_dict(reuse)
+        else:
+            parameters = compute_parameters(component, hydration_settings.forcefield)
+        return {
+            "molecule": component.name,
+            "smiles": component.smiles,
+            "parameters": parameters.to_json_dict(),
+            "reused_parameters": reuse is not None,
+            "wall_time_s": time.perf_counter() - started,
+        }
+
+
+class HydrationLegUnit(ProtocolUnit):
+    """One decoupling leg: build the system, run replica exchange, estimate ΔG with MBAR."""
+
+    leg: ClassVar[str]
+
+    @classmethod
+    def _prepare(
+        cls,
+        component: SmallMoleculeComponent,
+        solvent: SolventComponent,
+        parameters: MoleculeParameters,
+        settings: HydrationSettings,
+    ) -> PreparedSystem:
+        raise NotImplementedError
+
+    @classmethod
+    def _window_indices(cls, settings: HydrationSettings) -> list[int]:
+        raise NotImplementedError
+
+    @classmethod
+    def _execute(
+        cls,
+        ctx,
+        *,
+        setup: ProtocolUnitResult,
+        component: SmallMoleculeComponent,
+        solvent: SolventComponent,
+        settings: dict,
+        start: Optional[dict] = None,
+        **inputs,
+    ) -> dict[str, Any]:
+        started = time.perf_counter()
+        hydration_settings = HydrationSettings.from_json_dict(settings)
+        parameters = MoleculeParameters.from_json_dict(setup.outputs["parameters"])
+        prepared = cls._prepare(component, solvent, parameters, hydration_settings)
+        windows = [
+            (hydration_settings.lambda_electrostatics[i], hydration_settings.lambda_sterics[i])
+            for i in cls._window_indices(hydration_settings)
+        ]
+        platform = select_platform(hydration_settings.platform, hydration_settings.precision)
+        starting_state = None
+        if start is not None:
+            starting_state = StartingState(np.asarray(start["positions_nm"]), _optional_array(start["box_nm"]))
+        run = run_replica_exchange(
+            prepared,
+            windows,
+            hydration_settings,
+            platform,
+            storage=Path(ctx.scratch) / f"{cls.leg}.nc",
+            start=starting_state,
+        )
+        estimate = mbar_estimate(run.reduced_energies, run.replica_states)
+        kt = kt_kcal_per_mol(hydration_settings.temperature_kelvin)
+        return {
+            "leg": cls.leg,
+            "delta_g_kcal_per_mol": estimate.delta_f_kt * kt,
+            "uncertainty_kcal_per_mol": estimate.uncertainty_kt * kt,
+            "min_neighbour_overlap": estimate.min_neighbour_overlap,
+            "n_windows": len(windows),
+            "n_atoms": prepared.n_atoms,
+            "n_iterations": hydration_settings.n_iterations,
+            "equilibration_iterations_discarded": estimate.equilibration_iterations,
+            "statistical_inefficiency": estimate.statistical_inefficiency,
+            "n_uncorrelated_iterations": estimate.n_uncorrelated_iterations,
+            "simulated_ns": run.simulated_ns,
+            "ns_per_day": run.production_ns / run.sampling_seconds * 86400.0,
+            "wall_time_s": time.perf_counter() - started,
+            "platform": platform.name,
+            "precision": platform.precision,
+            "extended": start is not None,
+            "final_positions_nm": run.final_state.positions_nm,
+            "final_box_nm": run.final_state.box_nm,
+        }
+
+
+class VacuumLegUnit(HydrationLegUnit):
+    """Switches off the solute's electrostatics in vacuum (sterics have nothing to decouple from)."""
+
+    leg = "vacuum"
+
+    @classmethod
+    def _prepare(cls, component, solvent, parameters, settings) -> PreparedSystem:
+        return build_vacuum_system(component, parameters, settings)
+
+    @classmethod
+    def _window_indices(cls, settings: HydrationSettings) -> list[int]:
+        return settings.vacuum_window_indices()
+
+
+class SolventLegUnit(HydrationLegUnit):
+    """Switches off the solute's electrostatics, then its sterics, in a periodic TIP3P box."""
+
+    leg = "solvent"
+
+    @classmethod
+    def _prepare(cls, component, solvent, parameters, settings) -> PreparedSystem:
+        return build_solvent_system(component, solvent, parameters, settings)
+
+    @classmethod
+    def _window_indices(cls, settings: HydrationSettings) -> list[int]:
+        return list(range(settings.n_windows))
+
+
+class HydrationResultUnit(ProtocolUnit):
+    """Combines the two legs of one DAG into that DAG's hydration free energy."""
+
+    @staticmethod
+    def _execute(ctx, *, vacuum: ProtocolUnitResult, solvent: ProtocolUnitResult, **inputs) -> dict[str, Any]:
+        vac, solv = vacuum.outputs, solvent.outputs
+        delta_g, sigma = hydration_free_energy(
+            vac["delta_g_kcal_per_mol"],
+            vac["uncertainty_kcal_per_mol"],
+            solv["delta_g_kcal_per_mol"],
+            solv["uncertainty_kcal_per_mol"],
+        )
+        return {
+            "delta_g_kcal_per_mol": delta_g,
+            "uncertainty_kcal_per_mol": sigma,
+            "vacuum_delta_g_kcal_per_mol": vac["delta_g_kcal_per_mol"],
+            "vacuum_uncertainty_kcal_per_mol": vac["uncertainty_kcal_per_mol"],
+            "solvent_delta_g_kcal_per_mol": solv["delta_g_kcal_per_mol"],
+            "solvent_uncertainty_kcal_per_mol": solv["uncertainty_kcal_per_mol"],
+            "min_neighbour_overlap": min(vac["min_neighbour_overlap"], solv["min_neighbour_overlap"]),
+            "simulated_ns": vac["simulated_ns"] + solv["simulated_ns"],
+            "wall_time_s": vac["wall_time_s"] + solv["wall_time_s"],
+            "vacuum_ns_per_day": vac["ns_per_day"],
+            "solvent_ns_per_day": solv["ns_per_day"],
+            "platform": solv["platform"],
+            "n_atoms_vacuum": vac["n_atoms"],
+            "n_atoms_solvent": solv["n_atoms"],
+        }
+
+
+def _optional_array(value) -> Optional[np.ndarray]:
+    return None if value is None else np.asarray(value)

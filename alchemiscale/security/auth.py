@@ -1,0 +1,146 @@
+"""Key hashing, bearer tokens, authentication and scope authorization.
+
+Keys are hashed with bcrypt (cost 12, ``$2b$`` prefix). Like passlib, which earlier deployments
+used, only the first 72 bytes of a key's UTF-8 encoding take part (bcrypt ignores the rest, and
+bcrypt >= 5 refuses longer input), so hashes made by passlib keep verifying.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta, timezone
+from functools import cache
+from typing import Any, Iterable, Optional, Protocol, TypeVar, Union
+
+import bcrypt
+from jose import ExpiredSignatureError, JWTError, jwt
+
+from ..models import Scope, minimize_scopes
+from .models import CredentialedEntity, TokenData
+
+BCRYPT_ROUNDS = 12
+BCRYPT_PREFIX = b"2b"
+BCRYPT_MAX_BYTES = 72
+MAX_KEY_LENGTH = 4096
+
+EntityT = TypeVar("EntityT", bound=CredentialedEntity)
+
+
+class InvalidTokenError(Exception):
+    """A bearer token that cannot be trusted: malformed, badly signed, expired or incomplete."""
+
+
+class CredentialStore(Protocol):
+    def get_credentialed_entity(self, identifier: str, cls: type[EntityT]) -> EntityT: ...
+
+
+def _key_bytes(key: str) -> bytes:
+    if not isinstance(key, str):
+        raise ValueError(f"key must be a str, got {type(key).__name__}")
+    if len(key) > MAX_KEY_LENGTH:
+        raise ValueError(f"key is too long: {len(key)} characters, at most {MAX_KEY_LENGTH} allowed")
+    if "\x00" in key:
+        raise ValueError("key must not contain NUL characters")
+    return key.encode("utf-8")[:BCRYPT_MAX_BYTES]
+
+
+def hash_key(key: str) -> str:
+    """Salted bcrypt hash of ``key``, in modular crypt format (``$2b$12$...``)."""
+    salt = bcrypt.gensalt(rounds=BCRYPT_ROUNDS, prefix=BCRYPT_PREFIX)
+    return bcrypt.hashpw(_key_bytes(key), salt).decode("ascii")
+
+
+def verify_key(key: str, hashed_key: str) -> bool:
+    """True if ``key`` matches ``hashed_key``; False for a wrong key, a key that could never have
+    been hashed, or an unreadable hash."""
+    try:
+        return bcrypt.checkpw(_key_bytes(key), hashed_key.encode("ascii"))
+    except (ValueError, TypeError, UnicodeEncodeError, AttributeError):
+        return False
+
+
+@cache
+def _dummy_hash() -> str:
+    return hash_key(secrets.token_hex(16))
+
+
+def generate_secret_key() -> str:
+    """A random 256-bit hex key, suitable as ``JWT_SECRET_KEY``."""
+    return secrets.token_hex(32)
+
+
+def create_access_token(
+    *, data: dict[str, Any], secret_key: str, expires_seconds: int, jwt_algorithm: str = "HS256"
+) -> str:
+    """Sign ``data`` (which should hold ``sub`` and ``scopes``) with an ``exp`` claim added."""
+    if "sub" not in data:
+        raise ValueError("token data must contain a 'sub' claim naming the entity")
+    claims = dict(data)
+    claims["exp"] = datetime.now(timezone.utc) + timedelta(seconds=expires_seconds)
+    return jwt.encode(claims, secret_key, algorithm=jwt_algorithm)
+
+
+def decode_token(token: str, secret_key: str, jwt_algorithm: str = "HS256") -> TokenData:
+    """Verify signature and expiry of ``token`` and return its claims; raise InvalidTokenError."""
+    try:
+        claims = jwt.decode(token, secret_key, algorithms=[jwt_algorithm])
+    except ExpiredSignatureError as e:
+        raise InvalidTokenError("token has expired") from e
+    except JWTError as e:
+        raise InvalidTokenError(f"token is malformed or its signature is invalid: {e}") from e
+    if "exp" not in claims:
+        raise InvalidTokenError("token has no 'exp' claim")
+    if not isinstance(claims.get("sub"), str) or not claims["sub"]:
+        raise InvalidTokenError("token has no 'sub' claim naming the entity")
+    try:
+        return TokenData(
+            entity=claims["sub"], scopes=claims.get("scopes") or [], entity_type=claims.get("entity_type")
+        )
+    except ValueError as e:
+        raise InvalidTokenError(f"token claims are invalid: {e}") from e
+
+
+def authenticate(
+    store: CredentialStore, cls: type[EntityT], identifier: str, key: str
+) -> Optional[EntityT]:
+    """The identity if ``key`` is right and the identity is usable now, else None.
+
+    Unknown, disabled and expired identities all yield None, like a wrong key; a bcrypt check runs
+    in every case so response times do not reveal which identities exist.
+    """
+    try:
+        entity = store.get_credentialed_entity(identifier, cls)
+    except KeyError:
+        verify_key(key, _dummy_hash())
+        return None
+    if not verify_key(key, entity.hashed_key):
+        return None
+    if entity.disabled or entity.is_expired():
+        return None
+    return entity
+
+
+ScopeLike = Union[Scope, str]
+
+
+def _as_scopes(scopes: Iterable[ScopeLike]) -> list[Scope]:
+    return [s if isinstance(s, Scope) else Scope.from_str(s) for s in scopes]
+
+
+def authorize(token_scopes: Iterable[ScopeLike], scope: ScopeLike) -> bool:
+    """True if some token scope covers ``scope`` (``*-*-*`` covers everything)."""
+    target = scope if isinstance(scope, Scope) else Scope.from_str(scope)
+    return any(granted.is_superset(target) for granted in _as_scopes(token_scopes))
+
+
+def scopes_query(query_scope: ScopeLike, token_scopes: Iterable[ScopeLike]) -> list[Scope]:
+    """The scopes a query over ``query_scope`` may actually search.
+
+    If one of the token's scopes covers the whole query scope, that is ``[query_scope]``;
+    otherwise it is the token scopes lying inside the query scope (possibly none).
+    """
+    query = query_scope if isinstance(query_scope, Scope) else Scope.from_str(query_scope)
+    granted = minimize_scopes(_as_scopes(token_scopes))
+    if any(scope.is_superset(query) for scope in granted):
+        return [query]
+    return [scope for scope in granted if query.is_superset(scope)]

@@ -1,0 +1,102 @@
+"""Real hydration calculations on the CPU: methane in the fast preset, and an extension.
+
+Methane's experimental hydration free energy is +2.00 kcal/mol (FreeSolv); the fast preset is far
+from converged, so the check is a broad window around it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+
+import numpy as np
+import pytest
+from gufe import ProtocolDAGResult, Transformation
+from gufe.protocols import execute
+
+from alchemiscale.gufe_chain import from_keyed_chain_json, to_keyed_chain_json
+from alchemiscale.protocols.hydration import (
+    HydrationResultUnit,
+    HydrationSettings,
+    HydrationSetupUnit,
+    SolventLegUnit,
+    VacuumLegUnit,
+    hydration_transformation,
+)
+
+# The smallest calculation that still exercises every step, for the extension test.
+TINY = dict(platform="CPU", n_iterations=3, steps_per_iteration=10, equilibration_iterations=0, minimization_max_iterations=50)
+
+
+def _outputs(dag_result: ProtocolDAGResult) -> dict[type, dict]:
+    assert not dag_result.protocol_unit_failures, [f.traceback for f in dag_result.protocol_unit_failures]
+    return {type(unit): dag_result.unit_to_result(unit).outputs for unit in dag_result.protocol_units}
+
+
+@pytest.fixture(scope="module")
+def methane_run(tmp_path_factory) -> tuple[Transformation, ProtocolDAGResult, float]:
+    transformation = hydration_transformation("C", "methane", settings=HydrationSettings.fast(platform="CPU"))
+    started = time.perf_counter()
+    dag_result = execute(transformation.create(), shared=tmp_path_factory.mktemp("methane-shared"))
+    return transformation, dag_result, time.perf_counter() - started
+
+
+def test_methane_fast_preset_gives_a_finite_hydration_free_energy(methane_run):
+    transformation, dag_result, elapsed = methane_run
+    outputs = _outputs(dag_result)
+    result = outputs[HydrationResultUnit]
+    print(
+        f"\nmethane fast preset: ΔG_hyd = {result['delta_g_kcal_per_mol']:.2f} ± "
+        f"{result['uncertainty_kcal_per_mol']:.2f} kcal/mol in {elapsed:.0f} s "
+        f"(solvent {result['solvent_ns_per_day']:.0f} ns/day, {result['platform']})"
+    )
+    assert math.isfinite(result["delta_g_kcal_per_mol"])
+    assert -3.0 < result["delta_g_kcal_per_mol"] < 7.0
+    assert 0.0 < result["uncertainty_kcal_per_mol"] < 3.0
+    assert 0.0 < result["min_neighbour_overlap"] <= 1.0
+    assert result["platform"] == "CPU"
+    assert result["n_atoms_vacuum"] == 5 and result["n_atoms_solvent"] > 500
+    assert result["simulated_ns"] > 0.0 and result["solvent_ns_per_day"] > 0.0
+    assert outputs[VacuumLegUnit]["n_windows"] == 3 and outputs[SolventLegUnit]["n_windows"] == 7
+    assert outputs[HydrationSetupUnit]["parameters"]["forcefield"] == "gaff-2.11"
+    assert sum(outputs[HydrationSetupUnit]["parameters"]["partial_charges"]) == pytest.approx(0.0, abs=1e-6)
+
+    gathered = transformation.gather([dag_result])
+    assert gathered.get_estimate() == pytest.approx(result["delta_g_kcal_per_mol"])
+    assert gathered.get_uncertainty() == pytest.approx(result["uncertainty_kcal_per_mol"])
+
+
+def test_result_survives_a_keyed_chain_round_trip_and_stays_small(methane_run):
+    transformation, dag_result, _ = methane_run
+    text = json.dumps(to_keyed_chain_json(dag_result))
+    assert len(text) < 300_000
+    restored = from_keyed_chain_json(json.loads(text))
+    assert isinstance(restored, ProtocolDAGResult)
+    final_box = _outputs(restored)[SolventLegUnit]["final_box_nm"]
+    assert final_box.shape == (3, 3)
+    gathered = transformation.gather([dag_result, restored])
+    assert len(gathered.data["repeats"]) == 2
+    assert gathered.get_estimate() == pytest.approx(transformation.gather([dag_result]).get_estimate())
+
+
+def test_extension_reuses_parameters_and_continues_from_the_final_state(tmp_path):
+    transformation = hydration_transformation("C", "methane", settings=HydrationSettings.fast(**TINY))
+    first = execute(transformation.create(), shared=tmp_path / "first")
+    earlier = _outputs(first)
+
+    dag = transformation.protocol.create(
+        stateA=transformation.stateA, stateB=transformation.stateB, extend_from=first, name="extension"
+    )
+    solvent_unit = next(u for u in dag.protocol_units if isinstance(u, SolventLegUnit))
+    np.testing.assert_array_equal(solvent_unit.inputs["start"]["positions_nm"], earlier[SolventLegUnit]["final_positions_nm"])
+    second = execute(dag, shared=tmp_path / "second")
+    later = _outputs(second)
+
+    assert later[HydrationSetupUnit]["reused_parameters"] is True
+    assert later[HydrationSetupUnit]["parameters"] == earlier[HydrationSetupUnit]["parameters"]
+    assert later[VacuumLegUnit]["extended"] and later[SolventLegUnit]["extended"]
+    assert later[SolventLegUnit]["n_atoms"] == earlier[SolventLegUnit]["n_atoms"]
+    assert math.isfinite(later[HydrationResultUnit]["delta_g_kcal_per_mol"])
+    gathered = transformation.gather([first, second])
+    assert len(gathered.get_individual_estimates()) == 2 and gathered.data["n_failed"] == 0
