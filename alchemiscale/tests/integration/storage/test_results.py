@@ -1,0 +1,159 @@
+"""Result refs, tracebacks, the extended-Task lookup and ``record_task_result``."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from alchemiscale.models import Scope
+from alchemiscale.storage.models import utcnow
+
+from .compute_helpers import claim_all, count, make_ref, make_tracebacks, register, scoped, transformation_keys
+
+
+@pytest.fixture
+def setup(n4js_preloaded, network, scope_test):
+    """(store, taskhub, Transformation ScopedKeys, two actioned Tasks on the first one, a service)."""
+    store = n4js_preloaded
+    taskhub = store.get_taskhub(scoped(network, scope_test))
+    transformations = transformation_keys(network, scope_test)
+    tasks = store.create_tasks(transformations[:1] * 2)
+    store.action_tasks(tasks, taskhub)
+    return store, taskhub, transformations, tasks, register(store)
+
+
+def test_set_task_result_is_idempotent(setup):
+    store, _, _, tasks, _ = setup
+    ref = make_ref(tasks[0], ok=True)
+    first = store.set_task_result(tasks[0], ref)
+    assert store.set_task_result(tasks[0], ref) == first == ref.scoped_key(ref.scope)
+    assert count(store, "MATCH (r:ProtocolDAGResultRef) RETURN count(r)") == 1
+    assert count(store, "MATCH ()-[e:RESULTS_IN]->() RETURN count(e)") == 1
+    assert store.get_protocoldagresultref(first) == ref
+
+
+def test_set_task_result_checks_task_and_scope(setup):
+    store, _, _, tasks, _ = setup
+    task = tasks[0]
+    with pytest.raises(KeyError, match="no Task"):
+        missing = f"Task-{'0' * 32}-{task.org}-{task.campaign}-{task.project}"
+        store.set_task_result(missing, make_ref(task, ok=True))
+    foreign = make_ref(task, ok=True).model_copy(update={"scope": Scope("other", "c", "p")})
+    with pytest.raises(ValueError, match="differs from the scope"):
+        store.set_task_result(task, foreign)
+    with pytest.raises(KeyError):
+        store.get_protocoldagresultref(make_ref(task, ok=True).scoped_key(task.scope))
+
+
+def test_results_and_failures_are_split_on_ok(setup):
+    store, _, transformations, tasks, _ = setup
+    now = utcnow()
+    ok_old = store.set_task_result(tasks[0], make_ref(tasks[0], ok=True, created=now - timedelta(hours=1)))
+    failed = store.set_task_result(tasks[0], make_ref(tasks[0], ok=False, created=now))
+    ok_new = store.set_task_result(tasks[1], make_ref(tasks[1], ok=True, created=now))
+    assert store.get_task_results(tasks[0]) == [ok_old]
+    assert store.get_task_failures(tasks[0]) == [failed]
+    assert store.get_task_failures(tasks[1]) == []
+    assert store.get_transformation_results(transformations[0]) == [ok_old, ok_new]
+    assert store.get_transformation_failures(transformations[0]) == [failed]
+    assert store.get_transformation_results(transformations[1]) == []
+    with pytest.raises(KeyError):
+        store.get_transformation_results(str(transformations[0]).replace("Transformation-", "Transformation-0"))
+
+
+def test_tracebacks_are_stored_once_and_retrieved_in_bulk(setup):
+    store, _, transformations, tasks, _ = setup
+    now = utcnow()
+    older = make_ref(tasks[0], ok=False, created=now - timedelta(minutes=5))
+    newer = make_ref(tasks[0], ok=False, created=now)
+    other = make_ref(tasks[1], ok=False, created=now)
+    for task, ref, message in ((tasks[0], newer, "second"), (tasks[0], older, "first"), (tasks[1], other, "other")):
+        ref_sk = store.set_task_result(task, ref)
+        tb = make_tracebacks(ref, message, message + " again")
+        assert store.add_protocol_dag_result_ref_tracebacks(tb, ref_sk) == store.add_protocol_dag_result_ref_tracebacks(
+            tb, ref_sk
+        )
+    assert count(store, "MATCH (t:Tracebacks) RETURN count(t)") == 3
+    untouched = store.create_tasks(transformations[:1])[0]
+    found = store.get_task_tracebacks([tasks[0], untouched, tasks[1]])
+    assert [[item["tracebacks"][0] for item in items] for items in found] == [["first", "second"], [], ["other"]]
+    assert found[0][1]["result_ref"] == newer.scoped_key(newer.scope)
+    assert len(found[2][0]["source_keys"]) == len(found[2][0]["failure_keys"]) == 2
+    assert found[0][0]["datetime_created"] < found[0][1]["datetime_created"]
+    wrong = make_tracebacks(other, "x")
+    with pytest.raises(ValueError, match="belong to"):
+        store.add_protocol_dag_result_ref_tracebacks(wrong, newer.scoped_key(newer.scope))
+
+
+def test_extends_lookup_uses_the_newest_successful_result(setup):
+    store, _, transformations, tasks, _ = setup
+    prior = tasks[0]
+    extension = store.create_tasks(transformations[:1], extends=[prior])[0]
+    assert store.get_task_transformation_and_extends_ref(extension) == (transformations[0], None)
+    now = utcnow()
+    store.set_task_result(prior, make_ref(prior, ok=True, created=now - timedelta(hours=2)))
+    newest_ok = store.set_task_result(prior, make_ref(prior, ok=True, created=now - timedelta(hours=1)))
+    store.set_task_result(prior, make_ref(prior, ok=False, created=now))
+    assert store.get_task_transformation_and_extends_ref(extension) == (transformations[0], newest_ok)
+    assert store.get_task_transformation_and_extends_ref(prior) == (transformations[0], None)
+
+
+# -- record_task_result --------------------------------------------------------------------
+
+
+def test_record_success_completes_and_dequeues(setup):
+    store, taskhub, _, tasks, service = setup
+    task = claim_all(store, taskhub, service, count=1)[0]
+    ref = make_ref(task, ok=True, creator=service)
+    recorded = store.record_task_result(task, ref, service)
+    assert recorded.status == "complete" and recorded.ref == ref.scoped_key(ref.scope)
+    assert store.get_task_status([task]) == ["complete"]
+    assert task not in store.get_taskhub_actioned_tasks([taskhub])[0]
+    assert store.get_compute_service_claimed_tasks(service) == []
+    assert store.get_task_results(task) == [recorded.ref]
+    attempt = store.get_task_history(task)[-1]
+    assert attempt["outcome"] == "complete" and attempt["result_ref"] == recorded.ref and attempt["ended"]
+
+
+def test_record_failure_errors_but_stays_actioned(setup):
+    store, taskhub, _, tasks, service = setup
+    task = claim_all(store, taskhub, service, count=1)[0]
+    ref = make_ref(task, ok=False)
+    recorded = store.record_task_result(task, ref, service, tracebacks=make_tracebacks(ref, "boom"))
+    assert recorded.status == "error"
+    assert store.get_task_status([task]) == ["error"]
+    assert task in store.get_taskhub_actioned_tasks([taskhub])[0]
+    assert store.get_tasks([task])[0].claim is None
+    assert store.get_task_failures(task) == [recorded.ref]
+    assert store.get_task_tracebacks([task])[0][0]["tracebacks"] == ["boom"]
+    assert store.get_task_history(task)[-1]["outcome"] == "error"
+
+
+def test_repeated_upload_changes_nothing(setup):
+    store, taskhub, _, tasks, service = setup
+    task = claim_all(store, taskhub, service, count=1)[0]
+    ref = make_ref(task, ok=True)
+    first = store.record_task_result(task, ref, service)
+    again = store.record_task_result(task, ref, service)
+    assert again.ref == first.ref and again.status is None
+    assert count(store, "MATCH ()-[e:RESULTS_IN]->() RETURN count(e)") == 1
+    assert len(store.get_task_history(task)) == 1
+
+
+def test_late_upload_keeps_result_but_not_the_status(setup):
+    store, taskhub, _, tasks, service = setup
+    task = claim_all(store, taskhub, service, count=1)[0]
+    store.deregister_computeservice(service)  # e.g. expired: the Task went back to waiting
+    recorded = store.record_task_result(task, make_ref(task, ok=True), service)
+    assert recorded.status is None
+    assert store.get_task_status([task]) == ["waiting"]
+    assert store.get_task_results(task) == [recorded.ref]
+    assert [h["outcome"] for h in store.get_task_history(task)] == ["requeued"]
+    # a different service cannot finish a Task claimed by someone else either
+    owner, intruder = register(store, "owner"), register(store, "intruder")
+    claimed = claim_all(store, taskhub, owner)
+    assert task in claimed
+    assert store.record_task_result(task, make_ref(task, ok=False), intruder).status is None
+    assert store.get_task_status([task]) == ["running"]
+    assert store.record_task_result(task, make_ref(task, ok=True), owner).status == "complete"
