@@ -1,0 +1,386 @@
+"""The ``alchemiscale`` command line.
+
+Options tied to settings show their environment variable; a value given on the command line is
+exported to the environment before the API starts, so gunicorn's workers (which import the app
+and read settings from the environment) see exactly what the command was given.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import click
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from .models import Scope
+
+
+def _export(name: str, value: Any) -> None:
+    if value is not None:
+        os.environ[name] = str(value)
+
+
+def envvar_option(*decls: str, envvar: str, **kwargs) -> Callable:
+    """A click option backed by an environment variable that the API processes read."""
+    kwargs.setdefault("show_envvar", True)
+    return click.option(*decls, envvar=envvar, **kwargs)
+
+
+def db_options(func: Callable) -> Callable:
+    for option in reversed([
+        envvar_option("--url", "neo4j_url", envvar="NEO4J_URL", required=True, help="Neo4j Bolt URL, e.g. bolt://127.0.0.1:7687."),
+        envvar_option("--user", "neo4j_user", envvar="NEO4J_USER", required=True, help="Neo4j user name."),
+        envvar_option("--password", "neo4j_pass", envvar="NEO4J_PASS", required=True, help="Neo4j password."),
+        envvar_option("--dbname", "neo4j_dbname", envvar="NEO4J_DBNAME", default="neo4j", help="Neo4j database name."),
+    ]):
+        func = option(func)
+    return func
+
+
+def objectstore_options(func: Callable) -> Callable:
+    for option in reversed([
+        envvar_option("--object-store", "object_store", envvar="ALCHEMISCALE_OBJECT_STORE",
+                      type=click.Choice(["s3", "local"]), default="s3",
+                      help="Where results are kept: an S3 bucket or a local folder."),
+        envvar_option("--local-object-store-root", "local_root", envvar="ALCHEMISCALE_LOCAL_OBJECT_STORE_ROOT",
+                      type=click.Path(file_okay=False, path_type=Path),
+                      help="Folder holding results when --object-store=local."),
+        envvar_option("--access-key-id", envvar="AWS_ACCESS_KEY_ID", help="S3 access key id (default AWS chain if unset)."),
+        envvar_option("--secret-access-key", envvar="AWS_SECRET_ACCESS_KEY", help="S3 secret access key."),
+        envvar_option("--session-token", envvar="AWS_SESSION_TOKEN", help="S3 session token."),
+        envvar_option("--s3-bucket", envvar="AWS_S3_BUCKET", help="S3 bucket name (required for --object-store=s3)."),
+        envvar_option("--s3-prefix", envvar="AWS_S3_PREFIX", help="Key prefix inside the bucket (required for s3)."),
+        envvar_option("--default-region", envvar="AWS_DEFAULT_REGION", help="S3 region (required for s3)."),
+        envvar_option("--endpoint-url", envvar="AWS_ENDPOINT_URL", help="Endpoint of an S3-compatible service."),
+    ]):
+        func = option(func)
+    return func
+
+
+def jwt_options(func: Callable) -> Callable:
+    for option in reversed([
+        envvar_option("--jwt-secret", envvar="JWT_SECRET_KEY", required=True,
+                      help="Secret that signs access tokens; every replica of an API must share it."),
+        envvar_option("--jwt-expire-seconds", envvar="JWT_EXPIRE_SECONDS", type=int, default=1800,
+                      help="Lifetime of an access token."),
+        envvar_option("--jwt-algorithm", envvar="JWT_ALGORITHM", default="HS256", help="JWT signing algorithm."),
+    ]):
+        func = option(func)
+    return func
+
+
+def gunicorn_options(prefix: str) -> Callable:
+    def decorate(func: Callable) -> Callable:
+        for option in reversed([
+            click.option("--workers", type=int, default=1, show_default=True, help="Number of gunicorn worker processes."),
+            envvar_option("--host", envvar=f"{prefix}_HOST", default="127.0.0.1", help="Address to bind."),
+            envvar_option("--port", envvar=f"{prefix}_PORT", type=int, default=80, help="Port to bind."),
+            envvar_option("--loglevel", envvar=f"{prefix}_LOGLEVEL", default="info", help="Log level."),
+            click.option("-c", "--config-file", type=click.File(), help="YAML file of extra gunicorn settings."),
+            click.option("-j", "--config-json", help="JSON of extra gunicorn settings (overrides the YAML file)."),
+        ]):
+            func = option(func)
+        return func
+
+    return decorate
+
+
+def export_server_settings(params: dict[str, Any]) -> None:
+    """Put every given server setting in the environment, where the apps read them."""
+    names = {
+        "neo4j_url": "NEO4J_URL", "neo4j_user": "NEO4J_USER", "neo4j_pass": "NEO4J_PASS",
+        "neo4j_dbname": "NEO4J_DBNAME", "object_store": "ALCHEMISCALE_OBJECT_STORE",
+        "local_root": "ALCHEMISCALE_LOCAL_OBJECT_STORE_ROOT", "access_key_id": "AWS_ACCESS_KEY_ID",
+        "secret_access_key": "AWS_SECRET_ACCESS_KEY", "session_token": "AWS_SESSION_TOKEN",
+        "s3_bucket": "AWS_S3_BUCKET", "s3_prefix": "AWS_S3_PREFIX", "default_region": "AWS_DEFAULT_REGION",
+        "endpoint_url": "AWS_ENDPOINT_URL", "jwt_secret": "JWT_SECRET_KEY",
+        "jwt_expire_seconds": "JWT_EXPIRE_SECONDS", "jwt_algorithm": "JWT_ALGORITHM",
+    }
+    for param, env in names.items():
+        _export(env, params.get(param))
+    if params.get("object_store") == "local" and not params.get("local_root"):
+        raise click.UsageError("--object-store=local needs --local-object-store-root (ALCHEMISCALE_LOCAL_OBJECT_STORE_ROOT)")
+    if params.get("object_store") == "s3":
+        missing = [opt for opt, key in (("--s3-bucket", "s3_bucket"), ("--s3-prefix", "s3_prefix"),
+                                         ("--default-region", "default_region")) if not params.get(key)]
+        if missing:
+            raise click.UsageError(f"--object-store=s3 needs {', '.join(missing)} (or their environment variables)")
+
+
+def gunicorn_settings(params: dict[str, Any]) -> dict[str, Any]:
+    extra: dict[str, Any] = {}
+    if params.get("config_file"):
+        extra.update(yaml.safe_load(params["config_file"]) or {})
+    if params.get("config_json"):
+        try:
+            extra.update(json.loads(params["config_json"]))
+        except json.JSONDecodeError as e:
+            raise click.BadParameter(f"not valid JSON: {e}", param_hint="--config-json") from None
+    return {
+        **extra,
+        "workers": params["workers"],
+        "bind": f"{params['host']}:{params['port']}",
+        "loglevel": params["loglevel"],
+        "worker_class": "uvicorn.workers.UvicornWorker",
+    }
+
+
+def run_gunicorn(app_path: str, settings: dict[str, Any]) -> None:
+    from gunicorn.app.base import BaseApplication
+
+    class ApiApplication(BaseApplication):
+        def load_config(self):
+            valid = {k: v for k, v in settings.items() if k in self.cfg.settings and v is not None}
+            for key, value in valid.items():
+                self.cfg.set(key.lower(), value)
+
+        def load(self):
+            module, _, attribute = app_path.partition(":")
+            return getattr(__import__(module, fromlist=[attribute]), attribute)
+
+    ApiApplication().run()
+
+
+@click.group(help="alchemiscale: run alchemical free energy calculations at scale.")
+@click.version_option(package_name="alchemiscale")
+def cli():
+    pass
+
+
+@cli.command(help="Run the user-facing API under gunicorn with uvicorn workers.")
+@gunicorn_options("ALCHEMISCALE_API")
+@db_options
+@objectstore_options
+@jwt_options
+def api(**params):
+    export_server_settings(params)
+    run_gunicorn("alchemiscale.interface.api:app", gunicorn_settings(params))
+
+
+@cli.group(help="Compute API and compute services.")
+def compute():
+    pass
+
+
+@compute.command(name="api", help="Run the compute API under gunicorn with uvicorn workers.")
+@gunicorn_options("ALCHEMISCALE_COMPUTE_API")
+@db_options
+@objectstore_options
+@jwt_options
+@envvar_option("--registration-expire-seconds", envvar="ALCHEMISCALE_COMPUTE_API_REGISTRATION_EXPIRE_SECONDS",
+               type=int, default=1800, help="Compute services silent for longer than this are expired.")
+def compute_api(registration_expire_seconds, **params):
+    export_server_settings(params)
+    _export("ALCHEMISCALE_COMPUTE_API_REGISTRATION_EXPIRE_SECONDS", registration_expire_seconds)
+    run_gunicorn("alchemiscale.compute.api:app", gunicorn_settings(params))
+
+
+@compute.command(help="Run a synchronous compute service configured by a flat YAML file.")
+@click.option("-c", "--config-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
+              help="YAML settings for the service (see devtools/configs/synchronous-compute-settings.yaml).")
+@click.option("-n", "--name", help="Override the service name from the config file.")
+@click.option("-m", "--compute-manager-id", help="Register under this compute manager.")
+def synchronous(config_file: Path, name: Optional[str], compute_manager_id: Optional[str]):
+    from .compute.service import SynchronousComputeService
+    from .compute.settings import ComputeServiceSettings
+    from .compute.signals import install_stop_handlers
+
+    settings = ComputeServiceSettings.from_yaml(config_file)
+    overrides = {k: v for k, v in (("name", name), ("compute_manager_id", compute_manager_id)) if v is not None}
+    if overrides:
+        settings = settings.model_copy(update=overrides)
+    service = SynchronousComputeService(settings)
+    install_stop_handlers(service)
+    service.start()
+
+
+def _store(params: dict[str, Any]):
+    from .settings import Neo4jStoreSettings
+    from .storage.statestore import Neo4jStore
+
+    settings = Neo4jStoreSettings(
+        NEO4J_URL=params["neo4j_url"], NEO4J_USER=params["neo4j_user"],
+        NEO4J_PASS=params["neo4j_pass"], NEO4J_DBNAME=params["neo4j_dbname"],
+    )
+    return Neo4jStore.from_settings(settings)
+
+
+@cli.group(help="Manage the Neo4j state store.")
+def database():
+    pass
+
+
+@database.command(help="Create the constraints and indexes the state store needs.")
+@db_options
+def init(**params):
+    store = _store(params)
+    try:
+        store.initialize()
+    finally:
+        store.close()
+    click.echo("Database initialized.")
+
+
+@database.command(help="Check that the database has every constraint and index the state store needs.")
+@db_options
+def check(**params):
+    from .storage.statestore import Neo4jStoreError
+
+    store = _store(params)
+    try:
+        store.check()
+    except Neo4jStoreError as e:
+        raise click.ClickException(f"{e}\nRun `alchemiscale database init` to create what is missing.")
+    finally:
+        store.close()
+    click.echo("No inconsistencies found.")
+
+
+@database.command(help="Delete EVERYTHING in the database, including identities, and drop its constraints.")
+@db_options
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def reset(yes: bool, **params):
+    if not yes:
+        click.confirm(f"Delete all data in {params['neo4j_url']} ({params['neo4j_dbname']})?", abort=True)
+    store = _store(params)
+    try:
+        store.reset()
+    finally:
+        store.close()
+    click.echo("Database reset.")
+
+
+IDENTITY_TYPES = {"user": "CredentialedUserIdentity", "compute": "CredentialedComputeIdentity"}
+
+
+def _identity_cls(identity_type: str):
+    from .security import models
+
+    return getattr(models, IDENTITY_TYPES[identity_type])
+
+
+identity_type_option = click.option("-t", "--identity-type", type=click.Choice(sorted(IDENTITY_TYPES)), default="user",
+                                    show_default=True, help="Kind of identity.")
+identifier_option = click.option("-i", "--identifier", required=True, help="Identity name.")
+scope_option = click.option("-s", "--scope", "scopes", multiple=True, required=True,
+                            help="Scope as org-campaign-project ('*' allowed as trailing wildcards); repeatable.")
+
+
+def _parse_scopes(scopes: tuple[str, ...]) -> list[Scope]:
+    try:
+        return [Scope.from_str(s) for s in scopes]
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--scope") from None
+
+
+@cli.group(help="Manage user and compute identities.")
+def identity():
+    pass
+
+
+@identity.command(name="add", help="Add an identity, or replace the key of an existing one.")
+@db_options
+@identity_type_option
+@identifier_option
+@click.option("-k", "--key", required=True, prompt=True, hide_input=True, confirmation_prompt=True,
+              help="Secret key (prompted for when not given).")
+@click.option("--expires", type=click.DateTime(), help="Expiry time (UTC); the identity cannot log in afterwards.")
+def identity_add(identity_type, identifier, key, expires, **params):
+    from .security.auth import hash_key
+
+    cls = _identity_cls(identity_type)
+    store = _store(params)
+    try:
+        scopes = []
+        try:
+            scopes = [str(s) for s in store.list_scopes(identifier, cls)]
+        except KeyError:
+            pass
+        store.create_credentialed_entity(
+            cls(identifier=identifier, hashed_key=hash_key(key), scopes=scopes, expires=expires)
+        )
+    finally:
+        store.close()
+    click.echo(f"Added {identity_type} identity {identifier!r}.")
+
+
+@identity.command(name="list", help="List identities of one type.")
+@db_options
+@identity_type_option
+def identity_list(identity_type, **params):
+    store = _store(params)
+    try:
+        identifiers = store.list_credentialed_entities(_identity_cls(identity_type))
+    finally:
+        store.close()
+    table = Table(title=f"{identity_type} identities")
+    table.add_column("identifier")
+    for identifier in sorted(identifiers):
+        table.add_row(identifier)
+    Console().print(table)
+
+
+def _with_identity(action: Callable[..., Any], params: dict[str, Any], identity_type: str, identifier: str, *args):
+    store = _store(params)
+    try:
+        return action(store, identifier, _identity_cls(identity_type), *args)
+    except KeyError:
+        raise click.ClickException(
+            f"no {identity_type} identity {identifier!r}; see `alchemiscale identity list -t {identity_type}`"
+        ) from None
+    finally:
+        store.close()
+
+
+@identity.command(name="remove", help="Remove an identity.")
+@db_options
+@identity_type_option
+@identifier_option
+def identity_remove(identity_type, identifier, **params):
+    _with_identity(lambda s, i, c: s.remove_credentialed_identity(i, c), params, identity_type, identifier)
+    click.echo(f"Removed {identity_type} identity {identifier!r}.")
+
+
+@identity.command(name="add-scope", help="Grant scopes to an identity.")
+@db_options
+@identity_type_option
+@identifier_option
+@scope_option
+def identity_add_scope(identity_type, identifier, scopes, **params):
+    for scope in _parse_scopes(scopes):
+        _with_identity(lambda s, i, c, sc: s.add_scope(i, c, sc), params, identity_type, identifier, scope)
+    click.echo(f"Granted {', '.join(scopes)} to {identifier!r}.")
+
+
+@identity.command(name="list-scope", help="List the scopes of an identity.")
+@db_options
+@identity_type_option
+@identifier_option
+def identity_list_scope(identity_type, identifier, **params):
+    scopes = _with_identity(lambda s, i, c: s.list_scopes(i, c), params, identity_type, identifier)
+    table = Table(title=f"scopes of {identifier}")
+    table.add_column("scope")
+    for scope in sorted(scopes):
+        table.add_row(str(scope))
+    Console().print(table)
+
+
+@identity.command(name="remove-scope", help="Revoke scopes from an identity.")
+@db_options
+@identity_type_option
+@identifier_option
+@scope_option
+def identity_remove_scope(identity_type, identifier, scopes, **params):
+    for scope in _parse_scopes(scopes):
+        _with_identity(lambda s, i, c, sc: s.remove_scope(i, c, sc), params, identity_type, identifier, scope)
+    click.echo(f"Revoked {', '.join(scopes)} from {identifier!r}.")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(cli())
