@@ -153,24 +153,35 @@ def credentials_exception(reason: str = "Could not validate credentials") -> HTT
 
 
 def get_token_data_depends(
+    request: Request,
     token: Annotated[Optional[str], Depends(oauth2_scheme)],
     settings: Annotated[JWTSettings, Depends(get_jwt_settings_depends)],
 ) -> TokenData:
-    """The verified claims of the request's bearer token; 401 if absent, invalid or expired."""
+    """The verified claims of the request's bearer token; 401 if absent, invalid or expired.
+
+    On an app made by :func:`create_base_app`, a token issued to the other credential class
+    (by the other API, which may share the signing key) is refused as well.
+    """
     if not token:
         raise credentials_exception()
     try:
-        return decode_token(token, settings.JWT_SECRET_KEY.get_secret_value(), settings.JWT_ALGORITHM)
+        token_data = decode_token(token, settings.JWT_SECRET_KEY.get_secret_value(), settings.JWT_ALGORITHM)
     except InvalidTokenError as e:
         logger.info("rejected bearer token: %s", e)
         raise credentials_exception() from e
+    credential_cls = getattr(request.app.state, "credential_class", None)
+    if credential_cls is not None and token_data.entity_type != credential_cls.__name__:
+        logger.info("rejected bearer token issued for %s", token_data.entity_type)
+        raise credentials_exception()
+    return token_data
 
 
 def require_credential_class(credential_cls: type[CredentialedEntity]) -> Callable[..., TokenData]:
     """A dependency admitting only tokens issued to ``credential_cls`` identities.
 
-    Put it on an app's protected routers so that a token from the other API (which may share
-    the signing key) is refused.
+    Makes a router's requirement explicit, and holds on apps not made by :func:`create_base_app`,
+    which do not know the credential class they serve and so would accept a token from the other
+    API (which may share the signing key).
     """
 
     def token_of_class(token_data: Annotated[TokenData, Depends(get_token_data_depends)]) -> TokenData:
@@ -314,8 +325,10 @@ def register_exception_handlers(app: FastAPI) -> None:
 
 
 def create_base_app(api_name: str, credential_cls: type[CredentialedEntity], **fastapi_kwargs: Any) -> FastAPI:
-    """A FastAPI app with gzip, the error mapping, ``/ping``, ``/token`` and the base routes."""
+    """A FastAPI app with gzip, the error mapping, ``/ping``, ``/token`` and the base routes,
+    accepting only tokens issued to ``credential_cls`` identities."""
     app = FastAPI(title=api_name, version=__version__, **fastapi_kwargs)
+    app.state.credential_class = credential_cls
     add_gzip_middleware(app)
     register_exception_handlers(app)
     app.include_router(make_ping_router(api_name))

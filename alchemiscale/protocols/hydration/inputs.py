@@ -43,7 +43,9 @@ def check_parameterizable(component: SmallMoleculeComponent) -> None:
         raise ParameterizationError(f"molecule {molecule_label(component)} has no 3D conformer")
 
 
-def solute_and_solvent(stateA: ChemicalSystem, stateB: ChemicalSystem) -> tuple[SmallMoleculeComponent, SolventComponent]:
+def solute_and_solvent(
+    stateA: ChemicalSystem, stateB: ChemicalSystem
+) -> tuple[SmallMoleculeComponent, SolventComponent]:
     """The molecule being hydrated and the water, after checking stateA = molecule + water, stateB = water."""
     molecules_a = _components_of(stateA, SmallMoleculeComponent)
     molecules_b = _components_of(stateB, SmallMoleculeComponent)
@@ -51,7 +53,8 @@ def solute_and_solvent(stateA: ChemicalSystem, stateB: ChemicalSystem) -> tuple[
     solvents_b = _components_of(stateB, SolventComponent)
     if len(molecules_a) != 1:
         raise HydrationInputError(
-            f"stateA must contain exactly one SmallMoleculeComponent (the molecule to hydrate), found {len(molecules_a)}"
+            "stateA must contain exactly one SmallMoleculeComponent (the molecule to hydrate), "
+            f"found {len(molecules_a)}"
         )
     if molecules_b:
         raise HydrationInputError(

@@ -40,6 +40,11 @@ class HydrationProtocolResult(ProtocolResult):
     that did not finish. Estimates are ΔG_hyd = G(solvated) − G(gas) in kcal/mol.
     """
 
+    @classmethod
+    def _from_dict(cls, dct: dict) -> "HydrationProtocolResult":
+        # gufe 0.4's ProtocolResult._from_dict would nest everything under a second "data" key.
+        return cls(**dct["data"])
+
     def get_estimate(self) -> Optional[float]:
         """Mean ΔG_hyd over repeats, kcal/mol (None without a successful repeat)."""
         combined = self._combined()

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
+import openmm
 from openmm import unit
 
 from .parameterize import PreparedSystem
@@ -47,17 +48,18 @@ def run_replica_exchange(
 ) -> SamplingRun:
     """Decouple the solute over ``windows`` of (lambda_electrostatics, lambda_sterics).
 
-    A fresh run minimizes and equilibrates first; a run with ``start`` continues from that configuration.
+    A fresh run minimizes and equilibrates first (``minimization_max_iterations=0`` skips minimizing);
+    a run with ``start`` continues from that configuration.
     The netCDF file at ``storage`` holds per-iteration energies and stays where it is written (scratch).
     """
     with quiet_library_logs():
         from openmmtools import cache, mcmc, multistate, states
 
         thermodynamic_states = _thermodynamic_states(prepared, windows, settings)
-        positions_nm, box_nm = (prepared.positions_nm, prepared.box_nm) if start is None else (
-            start.positions_nm,
-            start.box_nm,
-        )
+        if start is None:
+            positions_nm, box_nm = _minimized_positions(prepared, platform, settings), prepared.box_nm
+        else:
+            positions_nm, box_nm = start.positions_nm, start.box_nm
         if len(positions_nm) != prepared.n_atoms:
             raise ValueError(
                 f"cannot extend: the earlier run had {len(positions_nm)} atoms, this system has {prepared.n_atoms}"
@@ -90,13 +92,9 @@ def run_replica_exchange(
         reporter = multistate.MultiStateReporter(str(storage), checkpoint_interval=settings.n_iterations)
         try:
             sampler.create(thermodynamic_states=thermodynamic_states, sampler_states=sampler_state, storage=reporter)
-            equilibration_iterations = 0
-            if start is None:
-                if settings.minimization_max_iterations > 0:
-                    sampler.minimize(max_iterations=settings.minimization_max_iterations)
-                if settings.equilibration_iterations > 0:
-                    equilibration_iterations = settings.equilibration_iterations
-                    sampler.equilibrate(equilibration_iterations)
+            equilibration_iterations = settings.equilibration_iterations if start is None else 0
+            if equilibration_iterations > 0:
+                sampler.equilibrate(equilibration_iterations)
             started = time.perf_counter()
             sampler.run()
             sampling_seconds = time.perf_counter() - started
@@ -117,6 +115,21 @@ def run_replica_exchange(
         simulated_ns=production_ns + n_replicas * equilibration_iterations * settings.ns_per_iteration,
         production_ns=production_ns,
     )
+
+
+def _minimized_positions(prepared: PreparedSystem, platform: PlatformChoice, settings: HydrationSettings) -> np.ndarray:
+    """Minimize once, fully coupled and without alchemical forces, rather than once per replica."""
+    if settings.minimization_max_iterations == 0:
+        return prepared.positions_nm
+    context = openmm.Context(
+        prepared.system, openmm.VerletIntegrator(0.001), platform.platform, dict(platform.properties)
+    )
+    if prepared.box_nm is not None:
+        context.setPeriodicBoxVectors(*(prepared.box_nm * unit.nanometer))
+    context.setPositions(prepared.positions_nm * unit.nanometer)
+    openmm.LocalEnergyMinimizer.minimize(context, maxIterations=settings.minimization_max_iterations)
+    positions = context.getState(getPositions=True).getPositions(asNumpy=True)
+    return np.asarray(positions.value_in_unit(unit.nanometer), dtype=float)
 
 
 def _thermodynamic_states(prepared: PreparedSystem, windows: list[tuple[float, float]], settings: HydrationSettings):

@@ -35,10 +35,16 @@ CLAIMABLE_TASK = """
     })
 """
 
+# One round trip: whether the service is (still) registered, and the hub's claimable Tasks.
 _CANDIDATES = f"""
-MATCH (:TaskHub {{_scoped_key: $taskhub}})-[a:ACTIONS]->(t:Task)
-WHERE {CLAIMABLE_TASK}
-RETURN t._scoped_key AS task, t.priority AS priority, a.weight AS weight
+OPTIONAL MATCH (csr:ComputeServiceRegistration {{identifier: $compute_service_id}})
+WITH csr IS NOT NULL AS registered
+CALL {{
+    MATCH (:GufeTokenizable:TaskHub {{_scoped_key: $taskhub}})-[a:ACTIONS]->(t:Task)
+    WHERE {CLAIMABLE_TASK}
+    RETURN collect([t._scoped_key, t.priority, a.weight]) AS candidates
+}}
+RETURN registered, candidates
 """
 
 # Locks are taken in ScopedKey order so two claimers can never deadlock on each other's Tasks.
@@ -47,11 +53,11 @@ UNWIND $tasks AS task_sk
 WITH task_sk ORDER BY task_sk
 CALL {{
     WITH task_sk
-    MATCH (t:Task {{_scoped_key: task_sk}})
+    MATCH (t:GufeTokenizable:Task {{_scoped_key: task_sk}})
     SET t._claim_lock = true
     REMOVE t._claim_lock
     WITH t
-    MATCH (:TaskHub {{_scoped_key: $taskhub}})-[a:ACTIONS]->(t)
+    MATCH (:GufeTokenizable:TaskHub {{_scoped_key: $taskhub}})-[a:ACTIONS]->(t)
     WHERE {CLAIMABLE_TASK}
     MATCH (csr:ComputeServiceRegistration {{identifier: $compute_service_id}})
     WITH t, csr, COUNT {{ (t)-[:ATTEMPTED]->(:TaskAttempt) }} AS previous_attempts
@@ -66,13 +72,8 @@ CALL {{
 RETURN claimed
 """
 
-_REGISTERED = """
-MATCH (csr:ComputeServiceRegistration {identifier: $compute_service_id})
-RETURN count(csr) > 0 AS registered
-"""
-
 _HISTORY = """
-MATCH (t:Task {_scoped_key: $task})
+MATCH (t:GufeTokenizable:Task {_scoped_key: $task})
 OPTIONAL MATCH (t)-[:ATTEMPTED]->(att:TaskAttempt)
 RETURN att ORDER BY att.number
 """
@@ -155,37 +156,26 @@ class ClaimsMixin:
             "compute_service_id": str(ComputeServiceID(compute_service_id)),
             "protocols": validate_protocols(protocols),
         }
-        if not self._is_registered(params["compute_service_id"]):
-            raise UnregisteredComputeServiceError(
-                f"compute service {params['compute_service_id']} is not registered; register it before claiming"
-            )
-
         claimed: list[str] = []
-        for _ in range(MAX_CLAIM_ROUNDS):
-            needed = count - len(claimed)
-            candidates = [
-                (r["task"], r["priority"], r["weight"]) for r in self.execute_query(_CANDIDATES, params)
-            ]
-            chosen = select_candidates(candidates, needed)
+        for round_number in range(MAX_CLAIM_ROUNDS):
+            record = self.execute_query(_CANDIDATES, params)[0]
+            if not record["registered"]:
+                if round_number == 0:
+                    raise UnregisteredComputeServiceError(
+                        f"compute service {params['compute_service_id']} is not registered; "
+                        "register it before claiming"
+                    )
+                break  # the registration expired while we were claiming
+            chosen = select_candidates(record["candidates"], count - len(claimed))
             if not chosen:
                 break
-            won = [
-                r["claimed"]
-                for r in self.execute_query(_CLAIM, {**params, "tasks": chosen, "now": utcnow()})
-            ]
+            won = {r["claimed"] for r in self.execute_query(_CLAIM, {**params, "tasks": chosen, "now": utcnow()})}
             # keep the preference order of the selection, not the locking order
-            won_set = set(won)
-            claimed.extend(task for task in chosen if task in won_set)
+            claimed.extend(task for task in chosen if task in won)
             if len(claimed) >= count:
                 break
-            if not won and not self._is_registered(params["compute_service_id"]):
-                break  # the registration expired while we were claiming
         result: list[Optional[ScopedKey]] = [ScopedKey.from_str(sk) for sk in claimed]
         return result + [None] * (count - len(result))
-
-    def _is_registered(self, compute_service_id: str) -> bool:
-        records = self.execute_query(_REGISTERED, {"compute_service_id": compute_service_id})
-        return bool(records[0]["registered"])
 
     def get_task_history(self, task: ScopedKeyLike) -> list[dict[str, Any]]:
         """Every claim of a Task, oldest first: who ran it, when, and how the attempt ended."""

@@ -20,7 +20,7 @@ from .claims import scoped_key_str
 from .scoping import ScopedKeyLike, as_scoped_key, node_props
 
 _ADD_PATTERNS = """
-MATCH (th:TaskHub {_scoped_key: $taskhub})
+MATCH (th:GufeTokenizable:TaskHub {_scoped_key: $taskhub})
 UNWIND $patterns AS props
 MERGE (trp:GufeTokenizable:TaskRestartPattern {_scoped_key: props._scoped_key})
 ON CREATE SET trp += props
@@ -35,22 +35,23 @@ CALL {
 RETURN DISTINCT trp._scoped_key AS pattern
 """
 
-_ACTIONED_ERRORED_TASKS = (
-    "MATCH (:TaskHub {_scoped_key: $taskhub})-[:ACTIONS]->(t:Task {status: 'error'}) RETURN t._scoped_key AS task"
-)
+_ACTIONED_ERRORED_TASKS = """
+MATCH (:GufeTokenizable:TaskHub {_scoped_key: $taskhub})-[:ACTIONS]->(t:Task {status: 'error'})
+RETURN t._scoped_key AS task
+"""
 
 # Taking each Task's write lock first makes concurrent resolutions of one Task count once each.
 _LOCK_TASKS = """
 UNWIND $tasks AS task_sk
 WITH task_sk ORDER BY task_sk
-MATCH (t:Task {_scoped_key: task_sk})
+MATCH (t:GufeTokenizable:Task {_scoped_key: task_sk})
 SET t._restart_lock = true
 REMOVE t._restart_lock
 """
 
 _ERRORED_WITH_PATTERNS = """
 UNWIND $tasks AS task_sk
-MATCH (t:Task {_scoped_key: task_sk, status: 'error'})
+MATCH (t:GufeTokenizable:Task {_scoped_key: task_sk, status: 'error'})
       <-[app:APPLIES]-(trp:TaskRestartPattern)-[:ENFORCES]->(th:TaskHub)-[:ACTIONS]->(t)
 CALL {
     WITH t
@@ -64,14 +65,15 @@ RETURN t._scoped_key AS task, th._scoped_key AS taskhub, trp._scoped_key AS trp,
 
 _INCREMENT = """
 UNWIND $pairs AS pair
-MATCH (:TaskRestartPattern {_scoped_key: pair[1]})-[app:APPLIES]->(:Task {_scoped_key: pair[0]})
+MATCH (:GufeTokenizable:TaskRestartPattern {_scoped_key: pair[1]})
+      -[app:APPLIES]->(:GufeTokenizable:Task {_scoped_key: pair[0]})
 SET app.num_retries = app.num_retries + 1
 """
 
 # Same effect as cancelling a Task from one TaskHub: drop ACTIONS and that hub's APPLIES.
 _CANCEL = """
 UNWIND $pairs AS pair
-MATCH (th:TaskHub {_scoped_key: pair[1]})-[a:ACTIONS]->(t:Task {_scoped_key: pair[0]})
+MATCH (th:GufeTokenizable:TaskHub {_scoped_key: pair[1]})-[a:ACTIONS]->(t:GufeTokenizable:Task {_scoped_key: pair[0]})
 DELETE a
 WITH th, t
 OPTIONAL MATCH (th)<-[:ENFORCES]-(:TaskRestartPattern)-[app:APPLIES]->(t)
@@ -80,7 +82,7 @@ DELETE app
 
 _RESTART = """
 UNWIND $tasks AS task_sk
-MATCH (t:Task {_scoped_key: task_sk, status: 'error'})
+MATCH (t:GufeTokenizable:Task {_scoped_key: task_sk, status: 'error'})
 WHERE EXISTS { (t)<-[:APPLIES]-(:TaskRestartPattern)-[:ENFORCES]->(:TaskHub)-[:ACTIONS]->(t) }
 SET t.status = 'waiting'
 RETURN t._scoped_key AS task
@@ -143,7 +145,7 @@ class RestartsMixin:
                 }
             )
         with self.transaction() as tx:
-            if not tx.run("MATCH (th:TaskHub {_scoped_key: $taskhub}) RETURN th._scoped_key",
+            if not tx.run("MATCH (th:GufeTokenizable:TaskHub {_scoped_key: $taskhub}) RETURN th._scoped_key",
                           {"taskhub": str(hub)}).single():
                 raise KeyError(f"no TaskHub {hub} in the state store")
             created = [r["pattern"] for r in tx.run(_ADD_PATTERNS, {"taskhub": str(hub), "patterns": pattern_props})]
@@ -187,7 +189,7 @@ class RestartsMixin:
         result: dict[ScopedKey, set[tuple[str, int]]] = {hub: set() for hub in hubs}
         records = self.execute_query(
             "UNWIND $taskhubs AS hub_sk "
-            "MATCH (trp:TaskRestartPattern)-[:ENFORCES]->(:TaskHub {_scoped_key: hub_sk}) "
+            "MATCH (trp:TaskRestartPattern)-[:ENFORCES]->(:GufeTokenizable:TaskHub {_scoped_key: hub_sk}) "
             "RETURN hub_sk, trp.pattern AS pattern, trp.max_retries AS max_retries",
             {"taskhubs": [str(hub) for hub in hubs]},
         )

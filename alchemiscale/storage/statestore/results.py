@@ -16,7 +16,7 @@ from .claims import scoped_key_str
 from .scoping import ScopedKeyLike, as_scoped_key, node_props, to_native
 
 _MERGE_REF = """
-MATCH (t:Task {_scoped_key: $task})
+MATCH (t:GufeTokenizable:Task {_scoped_key: $task})
 MERGE (r:GufeTokenizable:ProtocolDAGResultRef {_scoped_key: $ref_sk})
 ON CREATE SET r += $props
 MERGE (t)-[:RESULTS_IN]->(r)
@@ -24,7 +24,7 @@ RETURN r._scoped_key AS ref
 """
 
 _MERGE_TRACEBACKS = """
-MATCH (r:ProtocolDAGResultRef {_scoped_key: $ref_sk})
+MATCH (r:GufeTokenizable:ProtocolDAGResultRef {_scoped_key: $ref_sk})
 MERGE (tb:GufeTokenizable:Tracebacks {_scoped_key: $tb_sk})
 ON CREATE SET tb += $props
 MERGE (tb)-[:DETAILS]->(r)
@@ -32,7 +32,7 @@ RETURN tb._scoped_key AS tracebacks
 """
 
 _TASK_REFS = """
-MATCH (t:Task {_scoped_key: $task})
+MATCH (t:GufeTokenizable:Task {_scoped_key: $task})
 OPTIONAL MATCH (t)-[:RESULTS_IN]->(r:ProtocolDAGResultRef {ok: $ok})
 RETURN r._scoped_key AS ref ORDER BY r.datetime_created, ref
 """
@@ -45,13 +45,14 @@ RETURN DISTINCT r._scoped_key AS ref, r.datetime_created AS created ORDER BY cre
 
 _TASK_TRACEBACKS = """
 UNWIND $tasks AS task_sk
-MATCH (t:Task {_scoped_key: task_sk})-[:RESULTS_IN]->(r:ProtocolDAGResultRef)<-[:DETAILS]-(tb:Tracebacks)
+MATCH (t:GufeTokenizable:Task {_scoped_key: task_sk})
+      -[:RESULTS_IN]->(r:ProtocolDAGResultRef)<-[:DETAILS]-(tb:Tracebacks)
 RETURN task_sk, r._scoped_key AS ref, r.datetime_created AS created, tb
 ORDER BY created, ref
 """
 
 _TRANSFORMATION_AND_EXTENDS_REF = """
-MATCH (t:Task {_scoped_key: $task})-[:PERFORMS]->(tf)
+MATCH (t:GufeTokenizable:Task {_scoped_key: $task})-[:PERFORMS]->(tf)
 OPTIONAL MATCH (t)-[:EXTENDS]->(:Task)-[:RESULTS_IN]->(r:ProtocolDAGResultRef {ok: true})
 RETURN tf._scoped_key AS transformation, r._scoped_key AS ref
 ORDER BY r.datetime_created DESC LIMIT 1
@@ -59,7 +60,7 @@ ORDER BY r.datetime_created DESC LIMIT 1
 
 # Takes the Task's write lock before reading its claim, so a concurrent requeue cannot interleave.
 _LOCK_TASK_FOR_RESULT = """
-MATCH (t:Task {_scoped_key: $task})
+MATCH (t:GufeTokenizable:Task {_scoped_key: $task})
 SET t._result_lock = true
 REMOVE t._result_lock
 WITH t
@@ -67,11 +68,11 @@ RETURN t.status AS status,
        t.status = 'running' AND t.claim = $compute_service_id
        AND EXISTS { (:ComputeServiceRegistration {identifier: $compute_service_id})-[:CLAIMS]->(t) }
        AS claimed_by_service,
-       EXISTS { (t)-[:RESULTS_IN]->(:ProtocolDAGResultRef {_scoped_key: $ref_sk}) } AS already_recorded
+       EXISTS { (t)-[:RESULTS_IN]->(:GufeTokenizable:ProtocolDAGResultRef {_scoped_key: $ref_sk}) } AS already_recorded
 """
 
 _FINISH_ATTEMPT = """
-MATCH (t:Task {_scoped_key: $task})
+MATCH (t:GufeTokenizable:Task {_scoped_key: $task})
 OPTIONAL MATCH (t)-[:ATTEMPTED]->(att:TaskAttempt {compute_service_id: $compute_service_id})
 WHERE att.ended IS NULL
 SET att.ended = $now, att.outcome = $outcome, att.result_ref = $ref_sk
@@ -84,7 +85,7 @@ SET t.status = $outcome, t.claim = null
 
 # A complete Task leaves every queue it was on (as set_task_complete does).
 _DEQUEUE_COMPLETE = """
-MATCH (t:Task {_scoped_key: $task})
+MATCH (t:GufeTokenizable:Task {_scoped_key: $task})
 OPTIONAL MATCH (t)<-[link:ACTIONS|APPLIES]-()
 DELETE link
 """
@@ -160,7 +161,7 @@ class ResultsMixin:
 
     def get_protocoldagresultref(self, protocoldagresultref: ScopedKeyLike) -> ProtocolDAGResultRef:
         records = self.execute_query(
-            "MATCH (r:ProtocolDAGResultRef {_scoped_key: $ref}) RETURN properties(r) AS props",
+            "MATCH (r:GufeTokenizable:ProtocolDAGResultRef {_scoped_key: $ref}) RETURN properties(r) AS props",
             {"ref": scoped_key_str(protocoldagresultref)},
         )
         if not records:

@@ -25,6 +25,8 @@ from .scoping import (
 )
 from .status import TaskStatusMixin, check_task_status
 
+CREATE_BATCH = 5000  # rows per statement: bounds the memory one statement's parameters take
+
 _CREATION_CHECKS = """
 UNWIND $rows AS row
 OPTIONAL MATCH (tf:GufeTokenizable {_scoped_key: row.transformation})
@@ -90,7 +92,8 @@ class TasksMixin(TaskStatusMixin, ActionsMixin):
         with self.transaction() as tx:
             for check in tx.run(_CREATION_CHECKS, rows=rows):
                 _check_creation(check, keys[check["i"]], previous[check["i"]])
-            tx.run(_CREATE_TASKS, rows=rows).consume()
+            for start in range(0, len(rows), CREATE_BATCH):
+                tx.run(_CREATE_TASKS, rows=rows[start : start + CREATE_BATCH]).consume()
         return task_keys
 
     def create_task(

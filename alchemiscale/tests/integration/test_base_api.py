@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Annotated
 
 import pytest
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.testclient import TestClient
 from neo4j import GraphDatabase
 from pydantic import BaseModel
@@ -17,8 +17,9 @@ from alchemiscale.base.api import (
     get_jwt_settings_depends,
     get_n4js_depends,
     get_objectstore_depends,
-    parse_scoped_key,
+    get_token_data_depends,
     require_credential_class,
+    parse_scoped_key,
     scope_params,
     validate_scopes,
     validate_scopes_query,
@@ -44,9 +45,7 @@ class Payload(BaseModel):
 
 def protected_router() -> APIRouter:
     """Routes like the real apps have: token required, scopes checked, store errors raised."""
-    router = APIRouter(
-        route_class=GzipRoute, dependencies=[Depends(require_credential_class(CredentialedUserIdentity))]
-    )
+    router = APIRouter(route_class=GzipRoute, dependencies=[Depends(get_token_data_depends)])
 
     @router.get("/objects/{scoped_key}")
     def get_object(scoped_key: str, token_data: TokenDataDepends) -> str:
@@ -74,10 +73,15 @@ def protected_router() -> APIRouter:
     return router
 
 
+@pytest.fixture(scope="module")
+def hashed() -> str:
+    return hash_key(KEY)
+
+
 @pytest.fixture
-def store(neo4j_clean, neo4j_server):
-    store = Neo4jStore(neo4j_clean, neo4j_server.dbname)
-    hashed = hash_key(KEY)
+def store(neo4j_driver, neo4j_server, hashed):
+    """The real state store, with this module's identities (re)created as each test needs them."""
+    store = Neo4jStore(neo4j_driver, neo4j_server.dbname)
     now = datetime.now(timezone.utc)
     for identity in (
         CredentialedUserIdentity(identifier="alice", hashed_key=hashed, scopes=["org-camp-*", "other-x-y"]),
@@ -191,6 +195,19 @@ class TestProtectedRoute:
         token = token_for("worker", ["*-*-*"], entity_type="CredentialedComputeIdentity")
         assert client.get(f"/objects/{SCOPED_KEY}", headers=bearer(token)).status_code == 401
 
+    def test_require_credential_class_on_plain_app(self):
+        """Without create_base_app the class check comes from the router's dependency."""
+        router = APIRouter(dependencies=[Depends(require_credential_class(CredentialedComputeIdentity))])
+        router.add_api_route("/work", lambda: "ok")
+        app = FastAPI()
+        app.include_router(router)
+        app.dependency_overrides[get_jwt_settings_depends] = lambda: JWT
+        with TestClient(app) as client:
+            user_token = token_for("alice", ["*-*-*"])
+            compute_token = token_for("worker", ["*-*-*"], entity_type="CredentialedComputeIdentity")
+            assert client.get("/work", headers=bearer(user_token)).status_code == 401
+            assert client.get("/work", headers=bearer(compute_token)).json() == "ok"
+
     def test_scope_granted(self, client):
         # in scope, so the route goes on to look the object up: unknown object → 404
         response = client.get(f"/objects/{SCOPED_KEY}", headers=bearer(token_for("alice", ["org-camp-*"])))
@@ -277,9 +294,9 @@ class TestIdentityScopes:
         response = client.get("/identities/bob/scopes", headers=bearer(token))
         assert response.status_code == 403
 
-    def test_same_identifier_of_other_class_forbidden(self, client):
+    def test_same_identifier_of_other_class_refused(self, client):
         token = token_for("worker", ["*-*-*"], entity_type="CredentialedComputeIdentity")
-        assert client.get("/identities/worker/scopes", headers=bearer(token)).status_code == 403
+        assert client.get("/identities/worker/scopes", headers=bearer(token)).status_code == 401
 
     def test_requires_token(self, client):
         assert client.get("/identities/alice/scopes").status_code == 401

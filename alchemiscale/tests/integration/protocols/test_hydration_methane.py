@@ -26,7 +26,9 @@ from alchemiscale.protocols.hydration import (
 )
 
 # The smallest calculation that still exercises every step, for the extension test.
-TINY = dict(platform="CPU", n_iterations=3, steps_per_iteration=10, equilibration_iterations=0, minimization_max_iterations=50)
+TINY = dict(
+    platform="CPU", n_iterations=3, steps_per_iteration=10, equilibration_iterations=0, minimization_max_iterations=50
+)
 
 
 def _outputs(dag_result: ProtocolDAGResult) -> dict[type, dict]:
@@ -89,7 +91,9 @@ def test_extension_reuses_parameters_and_continues_from_the_final_state(tmp_path
         stateA=transformation.stateA, stateB=transformation.stateB, extend_from=first, name="extension"
     )
     solvent_unit = next(u for u in dag.protocol_units if isinstance(u, SolventLegUnit))
-    np.testing.assert_array_equal(solvent_unit.inputs["start"]["positions_nm"], earlier[SolventLegUnit]["final_positions_nm"])
+    np.testing.assert_array_equal(
+        solvent_unit.inputs["start"]["positions_nm"], earlier[SolventLegUnit]["final_positions_nm"]
+    )
     second = execute(dag, shared=tmp_path / "second")
     later = _outputs(second)
 

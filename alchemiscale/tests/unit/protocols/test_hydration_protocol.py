@@ -80,7 +80,8 @@ def test_dag_is_setup_then_two_independent_legs_then_result(methane_transformati
     dag = methane_transformation.create()
     units = {type(u): u for u in dag.protocol_units}
     assert set(units) == {HydrationSetupUnit, VacuumLegUnit, SolventLegUnit, HydrationResultUnit}
-    setup, vacuum, solvent, result = (units[k] for k in (HydrationSetupUnit, VacuumLegUnit, SolventLegUnit, HydrationResultUnit))
+    setup, vacuum = units[HydrationSetupUnit], units[VacuumLegUnit]
+    solvent, result = units[SolventLegUnit], units[HydrationResultUnit]
     assert setup.dependencies == []
     assert vacuum.dependencies == [setup] and solvent.dependencies == [setup]
     assert set(result.dependencies) == {vacuum, solvent}
@@ -146,7 +147,9 @@ def test_failed_setup_unit_names_the_molecule_and_gather_counts_it(tmp_path):
     settings = HydrationSettings.fast().to_json_dict()
     setup = HydrationSetupUnit(name="setup", component=silane, settings=settings)
     vacuum = VacuumLegUnit(name="vacuum", setup=setup, component=silane, solvent=SolventComponent(), settings=settings)
-    solvent = SolventLegUnit(name="solvent", setup=setup, component=silane, solvent=SolventComponent(), settings=settings)
+    solvent = SolventLegUnit(
+        name="solvent", setup=setup, component=silane, solvent=SolventComponent(), settings=settings
+    )
     result = HydrationResultUnit(name="result", vacuum=vacuum, solvent=solvent)
     dag_result = execute(ProtocolDAG(protocol_units=[setup, vacuum, solvent, result]), shared=tmp_path)
 
@@ -158,6 +161,19 @@ def test_failed_setup_unit_names_the_molecule_and_gather_counts_it(tmp_path):
     assert isinstance(gathered, HydrationProtocolResult)
     assert gathered.data["n_failed"] == 1 and gathered.data["repeats"] == []
     assert gathered.get_estimate() is None and gathered.get_uncertainty() is None
+
+
+def test_protocol_result_round_trips_through_json():
+    repeats = [
+        {"delta_g_kcal_per_mol": 1.0, "uncertainty_kcal_per_mol": 0.2},
+        {"delta_g_kcal_per_mol": 3.0, "uncertainty_kcal_per_mol": 0.2},
+    ]
+    result = HydrationProtocolResult(repeats=repeats, n_failed=1, unit="kcal/mol")
+    text = json.dumps(result.to_dict(), cls=JSON_HANDLER.encoder)
+    restored = HydrationProtocolResult.from_dict(json.loads(text, cls=JSON_HANDLER.decoder))
+    assert restored.data == result.data
+    assert restored.get_estimate() == pytest.approx(2.0) and restored.get_uncertainty() == pytest.approx(1.0)
+    assert restored.get_individual_estimates() == [(1.0, 0.2), (3.0, 0.2)]
 
 
 def test_extending_needs_a_successful_result(tmp_path, methane_transformation):

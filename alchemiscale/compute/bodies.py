@@ -1,0 +1,73 @@
+"""Request bodies of the compute API.
+
+They are plain pydantic models (no gufe), shared by the API, which validates them, and the compute
+clients, which build them. Scopes may be sent as ``{"org", "campaign", "project"}`` dicts (as
+upstream clients do) or as ``org-campaign-project`` strings.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Optional
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from ..models import Scope
+
+MAX_CLAIM_COUNT = 1000
+MAX_WANTED_TASKS = 10000
+
+
+def _scope_from_wire(value: Any) -> Any:
+    if isinstance(value, str):
+        return Scope.from_str(value)
+    return value
+
+
+WireScope = Annotated[Scope, BeforeValidator(_scope_from_wire)]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RegisterComputeServiceBody(Body):
+    compute_manager_id: Optional[str] = None
+
+
+class ClaimTaskHubTasksBody(Body):
+    compute_service_id: str
+    count: int = Field(default=1, ge=1, le=MAX_CLAIM_COUNT)
+    protocols: Optional[list[str]] = None
+
+
+class ClaimTasksBody(Body):
+    scopes: list[WireScope] = Field(min_length=1)
+    scopes_exclude: Optional[list[WireScope]] = None
+    compute_service_id: str
+    count: int = Field(default=1, ge=1, le=MAX_CLAIM_COUNT)
+    protocols: Optional[list[str]] = None
+
+
+class SetTaskResultBody(Body):
+    protocoldagresult: str = Field(description="latin-1 string of the zstd-compressed keyed-chain bytes")
+    compute_service_id: str
+
+
+class TasksWantedBody(Body):
+    tasks: list[str] = Field(max_length=MAX_WANTED_TASKS)
+    compute_service_id: str
+
+
+class RegisterComputeManagerBody(Body):
+    steal: bool = False
+
+
+class ComputeManagerInstructionBody(Body):
+    scopes: list[WireScope] = Field(min_length=1)
+    protocols: Optional[list[str]] = None
+
+
+class ComputeManagerStatusBody(Body):
+    status: str
+    detail: Optional[str] = None
+    saturation: Optional[float] = None

@@ -1,0 +1,162 @@
+"""What a compute service needs to run a Task, where its result goes, and whether it is still wanted.
+
+Results are handled without gufe: the uploaded bytes are decompressed and checked as a keyed chain,
+summarized (success, key, failures) straight from the JSON, and the original compressed bytes are
+stored untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Optional
+
+from fastapi import HTTPException, status
+from fastapi.responses import JSONResponse
+
+from ...base.api import N4jsDepends, ObjectStoreDepends, parse_scoped_key, validate_scopes
+from ...compression import (
+    ResultDecodeError,
+    bytes_to_latin1,
+    decompress_keyed_chain,
+    latin1_to_bytes,
+    summarize_protocoldagresult,
+)
+from ...models import ComputeServiceID, ScopedKey
+from ...security.auth import authorize
+from ...storage.models import ProtocolDAGResultRef, Tracebacks, utcnow
+from ...storage.objectstore import protocoldagresult_location
+from ..bodies import SetTaskResultBody, TasksWantedBody
+from .common import (
+    CallerDepends,
+    Unregistered,
+    compute_router,
+    parse_service_id,
+    refuse_foreign,
+    service_owner,
+)
+
+logger = logging.getLogger(__name__)
+
+router = compute_router()
+
+
+class KeyedChainResponse(JSONResponse):
+    """JSON that keeps non-finite floats (``NaN``, ``Infinity``) as gufe objects may hold them."""
+
+    def render(self, content) -> bytes:
+        return json.dumps(content, ensure_ascii=False, allow_nan=True, separators=(",", ":")).encode("utf-8")
+
+
+@router.get("/tasks/{task_scoped_key}/transformation")
+def get_task_transformation(task_scoped_key: str, caller: CallerDepends, n4js: N4jsDepends) -> str:
+    task = parse_scoped_key(task_scoped_key)
+    validate_scopes(task.scope, caller)
+    return str(n4js.get_task_transformation(task))
+
+
+@router.get("/tasks/{task_scoped_key}/transformation/gufe")
+def retrieve_task_transformation(
+    task_scoped_key: str, caller: CallerDepends, n4js: N4jsDepends, objectstore: ObjectStoreDepends
+) -> KeyedChainResponse:
+    """``[Transformation keyed chain, latin-1 string of the extended Task's result bytes or null]``."""
+    task = parse_scoped_key(task_scoped_key)
+    validate_scopes(task.scope, caller)
+    transformation, extends_ref = n4js.get_task_transformation_and_extends_ref(task)
+    chain = n4js.get_keyed_chain(transformation)
+    extends_result: Optional[str] = None
+    if extends_ref is not None:
+        ref = n4js.get_protocoldagresultref(extends_ref)
+        extends_result = bytes_to_latin1(objectstore.pull_protocoldagresult(ref, transformation))
+    return KeyedChainResponse([chain, extends_result])
+
+
+def _decode_result(text: str) -> tuple[bytes, dict]:
+    """The uploaded bytes and their summary; 422 naming the problem if they are not a ProtocolDAGResult."""
+    try:
+        data = latin1_to_bytes(text)
+        summary = summarize_protocoldagresult(decompress_keyed_chain(data))
+    except ResultDecodeError as e:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, detail=f"invalid protocoldagresult: {e}"
+        ) from e
+    return data, summary
+
+
+def _tracebacks(summary: dict, ref_sk: ScopedKey) -> Tracebacks:
+    failures = summary["failures"]
+    return Tracebacks(
+        tracebacks=[f["traceback"] or str(f["exception"] or "") for f in failures],
+        source_keys=[f["source_key"] for f in failures],
+        failure_keys=[f["failure_key"] for f in failures],
+        result_ref=str(ref_sk),
+    )
+
+
+def _expected_ref(transformation: ScopedKey, summary: dict) -> ScopedKey:
+    """The ScopedKey the ref of this result gets (it derives from the object-store location)."""
+    location = protocoldagresult_location(transformation, summary["key"], summary["ok"])
+    ref = ProtocolDAGResultRef(location=location, obj_key=summary["key"], scope=transformation.scope, ok=summary["ok"])
+    return ref.scoped_key(transformation.scope)
+
+
+@router.post("/tasks/{task_scoped_key}/results")
+def set_task_result(
+    task_scoped_key: str,
+    body: SetTaskResultBody,
+    caller: CallerDepends,
+    n4js: N4jsDepends,
+    objectstore: ObjectStoreDepends,
+) -> dict[str, str]:
+    """Store a Task's ProtocolDAGResult and finish the Task; returns the result ref's ScopedKey.
+
+    Uploading a result already recorded on the Task returns its ref and changes nothing. A result
+    for a Task no longer running under this service's claim (finished, requeued, cancelled) is
+    refused with 409 and not stored.
+    """
+    task = parse_scoped_key(task_scoped_key)
+    validate_scopes(task.scope, caller)
+    service = parse_service_id(body.compute_service_id)
+    refuse_foreign(service_owner(n4js, service), caller, f"compute service {service}")
+    data, summary = _decode_result(body.protocoldagresult)
+
+    transformation = n4js.get_task_transformation(task)
+    ref_sk = _expected_ref(transformation, summary)
+    if ref_sk in n4js.get_task_results(task) + n4js.get_task_failures(task):
+        return ref_sk.to_dict()
+    current = n4js.get_tasks([task])[0]
+    if current is None or current.status != "running" or current.claim != str(service):
+        state = "missing" if current is None else current.status
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            detail=f"Task {task} is not running under compute service {service} (status: {state}); "
+            "its result was not recorded",
+        )
+
+    ref = objectstore.push_protocoldagresult(data, summary["ok"], summary["key"], transformation, creator=str(service))
+    tracebacks = None if summary["ok"] else _tracebacks(summary, ref.scoped_key(ref.scope))
+    recorded = n4js.record_task_result(task, ref, service, tracebacks=tracebacks)
+    if recorded.status == "error":
+        n4js.log_failure_compute_service(service, utcnow())
+        restarted = n4js.resolve_task_restarts([task])
+        logger.info("Task %s errored under %s; restarted: %s", task, service, bool(restarted))
+    return recorded.ref.to_dict()
+
+
+@router.post("/tasks/wanted")
+def get_tasks_wanted(body: TasksWantedBody, caller: CallerDepends, n4js: N4jsDepends) -> list[bool]:
+    """For each of a service's running Tasks: still worth finishing?
+
+    False when the Task is invalid, deleted or otherwise not running, no longer actioned on any
+    TaskHub, no longer claimed by the service, or outside the token's scopes; all False once the
+    service's registration is gone.
+    """
+    service = parse_service_id(body.compute_service_id)
+    owner = service_owner(n4js, service)
+    refuse_foreign(owner, caller, f"compute service {service}")
+    tasks = [parse_scoped_key(task) for task in body.tasks]
+    if isinstance(owner, Unregistered):
+        return [False] * len(tasks)
+    visible = [task for task in tasks if authorize(caller.scopes, task.scope)]
+    wanted = dict(zip(visible, n4js.get_tasks_wanted(visible, ComputeServiceID(service)))) if visible else {}
+    return [wanted.get(task, False) for task in tasks]

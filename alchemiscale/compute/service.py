@@ -1,0 +1,318 @@
+"""The synchronous compute service: claim a Task, run its ProtocolDAG, push the result, repeat.
+
+One service runs one Task at a time (in a child process, see :mod:`.execution`) and keeps a
+heartbeat thread alive beside it. The heartbeat also asks whether the running Task is still
+wanted; if it was cancelled, invalidated or handed to another service, the child is killed.
+
+Run it with ``python -m alchemiscale.compute.service -c CONFIG.yaml`` (or the CLI's
+``alchemiscale compute synchronous``); see ``docs/compute.rst``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import logging
+import shutil
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Optional
+
+from ..base.client import AlchemiscaleClientError
+from ..models import ComputeManagerID, ComputeServiceID, Scope, ScopedKey
+from ..sleep import InterruptableSleep, SleepInterrupted
+from .client import AlchemiscaleComputeClient
+from .execution import ChildExecution, failed_protocoldagresult
+from .provenance import host_provenance, unit_provenance, utc_now_iso
+from .settings import ComputeServiceSettings
+from .signals import install_stop_handlers
+
+LOGGER_NAME = "AlchemiscaleSynchronousComputeService"
+_HEARTBEAT_JOIN_SECONDS = 5.0
+
+
+class _UTCFormatter(logging.Formatter):
+    converter = time.gmtime
+
+
+def make_logger(compute_service_id: str, loglevel: str, logfile: Optional[Path]) -> logging.Logger:
+    """``[UTC time] [service id] [LEVEL] message`` lines to stdout and, if given, to ``logfile``."""
+    logger = logging.getLogger(f"{LOGGER_NAME}.{compute_service_id}")
+    logger.setLevel(loglevel)
+    logger.propagate = False
+    formatter = _UTCFormatter(f"[%(asctime)s UTC] [{compute_service_id}] [%(levelname)s] %(message)s")
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stdout)]
+    if logfile is not None:
+        Path(logfile).parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(logfile))
+    for handler in handlers:
+        handler.setFormatter(formatter)
+        logger.addHandler(handler)
+    return logger
+
+
+def create_protocoldag(transformation, extends, name: str):
+    """The ProtocolDAG of a Transformation (gufe 0.4's ``Transformation.create`` takes no ``extend_from``)."""
+    return transformation.protocol.create(
+        stateA=transformation.stateA,
+        stateB=transformation.stateB,
+        mapping=getattr(transformation, "mapping", None),
+        extend_from=extends,
+        name=name,
+    )
+
+
+class SynchronousComputeService:
+    """Claims and executes Tasks one at a time until stopped or a ``max_tasks``/``max_time`` limit."""
+
+    def __init__(self, settings: ComputeServiceSettings):
+        self.settings = settings
+        self.compute_service_id = ComputeServiceID.new_from_name(settings.name)
+        self.compute_manager_id = (
+            ComputeManagerID(settings.compute_manager_id) if settings.compute_manager_id is not None else None
+        )
+        self.scopes = settings.scopes or [Scope()]
+        self.shared_basedir = settings.shared_basedir.absolute()
+        self.scratch_basedir = settings.scratch_basedir.absolute()
+        self.shared_basedir.mkdir(parents=True, exist_ok=True)
+        self.scratch_basedir.mkdir(parents=True, exist_ok=True)
+        self.client = AlchemiscaleComputeClient(
+            settings.api_url,
+            settings.identifier,
+            settings.key,
+            cache_directory=settings.client_cache_directory,
+            cache_size_limit=settings.client_cache_size_limit,
+            use_local_cache=settings.client_use_local_cache,
+            max_retries=settings.client_max_retries,
+            retry_base_seconds=settings.client_retry_base_seconds,
+            retry_max_seconds=settings.client_retry_max_seconds,
+            verify=settings.client_verify,
+        )
+        self.logger = make_logger(self.compute_service_id, settings.loglevel, settings.logfile)
+        self.tasks_executed = 0
+        self._sleep = InterruptableSleep()
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._running: Optional[tuple[ScopedKey, ChildExecution]] = None
+        self._started_at: Optional[float] = None
+        self._host: Optional[dict[str, Any]] = None
+
+    # -- lifecycle --------------------------------------------------------------------------------
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def stop(self) -> None:
+        """Ask the service to stop: sleeps end at once; ``start`` then deregisters and returns."""
+        self._stop.set()
+        self._sleep.interrupt()
+
+    def start(self) -> None:
+        """Register, beat in the background, cycle until stopped, then deregister."""
+        self._started_at = time.monotonic()
+        self._host = host_provenance(self.compute_service_id)
+        self.client.register(self.compute_service_id, self.compute_manager_id)
+        self.logger.info("registered with %s as %s", self.settings.api_url, self.compute_service_id)
+        heartbeat = threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True)
+        heartbeat.start()
+        try:
+            while not self._stop.is_set():
+                self.cycle()
+                gc.collect()
+        except (SleepInterrupted, KeyboardInterrupt):
+            self.logger.info("stop requested")
+        except Exception:
+            self.logger.exception("stopping after an unexpected error")
+            raise
+        finally:
+            self.stop()
+            heartbeat.join(_HEARTBEAT_JOIN_SECONDS)
+            self._deregister()
+
+    def _deregister(self) -> None:
+        try:
+            self.client.deregister(self.compute_service_id)
+            self.logger.info("deregistered; executed %d task(s)", self.tasks_executed)
+        except AlchemiscaleClientError as e:
+            self.logger.error("could not deregister: %s", e)
+        finally:
+            self.client.close()
+            for handler in list(self.logger.handlers):
+                self.logger.removeHandler(handler)
+                handler.close()
+
+    # -- heartbeat ----------------------------------------------------------------------------------
+
+    def _heartbeat_loop(self) -> None:
+        try:
+            while True:
+                self._sleep(self.settings.heartbeat_interval)
+                self.beat()
+        except SleepInterrupted:
+            pass
+
+    def beat(self) -> None:
+        """Send a heartbeat, then stop the running Task if the server no longer wants it.
+
+        Errors are logged, never raised: a missed beat must not kill the thread.
+        """
+        try:
+            self.client.heartbeat(self.compute_service_id)
+            self.logger.debug("heartbeat")
+            with self._lock:
+                running = self._running
+            if running is None:
+                return
+            task, execution = running
+            if not self.client.get_tasks_wanted([task], self.compute_service_id)[0]:
+                execution.cancel()
+                self.logger.warning("task %s is no longer wanted; stopped its execution", task)
+        except Exception as e:
+            self.logger.error("heartbeat failed: %s", e)
+
+    # -- claiming -------------------------------------------------------------------------------------
+
+    def _limit_reached(self) -> Optional[str]:
+        settings = self.settings
+        if settings.max_tasks is not None and self.tasks_executed >= settings.max_tasks:
+            return f"executed max_tasks={settings.max_tasks} task(s)"
+        if settings.max_time is not None and time.monotonic() - self._started_at >= settings.max_time:
+            return f"ran for max_time={settings.max_time} s"
+        return None
+
+    def claim_tasks(self) -> Optional[list[Optional[ScopedKey]]]:
+        """Claim up to ``claim_limit`` Tasks; None if the server denies this service claims."""
+        return self.client.claim_tasks(
+            self.scopes,
+            self.compute_service_id,
+            scopes_exclude=self.settings.scopes_exclude,
+            count=self.settings.claim_limit,
+            protocols=self.settings.protocols,
+        )
+
+    def cycle(self) -> None:
+        """One round: claim, then execute what was claimed; sleep when there was nothing to do."""
+        reason = self._limit_reached()
+        if reason is not None:
+            self.logger.info("stopping: %s", reason)
+            self.stop()
+            return
+        try:
+            claimed = self.claim_tasks()
+        except AlchemiscaleClientError as e:
+            self.logger.error("claiming failed: %s", e)
+            self._sleep(self.settings.sleep_interval)
+            return
+        if claimed is None:
+            self.logger.warning(
+                "claiming denied after too many recent failures; sleeping %s s", self.settings.deep_sleep_interval
+            )
+            self._sleep(self.settings.deep_sleep_interval)
+            return
+        tasks = [task for task in claimed if task is not None]
+        if not tasks:
+            self.logger.info("no tasks claimed; sleeping %s s", self.settings.sleep_interval)
+            self._sleep(self.settings.sleep_interval)
+            return
+        for task in tasks:
+            reason = self._limit_reached()
+            if self._stop.is_set() or reason is not None:
+                break  # claimed but unstarted Tasks go back to waiting when we deregister
+            self.execute(task)
+            self.tasks_executed += 1
+
+    # -- executing ------------------------------------------------------------------------------------
+
+    def execute(self, task: ScopedKey) -> Optional[ScopedKey]:
+        """Run one claimed Task and push its result; returns the result's ScopedKey, or None if none was pushed."""
+        self.logger.info("executing task %s", task)
+        try:
+            transformation, extends = self.client.retrieve_task_transformation(task)
+        except AlchemiscaleClientError as e:
+            self.logger.error("could not retrieve the transformation of task %s: %s", task, e)
+            return None
+        name = str(transformation.key)
+        start = utc_now_iso()
+        try:
+            protocoldag = create_protocoldag(transformation, extends, name)
+        except Exception as e:
+            self.logger.error("creating the ProtocolDAG of task %s failed: %r", task, e)
+            provenance = unit_provenance(self._host, str(task), 0, start, utc_now_iso())
+            failure = failed_protocoldagresult(name, "create ProtocolDAG", e, traceback.format_exc(), provenance)
+            return self.push_result(task, failure)
+
+        shared = self.shared_basedir / str(task)
+        workdir = self.scratch_basedir / str(task)
+        for folder in (shared, workdir):
+            shutil.rmtree(folder, ignore_errors=True)
+        execution = ChildExecution(
+            protocoldag,
+            task=str(task),
+            shared=shared,
+            workdir=workdir,
+            n_retries=self.settings.n_retries,
+            keep_scratch=self.settings.keep_scratch,
+            host_provenance=self._host,
+        )
+        with self._lock:
+            self._running = (task, execution)
+        try:
+            execution.start()
+            exitcode = execution.wait()
+            if execution.cancelled:
+                self.logger.warning("task %s was stopped before it finished; no result pushed", task)
+                return None
+            if exitcode != 0:
+                self.logger.error("the process executing task %s exited with code %s", task, exitcode)
+            result = execution.result()
+        finally:
+            with self._lock:
+                self._running = None
+            execution.stop()
+            if not self.settings.keep_shared:
+                shutil.rmtree(shared, ignore_errors=True)
+            if not self.settings.keep_scratch:
+                shutil.rmtree(workdir, ignore_errors=True)
+        return self.push_result(task, result)
+
+    def push_result(self, task: ScopedKey, protocoldagresult) -> Optional[ScopedKey]:
+        failures = protocoldagresult.protocol_unit_failures
+        for failure in failures:
+            self.logger.warning("task %s: unit %r failed: %s", task, failure.name, failure.exception)
+            self.logger.debug("task %s: unit %r traceback:\n%s", task, failure.name, failure.traceback)
+        try:
+            result_key = self.client.set_task_result(task, protocoldagresult, self.compute_service_id)
+        except AlchemiscaleClientError as e:
+            self.logger.error("could not push the result of task %s: %s", task, e)
+            return None
+        outcome = "completed" if _all_units_succeeded(protocoldagresult) else "failed"
+        self.logger.info("task %s %s; result %s", task, outcome, result_key)
+        return result_key
+
+
+def _all_units_succeeded(protocoldagresult) -> bool:
+    succeeded = {result.source_key for result in protocoldagresult.protocol_unit_results if result.ok()}
+    return all(unit.key in succeeded for unit in protocoldagresult.protocol_units)
+
+
+def main(argv: Optional[list[str]] = None) -> None:
+    """``python -m alchemiscale.compute.service -c CONFIG.yaml [-n NAME] [-m MANAGER_ID]``."""
+    parser = argparse.ArgumentParser(description="Run a synchronous alchemiscale compute service.")
+    parser.add_argument("-c", "--config-file", required=True, type=Path, help="flat YAML ComputeServiceSettings")
+    parser.add_argument("-n", "--name", help="override the service name in the config")
+    parser.add_argument("-m", "--compute-manager-id", help="override the compute manager id in the config")
+    args = parser.parse_args(argv)
+    settings = ComputeServiceSettings.from_yaml(
+        args.config_file, {"name": args.name, "compute_manager_id": args.compute_manager_id}
+    )
+    service = SynchronousComputeService(settings)
+    install_stop_handlers(service)
+    service.start()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,158 @@
+"""Settings of a compute service, read from one flat YAML file.
+
+See ``devtools/configs/synchronous-compute-settings.yaml`` for a commented template and
+``docs/compute.rst`` for what each field does.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+
+from ..base.client_cache import DEFAULT_CACHE_SIZE_LIMIT
+from ..models import ComputeManagerID, ComputeServiceID, Scope
+
+_OLD_SECTIONS = ("init", "start")
+
+
+class ComputeServiceSettingsError(ValueError):
+    """A compute service configuration file cannot be used; the message says why."""
+
+
+class ComputeServiceSettings(BaseModel):
+    """Everything a compute service needs: where the API is, who it is, what to claim, how to run it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
+
+    # connection
+    api_url: str = Field(description="URL of the compute API, e.g. https://compute.example.org")
+    identifier: str = Field(description="compute identity used to authenticate")
+    key: SecretStr = Field(description="key of that identity (never logged)")
+    name: str = Field(description="service name; the service id is '<name>-<uuid>'")
+    compute_manager_id: Optional[str] = Field(None, description="id of the compute manager that started this service")
+
+    # working directories
+    shared_basedir: Path = Field(description="per-Task shared folders are made under this")
+    scratch_basedir: Path = Field(description="per-ProtocolUnit scratch folders are made under this")
+    keep_shared: bool = False
+    keep_scratch: bool = False
+
+    # execution
+    n_retries: NonNegativeInt = Field(3, description="extra attempts for a failing ProtocolUnit")
+    sleep_interval: PositiveFloat = Field(30, description="seconds to wait when nothing was claimed")
+    deep_sleep_interval: PositiveFloat = Field(300, description="seconds to wait when claiming was denied")
+    heartbeat_interval: PositiveFloat = Field(300, description="seconds between heartbeats")
+
+    # what to claim
+    scopes: Optional[list[Scope]] = Field(None, description="claim only in these scopes; None means all")
+    scopes_exclude: Optional[list[Scope]] = Field(None, description="never claim in these scopes")
+    protocols: Optional[list[str]] = Field(None, description="claim only Tasks of these Protocol class names")
+    claim_limit: PositiveInt = Field(1, description="Tasks claimed at once")
+
+    # lifetime
+    max_tasks: Optional[PositiveInt] = Field(None, description="stop after this many Tasks")
+    max_time: Optional[PositiveFloat] = Field(None, description="claim nothing new after this many seconds")
+
+    # logging
+    loglevel: str = "WARN"
+    logfile: Optional[Path] = None
+
+    # client
+    client_cache_directory: Optional[Path] = None
+    client_cache_size_limit: PositiveInt = DEFAULT_CACHE_SIZE_LIMIT
+    client_use_local_cache: bool = False
+    client_max_retries: NonNegativeInt = 5
+    client_retry_base_seconds: PositiveFloat = 2.0
+    client_retry_max_seconds: PositiveFloat = 60.0
+    client_verify: Union[bool, str] = True
+
+    @field_validator("api_url")
+    @classmethod
+    def _check_api_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"api_url must start with http:// or https://, got {value!r}")
+        return value.rstrip("/")
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, value: str) -> str:
+        ComputeServiceID.new_from_name(value)  # raises a clear ValueError for a bad name
+        return value
+
+    @field_validator("compute_manager_id")
+    @classmethod
+    def _check_manager_id(cls, value: Optional[str]) -> Optional[str]:
+        return None if value is None else str(ComputeManagerID(value))
+
+    @field_validator("scopes", "scopes_exclude", mode="before")
+    @classmethod
+    def _parse_scopes(cls, value: Any, info) -> Optional[list]:
+        if value is None:
+            return None
+        if isinstance(value, (str, Scope)):
+            value = [value]
+        if not isinstance(value, list):
+            raise ValueError(f"{info.field_name} must be a list of 'org-campaign-project' strings")
+        if not value and info.field_name == "scopes_exclude":
+            return None
+        if not value:
+            raise ValueError("scopes must name at least one scope, or be left out to mean all scopes ('*-*-*')")
+        return [Scope.from_str(item) if isinstance(item, str) else item for item in value]
+
+    @field_validator("protocols")
+    @classmethod
+    def _check_protocols(cls, value: Optional[list[str]]) -> Optional[list[str]]:
+        if value is not None and not value:
+            raise ValueError("protocols must name at least one Protocol class, or be left out to allow all")
+        return value
+
+    @field_validator("loglevel")
+    @classmethod
+    def _check_loglevel(cls, value: str) -> str:
+        level = value.upper()
+        if not isinstance(logging.getLevelName(level), int):
+            raise ValueError(f"loglevel must be one of DEBUG, INFO, WARN(ING), ERROR, CRITICAL; got {value!r}")
+        return level
+
+    @classmethod
+    def from_yaml(cls, path: Union[str, Path], overrides: Optional[Mapping[str, Any]] = None) -> "ComputeServiceSettings":
+        """Load a flat YAML file; ``overrides`` (e.g. from the command line) win, ``None`` values are skipped."""
+        path = Path(path)
+        try:
+            data = yaml.safe_load(path.read_text())
+        except OSError as e:
+            raise ComputeServiceSettingsError(f"cannot read compute service config {path}: {e}") from None
+        except yaml.YAMLError as e:
+            raise ComputeServiceSettingsError(f"compute service config {path} is not valid YAML: {e}") from None
+        if not isinstance(data, dict):
+            raise ComputeServiceSettingsError(
+                f"compute service config {path} must be a mapping of setting names to values, "
+                f"got {type(data).__name__}"
+            )
+        nested = [section for section in _OLD_SECTIONS if isinstance(data.get(section), dict)]
+        if nested:
+            raise ComputeServiceSettingsError(
+                f"compute service config {path} uses the old nested layout ({', '.join(nested)}: sections); "
+                "move every setting to the top level of the file (a flat mapping, e.g. 'api_url: ...', "
+                "'sleep_interval: 30'); see devtools/configs/synchronous-compute-settings.yaml"
+            )
+        data.update({name: value for name, value in (overrides or {}).items() if value is not None})
+        try:
+            return cls(**data)
+        except ValidationError as e:
+            raise ComputeServiceSettingsError(f"invalid compute service config {path}:\n{e}") from None

@@ -1,0 +1,226 @@
+"""Result retrieval for the user client: ProtocolDAGResults fetched concurrently, cached, then gathered.
+
+The server keeps each ProtocolDAGResult as zstd-compressed keyed-chain bytes and sends them as one
+latin-1 string. Those bytes never change, so they are cached on disk under the ScopedKey of their
+ProtocolDAGResultRef and a later call reads them locally. Downloads run concurrently over one
+``httpx.AsyncClient``; a whole network's results are decoded Transformation by Transformation as
+their downloads finish, so only the gathered results (not every raw payload) stay in memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import warnings
+from collections.abc import Sequence
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, Literal, Optional, Union
+
+from ..base.client import AlchemiscaleBaseClient, progress_bar
+from ..compression import deserialize_protocoldagresult, latin1_to_bytes
+from ..models import ScopedKey
+
+if TYPE_CHECKING:  # pragma: no cover
+    from gufe import Transformation
+    from gufe.protocols import ProtocolDAGResult
+
+ScopedKeyLike = Union[ScopedKey, str]
+ResultRoute = Literal["results", "failures"]
+
+# Downloads of result payloads in flight at once; payloads can be large, so fewer than for small requests.
+MAX_CONCURRENT_DOWNLOADS = 8
+
+
+class ResultFormat(StrEnum):
+    """What a results method returns for each Transformation."""
+
+    PROTOCOL_RESULT = "ProtocolResult"
+    """One ``ProtocolResult`` gathered from all successful ProtocolDAGResults (``None`` if there are none)."""
+    PROTOCOL_RESULTS = "ProtocolResults"
+    """A list with one ``ProtocolResult`` per ProtocolDAGResult."""
+    PROTOCOL_DAG_RESULTS = "ProtocolDAGResults"
+    """The ProtocolDAGResults themselves."""
+
+
+def parse_result_format(return_as: Union[ResultFormat, str]) -> ResultFormat:
+    try:
+        return ResultFormat(return_as)
+    except ValueError:
+        options = ", ".join(repr(f.value) for f in ResultFormat)
+        raise ValueError(f"return_as must be one of {options}, got {return_as!r}") from None
+
+
+def format_results(
+    transformation: "Transformation", protocoldagresults: list["ProtocolDAGResult"], return_as: ResultFormat
+) -> Any:
+    if return_as is ResultFormat.PROTOCOL_DAG_RESULTS:
+        return protocoldagresults
+    if return_as is ResultFormat.PROTOCOL_RESULTS:
+        return [transformation.gather([pdr]) for pdr in protocoldagresults]
+    return transformation.gather(protocoldagresults) if protocoldagresults else None
+
+
+def _sk(value: ScopedKeyLike) -> ScopedKey:
+    return ScopedKey.from_str(value)
+
+
+class ResultsMixin(AlchemiscaleBaseClient):
+    """Result methods of :class:`~alchemiscale.interface.client.AlchemiscaleClient`.
+
+    Relies on ``get_network``, ``get_network_transformations``, ``get_transformation`` and
+    ``get_task_transformation``, which the full client defines.
+    """
+
+    # -- public methods ---------------------------------------------------------------------------
+
+    def get_transformation_results(
+        self,
+        transformation: ScopedKeyLike,
+        return_as: Union[ResultFormat, str] = ResultFormat.PROTOCOL_RESULT,
+        return_protocoldagresults: Optional[bool] = None,
+        compress: bool = True,
+        visualize: bool = True,
+    ) -> Any:
+        """The successful results of a Transformation, in the form ``return_as`` names.
+
+        ``return_protocoldagresults=True`` is the deprecated spelling of
+        ``return_as="ProtocolDAGResults"``.
+        """
+        if return_protocoldagresults is not None:
+            warnings.warn(
+                "return_protocoldagresults is deprecated; use return_as='ProtocolDAGResults' instead",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            if return_protocoldagresults:
+                return_as = ResultFormat.PROTOCOL_DAG_RESULTS
+        fmt = parse_result_format(return_as)
+        tf = _sk(transformation)
+        pdrs = self._transformation_protocoldagresults(tf, "results", compress, visualize)
+        return format_results(self.get_transformation(tf, visualize=False), pdrs, fmt)
+
+    def get_transformation_failures(
+        self, transformation: ScopedKeyLike, compress: bool = True, visualize: bool = True
+    ) -> list["ProtocolDAGResult"]:
+        """The failed ProtocolDAGResults of a Transformation, oldest first."""
+        return self._transformation_protocoldagresults(_sk(transformation), "failures", compress, visualize)
+
+    def get_task_results(
+        self, task: ScopedKeyLike, compress: bool = True, visualize: bool = True
+    ) -> list["ProtocolDAGResult"]:
+        """The successful ProtocolDAGResults of one Task."""
+        return self._task_protocoldagresults(_sk(task), "results", compress, visualize)
+
+    def get_task_failures(
+        self, task: ScopedKeyLike, compress: bool = True, visualize: bool = True
+    ) -> list["ProtocolDAGResult"]:
+        """The failed ProtocolDAGResults of one Task."""
+        return self._task_protocoldagresults(_sk(task), "failures", compress, visualize)
+
+    def get_network_results(
+        self,
+        network: ScopedKeyLike,
+        return_as: Union[ResultFormat, str] = ResultFormat.PROTOCOL_RESULT,
+        compress: bool = True,
+        visualize: bool = True,
+    ) -> dict[ScopedKey, Any]:
+        """``{Transformation ScopedKey: results in the form return_as names}`` for a whole network."""
+        fmt = parse_result_format(return_as)
+        return self._network_results(_sk(network), "results", fmt, compress, visualize)
+
+    def get_network_failures(
+        self, network: ScopedKeyLike, compress: bool = True, visualize: bool = True
+    ) -> dict[ScopedKey, list["ProtocolDAGResult"]]:
+        """``{Transformation ScopedKey: failed ProtocolDAGResults}`` for a whole network."""
+        return self._network_results(
+            _sk(network), "failures", ResultFormat.PROTOCOL_DAG_RESULTS, compress, visualize
+        )
+
+    # -- implementation ---------------------------------------------------------------------------
+
+    def _transformation_protocoldagresults(
+        self, transformation: ScopedKey, route: ResultRoute, compress: bool, visualize: bool
+    ) -> list["ProtocolDAGResult"]:
+        refs = self._query_resource(f"/transformations/{transformation}/{route}")
+        return self._fetch_protocoldagresults(transformation, refs, route, compress, visualize)
+
+    def _task_protocoldagresults(
+        self, task: ScopedKey, route: ResultRoute, compress: bool, visualize: bool
+    ) -> list["ProtocolDAGResult"]:
+        transformation = self.get_task_transformation(task)
+        refs = self._query_resource(f"/tasks/{task}/{route}")
+        return self._fetch_protocoldagresults(transformation, refs, route, compress, visualize)
+
+    def _fetch_protocoldagresults(
+        self,
+        transformation: ScopedKey,
+        refs: Sequence[ScopedKey],
+        route: ResultRoute,
+        compress: bool,
+        visualize: bool,
+    ) -> list["ProtocolDAGResult"]:
+        async def fetch_all() -> list[bytes]:
+            slots = asyncio.Semaphore(MAX_CONCURRENT_DOWNLOADS)
+            with progress_bar(f"Retrieving {route}", total=len(refs), visualize=visualize) as bar:
+                async with self._async_session():
+
+                    async def fetch(ref: ScopedKey) -> bytes:
+                        data = await self._result_bytes_async(transformation, ref, route, compress, slots)
+                        bar.advance()
+                        return data
+
+                    return list(await asyncio.gather(*(fetch(ref) for ref in refs)))
+
+        payloads = self._run_async(fetch_all()) if refs else []
+        return [deserialize_protocoldagresult(data) for data in payloads]
+
+    def _network_results(
+        self, network: ScopedKey, route: ResultRoute, return_as: ResultFormat, compress: bool, visualize: bool
+    ) -> dict[ScopedKey, Any]:
+        transformations = self.get_network_transformations(network)
+        local = {str(tf.key): tf for tf in self.get_network(network, visualize=False).edges}
+
+        def transformation_object(sk: ScopedKey) -> "Transformation":
+            # keys computed locally can differ from the server's (other gufe version): then ask the server
+            return local.get(sk.gufe_key) or self.get_transformation(sk, visualize=False)
+
+        async def fetch_all() -> dict[ScopedKey, Any]:
+            slots = asyncio.Semaphore(MAX_CONCURRENT_DOWNLOADS)
+            results: dict[ScopedKey, Any] = {}
+            with progress_bar(f"Retrieving {route}", total=len(transformations), visualize=visualize) as bar:
+                async with self._async_session():
+
+                    async def fetch(tf: ScopedKey) -> None:
+                        refs = await self._get_resource_async(f"/transformations/{tf}/{route}")
+                        payloads = await asyncio.gather(
+                            *(self._result_bytes_async(tf, _sk(ref), route, compress, slots) for ref in refs)
+                        )
+                        pdrs = [deserialize_protocoldagresult(data) for data in payloads]
+                        results[tf] = format_results(transformation_object(tf), pdrs, return_as)
+                        bar.advance()
+
+                    await asyncio.gather(*(fetch(tf) for tf in transformations))
+            return {tf: results[tf] for tf in transformations}
+
+        return self._run_async(fetch_all())
+
+    async def _result_bytes_async(
+        self,
+        transformation: ScopedKey,
+        ref: ScopedKey,
+        route: ResultRoute,
+        compress: bool,
+        slots: asyncio.Semaphore,
+    ) -> bytes:
+        """The stored bytes of one ProtocolDAGResult: from the local cache, else downloaded and cached."""
+        cached = self._cache_get("result", ref)
+        if cached is not None:
+            return cached
+        async with slots:
+            payload = await self._get_resource_async(
+                f"/transformations/{transformation}/{route}/{ref}", compress=compress
+            )
+        if not isinstance(payload, list) or len(payload) != 1:
+            raise ValueError(f"unexpected result payload for {ref}: expected a list holding one string")
+        data = latin1_to_bytes(payload[0])
+        self._cache_set("result", ref, data)
+        return data

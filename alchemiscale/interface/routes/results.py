@@ -1,0 +1,69 @@
+"""Results: ProtocolDAGResultRefs of Transformations and Tasks, and the stored result bytes.
+
+Result bytes travel as a one-item JSON list holding the zstd-compressed keyed chain decoded as
+latin-1, exactly as stored; the server never decompresses or interprets them.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi.responses import JSONResponse
+
+from ...base.api import N4jsDepends, ObjectStoreDepends
+from ...compression import bytes_to_latin1
+from ...models import ScopedKey
+from ...storage.objectstore import ObjectNotFoundError
+from .common import UserToken, authorized_key, sk_strs, user_router
+
+router = user_router()
+
+PROTOCOLDAGRESULTREF = "ProtocolDAGResultRef"
+
+
+@router.get("/transformations/{transformation_scoped_key}/results")
+def get_transformation_results(transformation_scoped_key: str, token_data: UserToken, n4js: N4jsDepends) -> list[str]:
+    """Refs of the successful results of every Task of the Transformation, oldest first."""
+    return sk_strs(n4js.get_transformation_results(authorized_key(transformation_scoped_key, token_data)))
+
+
+@router.get("/transformations/{transformation_scoped_key}/failures")
+def get_transformation_failures(transformation_scoped_key: str, token_data: UserToken, n4js: N4jsDepends) -> list[str]:
+    return sk_strs(n4js.get_transformation_failures(authorized_key(transformation_scoped_key, token_data)))
+
+
+@router.get("/tasks/{task_scoped_key}/results")
+def get_task_results(task_scoped_key: str, token_data: UserToken, n4js: N4jsDepends) -> list[str]:
+    return sk_strs(n4js.get_task_results(authorized_key(task_scoped_key, token_data)))
+
+
+@router.get("/tasks/{task_scoped_key}/failures")
+def get_task_failures(task_scoped_key: str, token_data: UserToken, n4js: N4jsDepends) -> list[str]:
+    return sk_strs(n4js.get_task_failures(authorized_key(task_scoped_key, token_data)))
+
+
+@router.get("/transformations/{transformation_scoped_key}/{route}/{protocoldagresultref_scoped_key}")
+def get_protocoldagresult(
+    transformation_scoped_key: str,
+    route: Literal["results", "failures"],
+    protocoldagresultref_scoped_key: str,
+    token_data: UserToken,
+    n4js: N4jsDepends,
+    objectstore: ObjectStoreDepends,
+) -> JSONResponse:
+    """``[latin-1 string of the stored bytes]`` of one result (``results``) or failure (``failures``).
+
+    The bytes are looked up where the result's keys place them; a ref whose stored location
+    differs (e.g. written by an older deployment) is read from that location instead.
+    """
+    transformation = authorized_key(transformation_scoped_key, token_data)
+    ref_sk = authorized_key(protocoldagresultref_scoped_key, token_data, PROTOCOLDAGRESULTREF)
+    ref = n4js.get_protocoldagresultref(ref_sk)
+    if ref.ok != (route == "results") or ref_sk.scope != transformation.scope:
+        raise KeyError(f"no {route[:-1]} {ref_sk} of Transformation {transformation}")
+    result_sk = ScopedKey(gufe_key=ref.obj_key, **transformation.scope.to_dict())
+    try:
+        data = objectstore.pull_protocoldagresult(result_sk, transformation, ok=ref.ok)
+    except ObjectNotFoundError:
+        data = objectstore.pull_protocoldagresult(ref, transformation)
+    return JSONResponse([bytes_to_latin1(data)])

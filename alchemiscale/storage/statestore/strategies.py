@@ -1,0 +1,177 @@
+"""State store: the Strategy attached to a network and its StrategyState.
+
+A Strategy is any gufe object (e.g. a stratocaster strategy) stored through keyed-chain ingestion
+in the network's Scope and labelled ``Strategy``; a ``PROGRESSES`` edge from it to the network
+carries the StrategyState as its properties. A network has at most one Strategy. Nothing in this
+project executes strategies: they are stored and returned for clients and future strategists.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ...keyedchain import KeyedChain
+from ...models import ScopedKey
+from .chaingraph import NETWORK_QUALNAME
+from .scoping import ScopedKeyLike, as_scoped_key, to_native
+
+MAX_INT64 = 2**63 - 1
+
+# Roots that are structural parts of networks, never strategies.
+_NOT_STRATEGIES = {NETWORK_QUALNAME, "Transformation", "NonTransformation", "ChemicalSystem"}
+
+
+class StrategyModeEnum(StrEnum):
+    full = "full"
+    partial = "partial"
+    disabled = "disabled"
+
+
+class StrategyStatusEnum(StrEnum):
+    awake = "awake"
+    dormant = "dormant"
+    error = "error"
+
+
+class StrategyTaskScalingEnum(StrEnum):
+    linear = "linear"
+    exponential = "exponential"
+
+
+class StrategyState(BaseModel):
+    """How a network's Strategy is to be run, and how its last runs went."""
+
+    model_config = ConfigDict(use_enum_values=True, extra="forbid")
+
+    mode: StrategyModeEnum = StrategyModeEnum.partial
+    status: StrategyStatusEnum = StrategyStatusEnum.awake
+    iterations: int = Field(default=0, ge=0, le=MAX_INT64)
+    sleep_interval: int = Field(default=3600, ge=0, le=MAX_INT64)
+    last_iteration: Optional[datetime] = None
+    last_iteration_result_count: int = Field(default=0, ge=0, le=MAX_INT64)
+    max_tasks_per_transformation: int = Field(default=3, ge=1, le=MAX_INT64)
+    task_scaling: StrategyTaskScalingEnum = StrategyTaskScalingEnum.exponential
+    exception: Optional[tuple[str, str]] = None  # (exception type, message)
+    traceback: Optional[str] = None
+
+    @model_validator(mode="after")
+    def _error_details_only_on_error(self):
+        if self.status != StrategyStatusEnum.error and (self.exception or self.traceback):
+            raise ValueError("exception and traceback may only be set when status is 'error'")
+        return self
+
+    def to_properties(self) -> dict[str, Any]:
+        """Relationship properties (Neo4j cannot hold tuples; absent values are simply not stored)."""
+        props = self.model_dump()
+        if props["exception"] is not None:
+            props["exception"] = list(props["exception"])
+        return {k: v for k, v in props.items() if v is not None}
+
+    @classmethod
+    def from_properties(cls, props: dict[str, Any]) -> "StrategyState":
+        return cls(**{k: to_native(v) for k, v in props.items()})
+
+
+_NETWORK_EXISTS = "MATCH (an:AlchemicalNetwork {_scoped_key: $network}) RETURN an"
+
+_DETACH_STRATEGY = """
+MATCH (an:AlchemicalNetwork {_scoped_key: $network})
+OPTIONAL MATCH (old:Strategy)-[p:PROGRESSES]->(an)
+DELETE p
+WITH old WHERE old IS NOT NULL
+  AND NOT EXISTS { (old)-[:PROGRESSES]->() }
+  AND NOT EXISTS { ()-[:DEPENDS_ON]->(old) }
+DETACH DELETE old
+"""
+
+_ATTACH_STRATEGY = """
+MATCH (an:AlchemicalNetwork {_scoped_key: $network})
+MATCH (s:GufeTokenizable {_scoped_key: $strategy})
+SET s:Strategy
+CREATE (s)-[p:PROGRESSES]->(an)
+SET p = $state
+"""
+
+_STRATEGY_OF = """
+MATCH (an:AlchemicalNetwork {_scoped_key: $network})
+OPTIONAL MATCH (s:Strategy)-[p:PROGRESSES]->(an)
+RETURN an._scoped_key AS found, s._scoped_key AS strategy, properties(p) AS state
+"""
+
+
+class StrategiesMixin:
+    def set_network_strategy(
+        self, network: ScopedKeyLike, strategy: Optional[list], state: Optional[StrategyState] = None
+    ) -> Optional[ScopedKey]:
+        """Attach a Strategy keyed chain to ``network`` (replacing any other), or remove it with None.
+
+        A replaced Strategy node that nothing else uses is deleted. Returns the Strategy's ScopedKey.
+        """
+        sk = as_scoped_key(network)
+        if strategy is None:
+            with self.transaction() as tx:
+                self._require_network(tx, sk)
+                tx.run(_DETACH_STRATEGY, network=str(sk)).consume()
+            return None
+        qualname = KeyedChain.from_json(strategy).root.qualname
+        if qualname in _NOT_STRATEGIES:
+            raise ValueError(f"a {qualname} cannot be used as a Strategy")
+        state = state or StrategyState()
+        self._strategy_record(sk)  # KeyError before anything is written if the network is unknown
+        strategy_sk = self.add_keyed_chain(strategy, sk.scope)
+        with self.transaction() as tx:
+            self._require_network(tx, sk)
+            tx.run(_DETACH_STRATEGY, network=str(sk)).consume()
+            tx.run(
+                _ATTACH_STRATEGY, network=str(sk), strategy=str(strategy_sk), state=state.to_properties()
+            ).consume()
+        return strategy_sk
+
+    def get_network_strategy(self, network: ScopedKeyLike) -> Optional[list]:
+        """The keyed chain of the network's Strategy, or None if it has none."""
+        record = self._strategy_record(network)
+        if record["strategy"] is None:
+            return None
+        return self.get_keyed_chain(record["strategy"])
+
+    def get_network_strategy_scoped_key(self, network: ScopedKeyLike) -> Optional[ScopedKey]:
+        record = self._strategy_record(network)
+        return ScopedKey.from_str(record["strategy"]) if record["strategy"] else None
+
+    def get_network_strategy_state(self, network: ScopedKeyLike) -> Optional[StrategyState]:
+        record = self._strategy_record(network)
+        if record["strategy"] is None:
+            return None
+        return StrategyState.from_properties(record["state"])
+
+    def update_strategy_state(self, network: ScopedKeyLike, **changes: Any) -> Optional[StrategyState]:
+        """Change fields of the network's StrategyState; None if the network has no Strategy."""
+        current = self.get_network_strategy_state(network)
+        if current is None:
+            return None
+        updated = StrategyState(**{**current.model_dump(), **changes})
+        records = self.execute_query(
+            """
+            MATCH (:Strategy)-[p:PROGRESSES]->(:AlchemicalNetwork {_scoped_key: $network})
+            SET p = $state
+            RETURN count(p) AS updated
+            """,
+            {"network": str(as_scoped_key(network)), "state": updated.to_properties()},
+        )
+        return updated if records[0]["updated"] else None
+
+    def _strategy_record(self, network: ScopedKeyLike):
+        sk = as_scoped_key(network)
+        records = self.execute_query(_STRATEGY_OF, {"network": str(sk)})
+        if not records:
+            raise KeyError(f"no AlchemicalNetwork with ScopedKey {sk} in the state store")
+        return records[0]
+
+    @staticmethod
+    def _require_network(tx, network: ScopedKey) -> None:
+        if tx.run(_NETWORK_EXISTS, network=str(network)).single() is None:
+            raise KeyError(f"no AlchemicalNetwork with ScopedKey {network} in the state store")

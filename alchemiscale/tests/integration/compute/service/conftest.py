@@ -1,0 +1,131 @@
+"""Compute service test helpers: settings pointing at the real compute API, services in threads and processes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+import yaml
+from gufe import AlchemicalNetwork, ChemicalSystem, Transformation
+
+from alchemiscale.compute.execution import deserialize_protocoldagresult
+from alchemiscale.compute.service import SynchronousComputeService
+from alchemiscale.compute.settings import ComputeServiceSettings
+from alchemiscale.models import ScopedKey
+
+from .protocols import SlowProtocol
+
+REPO_ROOT = Path(__file__).parents[5]
+FAST = {"sleep_interval": 0.2, "deep_sleep_interval": 30, "heartbeat_interval": 0.5, "n_retries": 0, "loglevel": "INFO"}
+
+
+def wait_for(predicate: Callable[[], object], timeout: float, what: str, interval: float = 0.1):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+
+
+@pytest.fixture
+def service_config(tmp_path, compute_api_url, compute_identity) -> Callable[..., dict]:
+    """Settings (as a dict) for a service on the session compute API with short intervals."""
+    identifier, key = compute_identity
+    counter = iter(range(1000))
+
+    def make(**overrides) -> dict:
+        name = f"svc{next(counter)}"
+        return {
+            "api_url": compute_api_url,
+            "identifier": identifier,
+            "key": key,
+            "name": name,
+            "shared_basedir": str(tmp_path / name / "shared"),
+            "scratch_basedir": str(tmp_path / name / "scratch"),
+            "logfile": str(tmp_path / name / "service.log"),
+            **FAST,
+            **overrides,
+        }
+
+    return make
+
+
+def make_service(config: dict) -> SynchronousComputeService:
+    return SynchronousComputeService(ComputeServiceSettings(**config))
+
+
+@contextmanager
+def service_in_thread(service: SynchronousComputeService) -> Iterator[SynchronousComputeService]:
+    """Run ``service.start()`` in a thread; stop it and wait for it (deregistered) on exit."""
+    errors: list[BaseException] = []
+
+    def run():
+        try:
+            service.start()
+        except BaseException as e:  # surfaced in the test thread below
+            errors.append(e)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        yield service
+    finally:
+        service.stop()
+        thread.join(30)
+    assert not thread.is_alive(), "the service did not stop within 30 s"
+    if errors:
+        raise errors[0]
+
+
+@contextmanager
+def service_process(config: dict, path: Path) -> Iterator[subprocess.Popen]:
+    """Run ``python -m alchemiscale.compute.service`` with ``config`` written to ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(config))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "alchemiscale.compute.service", "-c", str(path)],
+        cwd=REPO_ROOT,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def slow_network(ligands, seconds: float) -> AlchemicalNetwork:
+    stateA = ChemicalSystem({"ligand": ligands["methane"]}, name="methane vacuum")
+    stateB = ChemicalSystem({"ligand": ligands["ethane"]}, name="ethane vacuum")
+    protocol = SlowProtocol({"n_windows": 1, "seconds": seconds})
+    return AlchemicalNetwork(edges=[Transformation(stateA, stateB, protocol, name="slow")], name="slow network")
+
+
+def task_results(store, objectstore, task: ScopedKey, transformation: ScopedKey) -> list:
+    """The ProtocolDAGResults recorded for a Task (successful and failed), read back from the object store."""
+    results = []
+    for ref_sk in store.get_task_results(task) + store.get_task_failures(task):
+        ref = store.get_protocoldagresultref(ref_sk)
+        results.append(deserialize_protocoldagresult(objectstore.pull_protocoldagresult(ref, transformation)))
+    return results
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").exists() and Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"

@@ -1,0 +1,220 @@
+"""One valid request per user-API route, built from a Dataset, with what a foreign token gets back.
+
+``Access`` says how a route treats a valid token whose scopes do not cover the data:
+``scoped`` routes refuse (401); ``query`` routes answer 200 with nothing found; ``bulk`` routes
+answer 200 with null in each slot; ``own`` routes refuse other identities' data (403); ``any``
+routes serve every valid user token; ``public`` routes need no token at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
+
+from fastapi.routing import APIRoute, iter_route_contexts
+
+from .dataset import KEY, Dataset, strategy_chain
+
+
+@dataclass
+class Call:
+    method: str
+    path: str
+    access: str = "scoped"
+    json: Any = None
+    params: Optional[dict] = None
+    data: Optional[dict] = None
+    foreign_body: Any = None  # expected body for a foreign token on query/bulk routes
+
+    def send(self, client, headers: dict[str, str]):
+        extra: dict[str, Any] = {"headers": headers}
+        if self.json is not None:
+            extra["json"] = self.json
+        if self.params is not None:
+            extra["params"] = self.params
+        if self.data is not None:
+            extra["data"] = self.data
+        return client.request(self.method, self.path, **extra)
+
+
+def _s(sk) -> str:
+    return str(sk)
+
+
+def _scope_params(d: Dataset) -> dict[str, str]:
+    return d.scope.to_dict()
+
+
+ROUTES: dict[tuple[str, str], Callable[[Dataset], Call]] = {
+    # base
+    ("GET", "/ping"): lambda d: Call("GET", "/ping", access="public"),
+    ("POST", "/token"): lambda d: Call("POST", "/token", access="public", data={"username": d.user, "password": KEY}),
+    ("GET", "/info"): lambda d: Call("GET", "/info", access="any"),
+    ("GET", "/check"): lambda d: Call("GET", "/check", access="any"),
+    ("GET", "/identities/{identifier}/scopes"): lambda d: Call("GET", f"/identities/{d.user}/scopes", access="own"),
+    ("GET", "/exists/{scoped_key}"): lambda d: Call("GET", f"/exists/{d.transformation}"),
+    # networks
+    ("POST", "/networks"): lambda d: Call(
+        "POST", "/networks", json={"network": d.network_chain, "scope": d.scope.to_dict(), "state": "active"}
+    ),
+    ("GET", "/networks"): lambda d: Call("GET", "/networks", access="query", params=_scope_params(d), foreign_body=[]),
+    ("GET", "/networks/{network_scoped_key}"): lambda d: Call("GET", f"/networks/{d.network}"),
+    ("DELETE", "/networks/{network_scoped_key}"): lambda d: Call("DELETE", f"/networks/{d.spare_network}"),
+    ("GET", "/networks/{network_scoped_key}/transformations"): lambda d: Call(
+        "GET", f"/networks/{d.network}/transformations"
+    ),
+    ("GET", "/networks/{network_scoped_key}/chemicalsystems"): lambda d: Call(
+        "GET", f"/networks/{d.network}/chemicalsystems"
+    ),
+    ("POST", "/bulk/networks/state/set"): lambda d: Call(
+        "POST", "/bulk/networks/state/set", access="bulk", json={"networks": [_s(d.network)], "states": ["active"]},
+        foreign_body=[None],
+    ),
+    ("POST", "/bulk/networks/state/get"): lambda d: Call(
+        "POST", "/bulk/networks/state/get", access="bulk", json={"networks": [_s(d.network)]}, foreign_body=[None]
+    ),
+    ("GET", "/networks/{network_scoped_key}/weight"): lambda d: Call("GET", f"/networks/{d.network}/weight"),
+    ("POST", "/networks/{network_scoped_key}/weight"): lambda d: Call("POST", f"/networks/{d.network}/weight", json=0.5),
+    ("POST", "/bulk/networks/weight/get"): lambda d: Call(
+        "POST", "/bulk/networks/weight/get", access="bulk", json={"networks": [_s(d.network)]}, foreign_body=[None]
+    ),
+    ("POST", "/bulk/networks/weight/set"): lambda d: Call(
+        "POST", "/bulk/networks/weight/set", access="bulk", json={"networks": [_s(d.network)], "weights": [0.5]},
+        foreign_body=[None],
+    ),
+    # transformations and chemical systems
+    ("GET", "/transformations"): lambda d: Call(
+        "GET", "/transformations", access="query", params=_scope_params(d), foreign_body=[]
+    ),
+    ("GET", "/transformations/{transformation_scoped_key}"): lambda d: Call("GET", f"/transformations/{d.transformation}"),
+    ("GET", "/transformations/{transformation_scoped_key}/networks"): lambda d: Call(
+        "GET", f"/transformations/{d.transformation}/networks"
+    ),
+    ("GET", "/transformations/{transformation_scoped_key}/chemicalsystems"): lambda d: Call(
+        "GET", f"/transformations/{d.transformation}/chemicalsystems"
+    ),
+    ("GET", "/chemicalsystems"): lambda d: Call(
+        "GET", "/chemicalsystems", access="query", params=_scope_params(d), foreign_body=[]
+    ),
+    ("GET", "/chemicalsystems/{chemicalsystem_scoped_key}"): lambda d: Call("GET", f"/chemicalsystems/{d.chemicalsystem}"),
+    ("GET", "/chemicalsystems/{chemicalsystem_scoped_key}/networks"): lambda d: Call(
+        "GET", f"/chemicalsystems/{d.chemicalsystem}/networks"
+    ),
+    ("GET", "/chemicalsystems/{chemicalsystem_scoped_key}/transformations"): lambda d: Call(
+        "GET", f"/chemicalsystems/{d.chemicalsystem}/transformations"
+    ),
+    # tasks
+    ("POST", "/transformations/{transformation_scoped_key}/tasks"): lambda d: Call(
+        "POST", f"/transformations/{d.transformation}/tasks", json={"count": 1, "extends": None}
+    ),
+    ("POST", "/bulk/transformations/tasks/create"): lambda d: Call(
+        "POST", "/bulk/transformations/tasks/create", json={"transformations": [_s(d.transformation)]}
+    ),
+    ("GET", "/tasks"): lambda d: Call("GET", "/tasks", access="query", params=_scope_params(d), foreign_body=[]),
+    ("GET", "/networks/{network_scoped_key}/tasks"): lambda d: Call("GET", f"/networks/{d.network}/tasks"),
+    ("GET", "/tasks/{task_scoped_key}/networks"): lambda d: Call("GET", f"/tasks/{d.tasks[0]}/networks"),
+    ("GET", "/transformations/{transformation_scoped_key}/tasks"): lambda d: Call(
+        "GET", f"/transformations/{d.transformation}/tasks", params={"return_as": "graph"}
+    ),
+    ("GET", "/tasks/{task_scoped_key}/transformation"): lambda d: Call("GET", f"/tasks/{d.tasks[0]}/transformation"),
+    ("POST", "/bulk/tasks/priority/get"): lambda d: Call(
+        "POST", "/bulk/tasks/priority/get", access="bulk", json={"tasks": [_s(d.tasks[2])]}, foreign_body=[None]
+    ),
+    ("POST", "/bulk/tasks/priority/set"): lambda d: Call(
+        "POST", "/bulk/tasks/priority/set", access="bulk", json={"tasks": [_s(d.tasks[3])], "priority": 7},
+        foreign_body=[None],
+    ),
+    ("GET", "/tasks/{task_scoped_key}/history"): lambda d: Call("GET", f"/tasks/{d.tasks[0]}/history"),
+    ("POST", "/bulk/tasks/tracebacks"): lambda d: Call(
+        "POST", "/bulk/tasks/tracebacks", access="bulk", json={"tasks": [_s(d.tasks[1])]}, foreign_body=[None]
+    ),
+    # statuses
+    ("GET", "/tasks/{task_scoped_key}/status"): lambda d: Call("GET", f"/tasks/{d.tasks[0]}/status"),
+    ("POST", "/tasks/{task_scoped_key}/status"): lambda d: Call("POST", f"/tasks/{d.tasks[3]}/status", json="waiting"),
+    ("POST", "/bulk/tasks/status/get"): lambda d: Call(
+        "POST", "/bulk/tasks/status/get", access="bulk", json={"tasks": [d.tasks[0].to_dict()]}, foreign_body=[None]
+    ),
+    ("POST", "/bulk/tasks/status/set"): lambda d: Call(
+        "POST", "/bulk/tasks/status/set", access="bulk", json={"tasks": [_s(d.tasks[3])], "status": "waiting"},
+        foreign_body=[None],
+    ),
+    ("GET", "/scopes/{scope}/status"): lambda d: Call("GET", f"/scopes/{d.scope}/status", access="query", foreign_body={}),
+    ("GET", "/networks/{network_scoped_key}/status"): lambda d: Call("GET", f"/networks/{d.network}/status"),
+    ("POST", "/bulk/networks/status"): lambda d: Call(
+        "POST", "/bulk/networks/status", access="bulk", json={"networks": [_s(d.network)]}, foreign_body=[None]
+    ),
+    ("GET", "/transformations/{transformation_scoped_key}/status"): lambda d: Call(
+        "GET", f"/transformations/{d.transformation}/status"
+    ),
+    # actioning
+    ("POST", "/networks/{network_scoped_key}/tasks/action"): lambda d: Call(
+        "POST", f"/networks/{d.network}/tasks/action", json={"tasks": [_s(d.tasks[2])], "weight": 0.7}
+    ),
+    ("POST", "/networks/{network_scoped_key}/tasks/cancel"): lambda d: Call(
+        "POST", f"/networks/{d.network}/tasks/cancel", json={"tasks": [_s(d.tasks[3])]}
+    ),
+    ("POST", "/networks/{network_scoped_key}/tasks/actioned"): lambda d: Call(
+        "POST", f"/networks/{d.network}/tasks/actioned", json={"task_weights": True}
+    ),
+    ("POST", "/bulk/networks/tasks/actioned"): lambda d: Call(
+        "POST", "/bulk/networks/tasks/actioned", access="bulk", json={"networks": [_s(d.network)], "task_weights": False},
+        foreign_body=[None],
+    ),
+    ("POST", "/tasks/{task_scoped_key}/networks/actioned"): lambda d: Call(
+        "POST", f"/tasks/{d.tasks[2]}/networks/actioned", json={"task_weights": True}
+    ),
+    # restart patterns
+    ("POST", "/networks/{network_scoped_key}/restartpatterns/add"): lambda d: Call(
+        "POST", f"/networks/{d.network}/restartpatterns/add", json={"patterns": ["Timeout"], "num_allowed_restarts": 2}
+    ),
+    ("POST", "/networks/{network_scoped_key}/restartpatterns/remove"): lambda d: Call(
+        "POST", f"/networks/{d.network}/restartpatterns/remove", json={"patterns": ["Nothing"]}
+    ),
+    ("POST", "/networks/{network_scoped_key}/restartpatterns/clear"): lambda d: Call(
+        "POST", f"/networks/{d.spare_network}/restartpatterns/clear"
+    ),
+    ("POST", "/networks/{network_scoped_key}/restartpatterns/maxretries"): lambda d: Call(
+        "POST", f"/networks/{d.network}/restartpatterns/maxretries", json={"patterns": ["Timeout"], "max_retries": 3}
+    ),
+    ("POST", "/bulk/networks/restartpatterns/get"): lambda d: Call(
+        "POST", "/bulk/networks/restartpatterns/get", access="bulk", json={"networks": [_s(d.network)]},
+        foreign_body={_s(d.network): None},
+    ),
+    # results
+    ("GET", "/transformations/{transformation_scoped_key}/results"): lambda d: Call(
+        "GET", f"/transformations/{d.transformation}/results"
+    ),
+    ("GET", "/transformations/{transformation_scoped_key}/failures"): lambda d: Call(
+        "GET", f"/transformations/{d.transformation}/failures"
+    ),
+    ("GET", "/tasks/{task_scoped_key}/results"): lambda d: Call("GET", f"/tasks/{d.tasks[0]}/results"),
+    ("GET", "/tasks/{task_scoped_key}/failures"): lambda d: Call("GET", f"/tasks/{d.tasks[1]}/failures"),
+    ("GET", "/transformations/{transformation_scoped_key}/{route}/{protocoldagresultref_scoped_key}"): lambda d: Call(
+        "GET", f"/transformations/{d.transformation}/results/{d.result_ref}"
+    ),
+    # strategies
+    ("POST", "/networks/{network_scoped_key}/strategy"): lambda d: Call(
+        "POST", f"/networks/{d.network}/strategy", json={"strategy": strategy_chain(), "mode": "partial"}
+    ),
+    ("GET", "/networks/{network_scoped_key}/strategy"): lambda d: Call("GET", f"/networks/{d.network}/strategy"),
+    ("GET", "/networks/{network_scoped_key}/strategy/state"): lambda d: Call(
+        "GET", f"/networks/{d.network}/strategy/state"
+    ),
+    ("GET", "/networks/{network_scoped_key}/strategy/status"): lambda d: Call(
+        "GET", f"/networks/{d.network}/strategy/status"
+    ),
+    ("POST", "/networks/{network_scoped_key}/strategy/awake"): lambda d: Call(
+        "POST", f"/networks/{d.network}/strategy/awake"
+    ),
+}
+
+
+def app_routes(app) -> dict[tuple[str, str], Any]:
+    """Every (method, path) the app serves, mapped to its route object (docs pages excluded)."""
+    found = {}
+    for context in iter_route_contexts(app.routes):
+        route = context.original_route
+        if isinstance(route, APIRoute):
+            for method in route.methods:
+                found[(method, context.path)] = route
+    return found
