@@ -20,7 +20,7 @@ $(PY):
 
 $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet --upgrade pip setuptools wheel
-	$(PY) -m pip install --quiet -e '.[test,docs]'
+	$(PY) -m pip install --quiet -e '.[chemistry,test,docs]'
 	touch $(STAMP)
 
 install: $(STAMP) neo4j

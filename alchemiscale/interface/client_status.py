@@ -19,8 +19,12 @@ STATUS_COLOURS: dict[str, str] = {
 
 
 def status_table(counts: Mapping[str, int], title: str) -> Table:
-    """One coloured row per status (zero when absent), counts right-justified."""
-    table = Table(title=title, title_justify="left")
+    """One coloured row per status (zero when absent), counts right-justified.
+
+    The table is at least as wide as its title, so a long ScopedKey title stays on one line
+    wherever the terminal is wide enough.
+    """
+    table = Table(title=title, title_justify="left", min_width=len(title))
     table.add_column("status", justify="left", no_wrap=True)
     table.add_column("count", justify="right")
     for status, colour in STATUS_COLOURS.items():

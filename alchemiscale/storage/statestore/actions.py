@@ -16,9 +16,9 @@ ACTIONABLE = [TaskStatusEnum.waiting.value, TaskStatusEnum.running.value, TaskSt
 DEFAULT_WEIGHT = 0.5
 
 _ACTION = """
-MATCH (th:TaskHub {_scoped_key: $taskhub})-[:PERFORMS]->(an:AlchemicalNetwork)
+MATCH (th:GufeTokenizable:TaskHub {_scoped_key: $taskhub})-[:PERFORMS]->(an:AlchemicalNetwork)
 UNWIND $sks AS sk
-MATCH (t:Task {_scoped_key: sk})
+MATCH (t:GufeTokenizable:Task {_scoped_key: sk})
 WHERE t.status IN $actionable
   AND EXISTS { (t)-[:PERFORMS]->()<-[:DEPENDS_ON]-(an) }
   AND NOT EXISTS { (th)-[:ACTIONS]->(t) }
@@ -33,9 +33,9 @@ RETURN sk
 """
 
 _CANCEL = """
-MATCH (th:TaskHub {_scoped_key: $taskhub})
+MATCH (th:GufeTokenizable:TaskHub {_scoped_key: $taskhub})
 UNWIND $sks AS sk
-MATCH (th)-[a:ACTIONS]->(t:Task {_scoped_key: sk})
+MATCH (th)-[a:ACTIONS]->(t:GufeTokenizable:Task {_scoped_key: sk})
 DELETE a
 WITH th, t, sk
 CALL (th, t) {
@@ -50,7 +50,7 @@ TasksResult = Union[list[ScopedKey], dict[ScopedKey, Task]]
 
 class ActionsMixin:
     def _require_taskhub(self, tx, taskhub: ScopedKey) -> None:
-        if tx.run("MATCH (th:TaskHub {_scoped_key: $sk}) RETURN th", sk=str(taskhub)).single() is None:
+        if tx.run("MATCH (th:GufeTokenizable:TaskHub {_scoped_key: $sk}) RETURN th", sk=str(taskhub)).single() is None:
             raise KeyError(f"no TaskHub with ScopedKey {taskhub} in the state store")
 
     def action_tasks(self, tasks: list[ScopedKeyLike], taskhub: ScopedKeyLike) -> list[Optional[ScopedKey]]:
@@ -99,7 +99,7 @@ class ActionsMixin:
         records = self.execute_query(
             """
             UNWIND $rows AS row
-            MATCH (:TaskHub {_scoped_key: $taskhub})-[a:ACTIONS]->(:Task {_scoped_key: row.sk})
+            MATCH (:GufeTokenizable:TaskHub {_scoped_key: $taskhub})-[a:ACTIONS]->(:GufeTokenizable:Task {_scoped_key: row.sk})
             SET a.weight = row.weight
             RETURN row.sk AS sk
             """,
@@ -113,7 +113,7 @@ class ActionsMixin:
         records = self.execute_query(
             """
             UNWIND $sks AS sk
-            MATCH (:TaskHub {_scoped_key: $taskhub})-[a:ACTIONS]->(:Task {_scoped_key: sk})
+            MATCH (:GufeTokenizable:TaskHub {_scoped_key: $taskhub})-[a:ACTIONS]->(:GufeTokenizable:Task {_scoped_key: sk})
             RETURN sk, a.weight AS weight
             """,
             {"taskhub": str(as_scoped_key(taskhub)), "sks": [str(k) for k in keys]},
@@ -127,7 +127,7 @@ class ActionsMixin:
         records = self.execute_query(
             """
             UNWIND $sks AS sk
-            MATCH (:TaskHub {_scoped_key: sk})-[a:ACTIONS]->(t:Task)
+            MATCH (:GufeTokenizable:TaskHub {_scoped_key: sk})-[a:ACTIONS]->(t:Task)
             RETURN sk, t._scoped_key AS task, a.weight AS weight
             """,
             {"sks": sorted({str(k) for k in keys})},
@@ -142,7 +142,7 @@ class ActionsMixin:
         sk = as_scoped_key(task)
         records = self.execute_query(
             """
-            MATCH (t:Task {_scoped_key: $sk})
+            MATCH (t:GufeTokenizable:Task {_scoped_key: $sk})
             OPTIONAL MATCH (t)<-[a:ACTIONS]-(:TaskHub)-[:PERFORMS]->(an:AlchemicalNetwork)
             RETURN t._scoped_key AS found, an._scoped_key AS network, a.weight AS weight
             """,
@@ -164,7 +164,7 @@ class ActionsMixin:
         sk = as_scoped_key(taskhub)
         records = self.execute_query(
             """
-            MATCH (th:TaskHub {_scoped_key: $sk})
+            MATCH (th:GufeTokenizable:TaskHub {_scoped_key: $sk})
             OPTIONAL MATCH (th)-[:ACTIONS]->(t:Task)
             WHERE NOT $unclaimed_only OR NOT EXISTS { (t)<-[:CLAIMS]-() }
             RETURN th._scoped_key AS found, t._scoped_key AS task, properties(t) AS props

@@ -49,7 +49,7 @@ ON CREATE SET r += e.props
 """
 
 _MERGE_HUB_AND_MARK = """
-MATCH (an:AlchemicalNetwork {_scoped_key: $network})
+MATCH (an:GufeTokenizable:AlchemicalNetwork {_scoped_key: $network})
 MERGE (th:GufeTokenizable:TaskHub {_scoped_key: $taskhub._scoped_key})
 ON CREATE SET th += $taskhub
 MERGE (th)-[:PERFORMS]->(an)
@@ -72,7 +72,7 @@ RETURN n._gufe_key AS key, n._json AS json
 # Every object the network reaches, with the objects pointing at it: whatever has a parent
 # outside this set is still used by something else and must survive the deletion.
 _DELETION_CANDIDATES = """
-MATCH (an:AlchemicalNetwork {_scoped_key: $network})
+MATCH (an:GufeTokenizable:AlchemicalNetwork {_scoped_key: $network})
 CALL (an) {
     MATCH (an)-[:DEPENDS_ON*0..]->(n)
     RETURN DISTINCT n
@@ -84,7 +84,7 @@ RETURN n._scoped_key AS sk, parents, collect(DISTINCT child._scoped_key) AS chil
 """
 
 _DELETE_HUB_AND_MARK = """
-MATCH (an:AlchemicalNetwork {_scoped_key: $network})
+MATCH (an:GufeTokenizable:AlchemicalNetwork {_scoped_key: $network})
 OPTIONAL MATCH (th:TaskHub)-[:PERFORMS]->(an)
 OPTIONAL MATCH (p:TaskRestartPattern)-[:ENFORCES]->(th)
 OPTIONAL MATCH (m:NetworkMark)-[:MARKS]->(an)
@@ -225,7 +225,7 @@ class NetworksMixin(NetworkQueriesMixin, TaskHubsMixin):
         records = self.execute_query(
             """
             UNWIND $sks AS sk
-            MATCH (m:NetworkMark)-[:MARKS]->(:AlchemicalNetwork {_scoped_key: sk})
+            MATCH (m:NetworkMark)-[:MARKS]->(:GufeTokenizable:AlchemicalNetwork {_scoped_key: sk})
             RETURN sk, m.state AS state
             """,
             {"sks": [str(k) for k in keys]},
@@ -241,7 +241,7 @@ class NetworksMixin(NetworkQueriesMixin, TaskHubsMixin):
         records = self.execute_query(
             """
             UNWIND $rows AS row
-            MATCH (m:NetworkMark)-[:MARKS]->(:AlchemicalNetwork {_scoped_key: row.sk})
+            MATCH (m:NetworkMark)-[:MARKS]->(:GufeTokenizable:AlchemicalNetwork {_scoped_key: row.sk})
             SET m.state = row.state
             RETURN row.sk AS sk
             """,

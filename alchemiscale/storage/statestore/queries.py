@@ -125,7 +125,8 @@ class NetworkQueriesMixin:
         sk = as_scoped_key(scoped_key)
         records = self.execute_query(
             f"""
-            MATCH (x:{label} {{_scoped_key: $sk}})
+            MATCH (x:GufeTokenizable {{_scoped_key: $sk}})
+            WHERE x:{label}
             OPTIONAL MATCH {pattern}
             RETURN x._scoped_key AS found, collect(DISTINCT y._scoped_key) AS sks
             """,

@@ -62,7 +62,7 @@ class TaskStatusMixin:
     def get_task_status(self, tasks: list[ScopedKeyLike]) -> list[Optional[str]]:
         keys = as_scoped_keys(tasks)
         records = self.execute_query(
-            "UNWIND $sks AS sk MATCH (t:Task {_scoped_key: sk}) RETURN sk, t.status AS status",
+            "UNWIND $sks AS sk MATCH (t:GufeTokenizable:Task {_scoped_key: sk}) RETURN sk, t.status AS status",
             {"sks": [str(k) for k in keys]},
         )
         return ordered(keys, {r["sk"]: r["status"] for r in records})
@@ -98,7 +98,7 @@ class TaskStatusMixin:
             current = {
                 r["sk"]: r["status"]
                 for r in tx.run(
-                    "UNWIND $sks AS sk MATCH (t:Task {_scoped_key: sk}) RETURN sk, t.status AS status",
+                    "UNWIND $sks AS sk MATCH (t:GufeTokenizable:Task {_scoped_key: sk}) RETURN sk, t.status AS status",
                     sks=[str(k) for k in keys],
                 )
             }
@@ -110,7 +110,7 @@ class TaskStatusMixin:
                 for r in tx.run(
                     """
                     UNWIND $sks AS sk
-                    MATCH (t:Task {_scoped_key: sk})
+                    MATCH (t:GufeTokenizable:Task {_scoped_key: sk})
                     WHERE t.status IN $allowed
                     SET t.status = $target
                     RETURN sk
@@ -125,7 +125,7 @@ class TaskStatusMixin:
                     for r in tx.run(
                         """
                         UNWIND $sks AS sk
-                        MATCH (:Task {_scoped_key: sk})<-[:EXTENDS*]-(d:Task)
+                        MATCH (:GufeTokenizable:Task {_scoped_key: sk})<-[:EXTENDS*]-(d:Task)
                         WHERE d.status IN $allowed AND d.status <> $target
                         WITH DISTINCT d
                         SET d.status = $target
@@ -146,7 +146,7 @@ class TaskStatusMixin:
             tx.run(
                 f"""
                 UNWIND $sks AS sk
-                MATCH (t:Task {{_scoped_key: sk}})
+                MATCH (t:GufeTokenizable:Task {{_scoped_key: sk}})
                 OPTIONAL MATCH (t)<-[r:{'|'.join(rule.drops)}]-()
                 DELETE r
                 """,
@@ -154,13 +154,13 @@ class TaskStatusMixin:
             ).consume()
         if "CLAIMS" in rule.drops:
             tx.run(
-                "UNWIND $sks AS sk MATCH (t:Task {_scoped_key: sk}) SET t.claim = null", sks=task_keys
+                "UNWIND $sks AS sk MATCH (t:GufeTokenizable:Task {_scoped_key: sk}) SET t.claim = null", sks=task_keys
             ).consume()
         if rule.attempt_outcome is not None:
             tx.run(
                 """
                 UNWIND $sks AS sk
-                MATCH (:Task {_scoped_key: sk})-[:ATTEMPTED]->(a:TaskAttempt)
+                MATCH (:GufeTokenizable:Task {_scoped_key: sk})-[:ATTEMPTED]->(a:TaskAttempt)
                 WHERE a.ended IS NULL
                 SET a.ended = $now, a.outcome = $outcome
                 """,
@@ -205,7 +205,7 @@ class TaskStatusMixin:
         records = self.execute_query(
             """
             UNWIND $sks AS sk
-            MATCH (:AlchemicalNetwork {_scoped_key: sk})-[:DEPENDS_ON {attribute: 'edges'}]->()<-[:PERFORMS]-(t:Task)
+            MATCH (:GufeTokenizable:AlchemicalNetwork {_scoped_key: sk})-[:DEPENDS_ON {attribute: 'edges'}]->()<-[:PERFORMS]-(t:Task)
             RETURN sk, t.status AS status, count(t) AS count
             """,
             {"sks": sorted({str(k) for k in keys})},

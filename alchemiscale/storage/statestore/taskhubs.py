@@ -31,7 +31,7 @@ class TaskHubsMixin:
         records = self.execute_query(
             """
             UNWIND $sks AS sk
-            MATCH (th:TaskHub)-[:PERFORMS]->(:AlchemicalNetwork {_scoped_key: sk})
+            MATCH (th:TaskHub)-[:PERFORMS]->(:GufeTokenizable:AlchemicalNetwork {_scoped_key: sk})
             RETURN sk AS network_sk, th._scoped_key AS sk, th.network AS network, th.weight AS weight
             """,
             {"sks": [str(k) for k in keys]},
@@ -64,7 +64,7 @@ class TaskHubsMixin:
         records = self.execute_query(
             """
             UNWIND $rows AS row
-            MATCH (th:TaskHub)-[:PERFORMS]->(:AlchemicalNetwork {_scoped_key: row.sk})
+            MATCH (th:TaskHub)-[:PERFORMS]->(:GufeTokenizable:AlchemicalNetwork {_scoped_key: row.sk})
             SET th.weight = row.weight
             RETURN row.sk AS sk
             """,
@@ -82,7 +82,7 @@ class TaskHubsMixin:
         sk = as_scoped_key(network)
         records = self.execute_query(
             """
-            MATCH (th:TaskHub)-[:PERFORMS]->(:AlchemicalNetwork {_scoped_key: $sk})
+            MATCH (th:TaskHub)-[:PERFORMS]->(:GufeTokenizable:AlchemicalNetwork {_scoped_key: $sk})
             OPTIONAL MATCH (p:TaskRestartPattern)-[:ENFORCES]->(th)
             WITH th, th._scoped_key AS taskhub, collect(p) AS patterns
             FOREACH (x IN patterns | DETACH DELETE x)

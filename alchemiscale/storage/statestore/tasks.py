@@ -30,7 +30,7 @@ CREATE_BATCH = 5000  # rows per statement: bounds the memory one statement's par
 _CREATION_CHECKS = """
 UNWIND $rows AS row
 OPTIONAL MATCH (tf:GufeTokenizable {_scoped_key: row.transformation})
-OPTIONAL MATCH (prev:Task {_scoped_key: row.extends})-[:PERFORMS]->(prev_tf)
+OPTIONAL MATCH (prev:GufeTokenizable:Task {_scoped_key: row.extends})-[:PERFORMS]->(prev_tf)
 RETURN row.i AS i,
        tf IS NOT NULL AS found,
        CASE WHEN tf IS NULL THEN false
@@ -46,7 +46,7 @@ CREATE (t:GufeTokenizable:Task)
 SET t += row.props
 CREATE (t)-[:PERFORMS]->(tf)
 WITH t, row
-OPTIONAL MATCH (prev:Task {_scoped_key: row.extends})
+OPTIONAL MATCH (prev:GufeTokenizable:Task {_scoped_key: row.extends})
 FOREACH (p IN CASE WHEN prev IS NULL THEN [] ELSE [prev] END | CREATE (t)-[:EXTENDS]->(p))
 """
 
@@ -117,7 +117,7 @@ class TasksMixin(TaskStatusMixin, ActionsMixin):
         params = {"sk": str(sk), "status": check_task_status(status) if status is not None else None}
         records = self.execute_query(
             """
-            MATCH (an:AlchemicalNetwork {_scoped_key: $sk})
+            MATCH (an:GufeTokenizable:AlchemicalNetwork {_scoped_key: $sk})
             OPTIONAL MATCH (an)-[:DEPENDS_ON {attribute: 'edges'}]->()<-[:PERFORMS]-(t:Task)
             WHERE $status IS NULL OR t.status = $status
             RETURN an._scoped_key AS found, collect(t._scoped_key) AS sks
@@ -132,7 +132,7 @@ class TasksMixin(TaskStatusMixin, ActionsMixin):
         sk = as_scoped_key(task)
         records = self.execute_query(
             """
-            MATCH (t:Task {_scoped_key: $sk})
+            MATCH (t:GufeTokenizable:Task {_scoped_key: $sk})
             OPTIONAL MATCH (t)-[:PERFORMS]->()<-[:DEPENDS_ON {attribute: 'edges'}]-(an:AlchemicalNetwork)
             RETURN t._scoped_key AS found, collect(DISTINCT an._scoped_key) AS sks
             """,
@@ -161,7 +161,7 @@ class TasksMixin(TaskStatusMixin, ActionsMixin):
             "extends": str(as_scoped_key(extends)) if extends is not None else None,
             "status": check_task_status(status) if status is not None else None,
         }
-        subtree = "(t)-[:EXTENDS*]->(:Task {_scoped_key: $extends})"
+        subtree = "(t)-[:EXTENDS*]->(:GufeTokenizable:Task {_scoped_key: $extends})"
         records = self.execute_query(
             f"""
             MATCH (tf:GufeTokenizable {{_scoped_key: $sk}})
@@ -194,7 +194,7 @@ class TasksMixin(TaskStatusMixin, ActionsMixin):
         sk = as_scoped_key(task)
         records = self.execute_query(
             """
-            MATCH (t:Task {_scoped_key: $sk})-[:PERFORMS]->(tf)
+            MATCH (t:GufeTokenizable:Task {_scoped_key: $sk})-[:PERFORMS]->(tf)
             OPTIONAL MATCH (t)-[:EXTENDS]->(:Task)-[:RESULTS_IN]->(ref:ProtocolDAGResultRef {ok: true})
             WITH tf, ref ORDER BY ref.datetime_created DESC
             RETURN tf._scoped_key AS transformation, collect(ref._scoped_key)[0] AS result
@@ -213,7 +213,7 @@ class TasksMixin(TaskStatusMixin, ActionsMixin):
         """Task models for each ScopedKey (None where absent)."""
         keys = as_scoped_keys(tasks)
         records = self.execute_query(
-            "UNWIND $sks AS sk MATCH (t:Task {_scoped_key: sk}) RETURN sk, properties(t) AS props",
+            "UNWIND $sks AS sk MATCH (t:GufeTokenizable:Task {_scoped_key: sk}) RETURN sk, properties(t) AS props",
             {"sks": [str(k) for k in keys]},
         )
         return ordered(keys, {r["sk"]: task_from_props(r["props"]) for r in records})
@@ -227,7 +227,7 @@ class TasksMixin(TaskStatusMixin, ActionsMixin):
         records = self.execute_query(
             """
             UNWIND $sks AS sk
-            MATCH (t:Task {_scoped_key: sk})
+            MATCH (t:GufeTokenizable:Task {_scoped_key: sk})
             SET t.priority = $priority
             RETURN sk
             """,
@@ -239,7 +239,7 @@ class TasksMixin(TaskStatusMixin, ActionsMixin):
     def get_task_priority(self, tasks: list[ScopedKeyLike]) -> list[Optional[int]]:
         keys = as_scoped_keys(tasks)
         records = self.execute_query(
-            "UNWIND $sks AS sk MATCH (t:Task {_scoped_key: sk}) RETURN sk, t.priority AS priority",
+            "UNWIND $sks AS sk MATCH (t:GufeTokenizable:Task {_scoped_key: sk}) RETURN sk, t.priority AS priority",
             {"sks": [str(k) for k in keys]},
         )
         return ordered(keys, {r["sk"]: r["priority"] for r in records})

@@ -117,7 +117,7 @@ def client(store, objectstore):
         yield client
 
 
-def token_for(identifier, scopes, entity_type="CredentialedUserIdentity", expires_seconds=60) -> str:
+def token_for(identifier, scopes, entity_type="CredentialedUserIdentity", expires_seconds=3600) -> str:
     return create_access_token(
         data={"sub": identifier, "scopes": scopes, "entity_type": entity_type},
         secret_key=SECRET,
@@ -181,7 +181,7 @@ class TestProtectedRoute:
             {"Authorization": "Bearer not-a-jwt"},
             {"Authorization": "Basic YWxpY2U6a2V5"},
             bearer(token_for("alice", ["org-*-*"], expires_seconds=-1)),
-            bearer(create_access_token(data={"sub": "alice"}, secret_key="0" * 64, expires_seconds=60)),
+            bearer(create_access_token(data={"sub": "alice"}, secret_key="0" * 64, expires_seconds=3600)),
         ],
         ids=["missing", "malformed", "not bearer", "expired", "foreign signature"],
     )

@@ -8,6 +8,7 @@ routes serve every valid user token; ``public`` routes need no token at all.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
@@ -28,8 +29,10 @@ class Call:
 
     def send(self, client, headers: dict[str, str]):
         extra: dict[str, Any] = {"headers": headers}
-        if self.json is not None:
-            extra["json"] = self.json
+        if self.json is not None:  # json.dumps keeps the NaN some gufe objects hold; httpx would refuse it
+            extra["content"] = json.dumps(self.json)
+            headers = {**headers, "Content-Type": "application/json"}
+            extra["headers"] = headers
         if self.params is not None:
             extra["params"] = self.params
         if self.data is not None:

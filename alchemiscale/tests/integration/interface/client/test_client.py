@@ -184,7 +184,8 @@ def test_actioning(client, network_sk, tasks):
     assert client.action_tasks(tasks, network_sk) == tasks
     assert set(client.get_network_actioned_tasks(network_sk)) == set(tasks)
     assert client.get_network_actioned_tasks(network_sk, task_weights=True) == {t: 0.5 for t in tasks}
-    assert client.action_tasks(tasks, network_sk, weight=[0.2, 0.9]) == tasks
+    # already actioned: nothing new is actioned (None), but an explicit weight still applies
+    assert client.action_tasks(tasks, network_sk, weight=[0.2, 0.9]) == [None, None]
     assert client.get_networks_actioned_tasks([network_sk], task_weights=True) == [{tasks[0]: 0.2, tasks[1]: 0.9}]
     assert client.get_task_actioned_networks(tasks[1], task_weights=True) == {network_sk: 0.9}
     assert client.get_task_actioned_networks(tasks[1]) == [network_sk]
@@ -209,7 +210,8 @@ def test_status_and_priority(client, tf_sk):
         client.set_tasks_priority(fresh, 0)
 
 
-def test_status_views(client, network_sk, tf_sk, user_scope, capsys):
+def test_status_views(client, network_sk, tf_sk, user_scope, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")  # rich sizes the console from COLUMNS when output is captured
     network_counts = client.get_network_status(network_sk, visualize=True)
     assert network_counts["waiting"] >= 2
     printed = capsys.readouterr().out
