@@ -136,7 +136,7 @@ class AlchemiscaleComputeClient(AlchemiscaleBaseClient):
     def set_task_result_bytes(
         self, task: ScopedKeyLike, protocoldagresult: bytes, compute_service_id: ComputeServiceID
     ) -> ScopedKey:
-        """Upload already serialized result bytes (as :func:`~alchemiscale.compression.serialize_protocoldagresult` makes)."""
+        """Upload result bytes already made by :func:`~alchemiscale.compression.serialize_protocoldagresult`."""
         data = {"protocoldagresult": bytes_to_latin1(protocoldagresult), "compute_service_id": str(compute_service_id)}
         return ScopedKey.from_dict(self._post_resource(f"/tasks/{task}/results", data))
 

@@ -293,20 +293,21 @@ class ChildExecution:
         except (ProcessLookupError, PermissionError):
             process.kill()  # the child had not made its process group yet
 
-    def result(self) -> ProtocolDAGResult:
-        """The child's ProtocolDAGResult, or a failed one explaining why there is none."""
+    def result_bytes(self) -> bytes:
+        """The child's serialized ProtocolDAGResult, or a failed one explaining why there is none."""
         if self.result_path.exists():
-            return deserialize_protocoldagresult(self.result_path.read_bytes())
+            return self.result_path.read_bytes()
         exitcode = self._process.exitcode if self._process is not None else None
         reason = (
             f"killed by signal {signal.Signals(-exitcode).name}" if exitcode is not None and exitcode < 0
             else f"exited with code {exitcode}"
         )
         error = RuntimeError(f"the process executing the ProtocolDAG {reason} without producing a result")
-        return failed_protocoldagresult(
+        failure = failed_protocoldagresult(
             self.protocoldag.name,
             "execute ProtocolDAG",
             error,
             f"{type(error).__qualname__}: {error}\n",
             unit_provenance(self._job["host_provenance"], self._job["task"], 0, self.started_at, utc_now_iso()),
         )
+        return serialize_protocoldagresult(failure)

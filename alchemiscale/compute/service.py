@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ..base.client import AlchemiscaleClientError
+from ..compression import decompress_keyed_chain, serialize_protocoldagresult, summarize_protocoldagresult
 from ..models import ComputeManagerID, ComputeServiceID, Scope, ScopedKey
 from ..sleep import InterruptableSleep, SleepInterrupted
 from .client import AlchemiscaleComputeClient
@@ -115,7 +116,12 @@ class SynchronousComputeService:
         """Register, beat in the background, cycle until stopped, then deregister."""
         self._started_at = time.monotonic()
         self._host = host_provenance(self.compute_service_id)
-        self.client.register(self.compute_service_id, self.compute_manager_id)
+        try:
+            self.client.register(self.compute_service_id, self.compute_manager_id)
+        except Exception:
+            self.logger.exception("could not register with %s", self.settings.api_url)
+            self._close()
+            raise
         self.logger.info("registered with %s as %s", self.settings.api_url, self.compute_service_id)
         heartbeat = threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True)
         heartbeat.start()
@@ -140,10 +146,13 @@ class SynchronousComputeService:
         except AlchemiscaleClientError as e:
             self.logger.error("could not deregister: %s", e)
         finally:
-            self.client.close()
-            for handler in list(self.logger.handlers):
-                self.logger.removeHandler(handler)
-                handler.close()
+            self._close()
+
+    def _close(self) -> None:
+        self.client.close()
+        for handler in list(self.logger.handlers):
+            self.logger.removeHandler(handler)
+            handler.close()
 
     # -- heartbeat ----------------------------------------------------------------------------------
 
@@ -230,20 +239,22 @@ class SynchronousComputeService:
     def execute(self, task: ScopedKey) -> Optional[ScopedKey]:
         """Run one claimed Task and push its result; returns the result's ScopedKey, or None if none was pushed."""
         self.logger.info("executing task %s", task)
-        try:
-            transformation, extends = self.client.retrieve_task_transformation(task)
-        except AlchemiscaleClientError as e:
-            self.logger.error("could not retrieve the transformation of task %s: %s", task, e)
-            return None
-        name = str(transformation.key)
         start = utc_now_iso()
+        name = None
         try:
+            try:
+                transformation, extends = self.client.retrieve_task_transformation(task)
+            except AlchemiscaleClientError as e:
+                self.logger.error("could not retrieve the transformation of task %s: %s", task, e)
+                return None
+            name = str(transformation.key)
             protocoldag = create_protocoldag(transformation, extends, name)
-        except Exception as e:
-            self.logger.error("creating the ProtocolDAG of task %s failed: %r", task, e)
+        except Exception as e:  # e.g. the Protocol's package is missing here, or Protocol.create raised
+            step = "create ProtocolDAG" if name is not None else "load Transformation"
+            self.logger.error("task %s failed to %s: %r", task, step.lower(), e)
             provenance = unit_provenance(self._host, str(task), 0, start, utc_now_iso())
-            failure = failed_protocoldagresult(name, "create ProtocolDAG", e, traceback.format_exc(), provenance)
-            return self.push_result(task, failure)
+            failure = failed_protocoldagresult(name, step, e, traceback.format_exc(), provenance)
+            return self.push_result(task, serialize_protocoldagresult(failure))
 
         shared = self.shared_basedir / str(task)
         workdir = self.scratch_basedir / str(task)
@@ -268,7 +279,7 @@ class SynchronousComputeService:
                 return None
             if exitcode != 0:
                 self.logger.error("the process executing task %s exited with code %s", task, exitcode)
-            result = execution.result()
+            result = execution.result_bytes()
         finally:
             with self._lock:
                 self._running = None
@@ -279,24 +290,19 @@ class SynchronousComputeService:
                 shutil.rmtree(workdir, ignore_errors=True)
         return self.push_result(task, result)
 
-    def push_result(self, task: ScopedKey, protocoldagresult) -> Optional[ScopedKey]:
-        failures = protocoldagresult.protocol_unit_failures
-        for failure in failures:
-            self.logger.warning("task %s: unit %r failed: %s", task, failure.name, failure.exception)
-            self.logger.debug("task %s: unit %r traceback:\n%s", task, failure.name, failure.traceback)
+    def push_result(self, task: ScopedKey, protocoldagresult: bytes) -> Optional[ScopedKey]:
+        """Upload serialized result bytes as they are; log the outcome the server will record."""
+        summary = summarize_protocoldagresult(decompress_keyed_chain(protocoldagresult))
+        for failure in summary["failures"]:
+            self.logger.warning("task %s: a unit failed: %s", task, failure["exception"])
+            self.logger.debug("task %s: traceback:\n%s", task, failure["traceback"])
         try:
-            result_key = self.client.set_task_result(task, protocoldagresult, self.compute_service_id)
+            result_key = self.client.set_task_result_bytes(task, protocoldagresult, self.compute_service_id)
         except AlchemiscaleClientError as e:
             self.logger.error("could not push the result of task %s: %s", task, e)
             return None
-        outcome = "completed" if _all_units_succeeded(protocoldagresult) else "failed"
-        self.logger.info("task %s %s; result %s", task, outcome, result_key)
+        self.logger.info("task %s %s; result %s", task, "completed" if summary["ok"] else "failed", result_key)
         return result_key
-
-
-def _all_units_succeeded(protocoldagresult) -> bool:
-    succeeded = {result.source_key for result in protocoldagresult.protocol_unit_results if result.ok()}
-    return all(unit.key in succeeded for unit in protocoldagresult.protocol_units)
 
 
 def main(argv: Optional[list[str]] = None) -> None:

@@ -123,9 +123,10 @@ class AlchemiscaleClient(TasksMixin, ResultsMixin, AlchemiscaleBaseClient):
         return as_scoped_key(response)
 
     def delete_network(self, network: ScopedKeyLike) -> Any:
-        """Delete a network, its TaskHub and marks; shared Transformations, systems and Tasks stay.
+        """Delete a network with its TaskHub and every object, Task and result only it used.
 
-        Returns the server's summary of what was removed.
+        What another network still uses stays. Returns the server's summary:
+        ``{"network", "objects", "tasks", "results"}`` (how many of each were deleted).
         """
         response = self._request("DELETE", f"/networks/{as_scoped_key(network)}")
         return response.json() if response.content else None

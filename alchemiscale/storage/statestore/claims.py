@@ -47,19 +47,23 @@ CALL {{
 RETURN registered, candidates
 """
 
-# Locks are taken in ScopedKey order so two claimers can never deadlock on each other's Tasks.
+# Locks: the service's own registration first (as deregistration and expiry do), then the Tasks
+# in ScopedKey order, so claimers, and a claimer and its deregistration, never deadlock.
 _CLAIM = f"""
+MATCH (csr:ComputeServiceRegistration {{identifier: $compute_service_id}})
+SET csr._claim_lock = true
+REMOVE csr._claim_lock
+WITH csr
 UNWIND $tasks AS task_sk
-WITH task_sk ORDER BY task_sk
+WITH csr, task_sk ORDER BY task_sk
 CALL {{
-    WITH task_sk
+    WITH csr, task_sk
     MATCH (t:GufeTokenizable:Task {{_scoped_key: task_sk}})
     SET t._claim_lock = true
     REMOVE t._claim_lock
-    WITH t
+    WITH csr, t
     MATCH (:GufeTokenizable:TaskHub {{_scoped_key: $taskhub}})-[a:ACTIONS]->(t)
     WHERE {CLAIMABLE_TASK}
-    MATCH (csr:ComputeServiceRegistration {{identifier: $compute_service_id}})
     WITH t, csr, COUNT {{ (t)-[:ATTEMPTED]->(:TaskAttempt) }} AS previous_attempts
     CREATE (csr)-[:CLAIMS {{claimed: $now}}]->(t)
     CREATE (t)-[:ATTEMPTED]->(:TaskAttempt {{

@@ -22,11 +22,20 @@ from .base import ConflictError
 from .claims import CLAIMABLE_TASK, scoped_key_str, validate_protocols
 from .scoping import ScopedKeyLike, as_scope, to_native
 
-# Deletes the registrations bound to `csr` after sending their running Tasks back to waiting.
+# Deletes the registration bound to `csr` after sending its running Tasks back to waiting. The
+# registration is locked first (so no claim can add a CLAIMS edge unseen), then each Task, whose
+# status is re-read under its lock so a result recorded meanwhile is never overwritten.
 _RELEASE_AND_DELETE = """
+SET csr._release_lock = true
+REMOVE csr._release_lock
+WITH csr
 CALL {
     WITH csr
-    OPTIONAL MATCH (csr)-[:CLAIMS]->(t:Task {status: 'running'})
+    OPTIONAL MATCH (csr)-[:CLAIMS]->(t:Task)
+    SET t._release_lock = true
+    REMOVE t._release_lock
+    WITH csr, t
+    WHERE t.status = 'running' AND EXISTS { (csr)-[:CLAIMS]->(t) }
     SET t.status = 'waiting', t.claim = null
     WITH csr, t
     OPTIONAL MATCH (t)-[:ATTEMPTED]->(att:TaskAttempt {compute_service_id: csr.identifier})

@@ -30,6 +30,7 @@ from alchemiscale.security.auth import hash_key
 from alchemiscale.security.models import CredentialedComputeIdentity
 from alchemiscale.storage.objectstore import LocalObjectStore
 from alchemiscale.storage.statestore import Neo4jStore
+from alchemiscale.tests.conftest import build_network
 from alchemiscale.tests.integration.servers import running_uvicorn
 from alchemiscale.tests.integration.storage.conftest import n4js, n4js_fresh  # noqa: F401 (fixtures)
 
@@ -37,6 +38,7 @@ COMPUTE_APP = "alchemiscale.compute.api:app"
 COMPUTE_IDENTIFIER = "compute-identity"
 COMPUTE_KEY = "compute-identity-key"
 IMPORT_GUARD_DIR = Path(__file__).parent / "import_guard"
+SMALL_NETWORK_LIGANDS = ("acetamide", "acetone", "benzene", "ethane")
 
 
 @dataclass(frozen=True)
@@ -93,7 +95,9 @@ def server_env(neo4j_server, objectstore_root: Path, guard_log: Path, **extra: s
 
 
 @contextmanager
-def running_compute_api(neo4j_server, workdir: Path, objectstore_root: Path, **settings: str) -> Iterator[ComputeApiServer]:
+def running_compute_api(
+    neo4j_server, workdir: Path, objectstore_root: Path, **settings: str
+) -> Iterator[ComputeApiServer]:
     """A compute API subprocess with the import guard; ``settings`` are extra environment variables."""
     workdir.mkdir(parents=True, exist_ok=True)
     guard_log = workdir / f"import-guard-{uuid.uuid4().hex}.log"
@@ -154,7 +158,13 @@ def compute_service_id() -> ComputeServiceID:
     return ComputeServiceID.new_from_name("test_service")
 
 
+@pytest.fixture(scope="session")
+def compute_test_network(ligands, solvent) -> AlchemicalNetwork:
+    """A small network of the shared test layout (4 ligands): 3 solvent, 3 vacuum and 1 failing Transformation."""
+    return build_network({name: ligands[name] for name in SMALL_NETWORK_LIGANDS}, solvent, name="compute network")
+
+
 @pytest.fixture
-def compute_network(n4js_fresh, compute_identity, network, scope_test) -> ComputeSetup:
-    """``network`` in ``scope_test`` with one actioned Task per Transformation."""
-    return compute_setup(n4js_fresh, network, scope_test)
+def compute_network(n4js_fresh, compute_identity, compute_test_network, scope_test) -> ComputeSetup:
+    """``compute_test_network`` in ``scope_test`` with one actioned Task per Transformation."""
+    return compute_setup(n4js_fresh, compute_test_network, scope_test)

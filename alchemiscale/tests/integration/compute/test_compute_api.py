@@ -11,12 +11,14 @@ import zstandard
 from alchemiscale.compression import bytes_to_latin1, compress_keyed_chain, serialize_protocoldagresult
 from alchemiscale.gufe_chain import to_keyed_chain_json
 from alchemiscale.models import ComputeServiceID, ScopedKey
-from alchemiscale.storage.models import ComputeServiceRegistration, utcnow
+from alchemiscale.security.models import CredentialedUserIdentity
+from alchemiscale.tests.protocols import FAILURE_MESSAGE
 
 from .conftest import (
     COMPUTE_IDENTIFIER,
     COMPUTE_KEY,
     add_compute_identity,
+    compute_setup,
     make_compute_client,
     run_task,
     running_compute_api,
@@ -84,8 +86,6 @@ class TestBasics:
     def test_bad_key_and_user_identity_refused(self, compute_api_url, compute_identity, n4js_fresh, compute_key_hash):
         bad = httpx.post(f"{compute_api_url}/token", data={"username": COMPUTE_IDENTIFIER, "password": "wrong"})
         assert bad.status_code == 401
-        from alchemiscale.security.models import CredentialedUserIdentity
-
         n4js_fresh.create_credentialed_entity(
             CredentialedUserIdentity(identifier="a_user", hashed_key=compute_key_hash, scopes=["*-*-*"])
         )
@@ -195,10 +195,10 @@ class TestClaiming:
         unregistered = ComputeServiceID.new_from_name("ghost")
         assert api.post("/claim", json={**base, "compute_service_id": str(unregistered)}).status_code == 404
 
-    def test_denied_after_too_many_failures(self, api, registered, n4js_fresh, network, scope_test, compute_client, tmp_path):
-        from .conftest import compute_setup
-
-        setup = compute_setup(n4js_fresh, network, scope_test, names=["failing transformation"])
+    def test_denied_after_too_many_failures(
+        self, api, registered, n4js_fresh, compute_test_network, scope_test, compute_client, tmp_path
+    ):
+        setup = compute_setup(n4js_fresh, compute_test_network, scope_test, names=["failing transformation"])
         extra = n4js_fresh.create_tasks([setup.transformations["failing transformation"]] * 3)
         n4js_fresh.action_tasks(extra, setup.taskhub)
         for attempt in range(4):
@@ -256,9 +256,9 @@ class TestResults:
         _, extends = api.get(f"/tasks/{follow_up}/transformation/gufe").json()
         assert extends.encode("latin-1") == data
 
-    def test_failed_result_tracebacks_and_restart(self, api, registered, compute_network, compute_client, n4js_fresh, tmp_path):
-        from alchemiscale.tests.protocols import FAILURE_MESSAGE
-
+    def test_failed_result_tracebacks_and_restart(
+        self, api, registered, compute_network, compute_client, n4js_fresh, tmp_path
+    ):
         task = compute_network.tasks["failing transformation"]
         n4js_fresh.add_task_restart_patterns(compute_network.taskhub, [FAILURE_MESSAGE], 1)
         body = {"compute_service_id": str(registered), "count": 1, "protocols": ["FailingProtocol"]}
@@ -306,8 +306,8 @@ class TestResults:
         response = api.post(f"/tasks/{claimed}/results", json=body)
         assert response.status_code == 422 and "latin-1" in response.json()["detail"]
 
-    def test_unknown_and_foreign_tasks(self, api, registered, compute_network):
-        missing = ScopedKey(gufe_key="Task-" + "0" * 32, org="test_org", campaign="test_campaign", project="test_project")
+    def test_unknown_and_malformed_tasks(self, api, registered, compute_network):
+        missing = ScopedKey(gufe_key="Task-" + "0" * 32, **compute_network.taskhub.scope.to_dict())
         assert api.get(f"/tasks/{missing}/transformation").status_code == 404
         assert api.get("/tasks/Task-abc/transformation").status_code == 422
 
@@ -332,7 +332,8 @@ class TestComputeManagers:
         rival = ComputeServiceID.new_from_name("manager")
         assert api.post(f"/computemanager/{rival}/register", json={"steal": False}).status_code == 422
         assert intruder.post(f"/computemanager/{rival}/register", json={"steal": True}).status_code == 403
-        assert intruder.post(f"/computemanager/{manager}/status", json={"status": "OK", "saturation": 0.1}).status_code == 403
+        report = {"status": "OK", "saturation": 0.1}
+        assert intruder.post(f"/computemanager/{manager}/status", json=report).status_code == 403
 
         service = ComputeServiceID.new_from_name("managed")
         assert api.post(f"/computeservice/{service}/register", json={"compute_manager_id": manager}).status_code == 200

@@ -174,7 +174,7 @@ ROUTES: dict[tuple[str, str], Callable[[Dataset], Call]] = {
         "POST", f"/networks/{d.network}/restartpatterns/remove", json={"patterns": ["Nothing"]}
     ),
     ("POST", "/networks/{network_scoped_key}/restartpatterns/clear"): lambda d: Call(
-        "POST", f"/networks/{d.spare_network}/restartpatterns/clear"
+        "POST", f"/networks/{d.network}/restartpatterns/clear"
     ),
     ("POST", "/networks/{network_scoped_key}/restartpatterns/maxretries"): lambda d: Call(
         "POST", f"/networks/{d.network}/restartpatterns/maxretries", json={"patterns": ["Timeout"], "max_retries": 3}

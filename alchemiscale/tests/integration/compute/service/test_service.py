@@ -5,6 +5,9 @@ from __future__ import annotations
 import signal
 import time
 
+import pytest
+
+from alchemiscale.base.client import AlchemiscaleClientError
 from alchemiscale.compute.provenance import PROVENANCE_KEY
 from alchemiscale.models import Scope
 from alchemiscale.tests.conftest import build_network
@@ -49,6 +52,8 @@ def test_completes_tasks_and_results_carry_provenance(
     assert [status(n4js_fresh, task) for task in tasks] == ["complete", "complete"]
     assert status(n4js_fresh, setup.tasks["failing transformation"]) == "waiting"  # another Protocol
     assert registrations(n4js_fresh) == 0  # deregistered on the way out
+    log = _read(service.settings.logfile)
+    assert "registered with" in log and compute_identity[1] not in log
     for name, task in zip(names, tasks):
         [result] = task_results(n4js_fresh, compute_objectstore, task, setup.transformations[name])
         assert {r.name for r in result.protocol_unit_results} == {"setup", "window 0", "window 1", "finish"}
@@ -133,6 +138,15 @@ def test_repeated_failures_deny_claims_and_service_deep_sleeps(n4js_fresh, compu
     assert statuses == ["error"] * 4 + ["waiting"]
     assert service.tasks_executed == 4
     assert "sleeping 60" in log
+
+
+def test_wrong_key_fails_at_registration(n4js_fresh, compute_identity, service_config):
+    service = make_service(service_config(key="not-the-key"))
+    with pytest.raises(AlchemiscaleClientError, match="401"):
+        service.start()
+    log = _read(service.settings.logfile)
+    assert "could not register" in log and "not-the-key" not in log
+    assert registrations(n4js_fresh) == 0
 
 
 def test_max_time_stops_an_idle_service(n4js_fresh, compute_identity, service_config):

@@ -252,7 +252,8 @@ def test_delete_network(client, ligands, solvent, network_sk, tf_sk, user_scope)
     doomed = build_network(ligands, solvent, name="network to delete")
     doomed_sk = client.create_network(doomed, user_scope, visualize=False)
     assert client.check_exists(doomed_sk)
-    client.delete_network(doomed_sk)
+    summary = client.delete_network(doomed_sk)
+    assert summary["network"] == str(doomed_sk) and summary["objects"] >= 1
     assert not client.check_exists(doomed_sk)
     # what the deleted network shared with the remaining one stays
     assert client.check_exists(tf_sk)

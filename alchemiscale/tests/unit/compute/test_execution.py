@@ -1,0 +1,111 @@
+"""ProtocolDAG execution: per-unit scratch folders, retries, provenance, failure results, child processes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import traceback
+
+from alchemiscale.compression import decompress_keyed_chain, serialize_protocoldagresult, summarize_protocoldagresult
+from alchemiscale.compute.execution import (
+    ChildExecution,
+    deserialize_protocoldagresult,
+    failed_protocoldagresult,
+    run_protocoldag,
+)
+from alchemiscale.compute.provenance import PROVENANCE_KEY
+from alchemiscale.compute.service import create_protocoldag
+from alchemiscale.tests.protocols import FAILURE_MESSAGE
+
+HOST = {"hostname": "node1", "gpu": None, "versions": {"python": "3"}, "compute_service_id": "svc-" + "0" * 32}
+
+
+def dag_of(transformation):
+    return create_protocoldag(transformation, None, str(transformation.key))
+
+
+def summary(result) -> dict:
+    return summarize_protocoldagresult(decompress_keyed_chain(serialize_protocoldagresult(result)))
+
+
+def test_units_run_in_order_with_their_own_scratch_and_provenance(transformation, tmp_path):
+    result = run_protocoldag(
+        dag_of(transformation), shared=tmp_path / "shared", scratch=tmp_path / "scratch",
+        n_retries=2, keep_scratch=True, host_provenance=HOST, task="Task-1",
+    )
+    assert summary(result)["ok"] and summary(result)["transformation_key"] == str(transformation.key)
+    assert [r.name for r in result.protocol_unit_results][0] == "setup"
+    assert (tmp_path / "shared" / "setup.txt").exists()
+    assert sorted(p.name for p in (tmp_path / "scratch").iterdir()) == sorted(
+        str(u.key) for u in result.protocol_units
+    )
+    provenance = result.protocol_unit_results[-1].outputs[PROVENANCE_KEY]
+    assert provenance["hostname"] == "node1" and provenance["task"] == "Task-1" and provenance["attempt"] == 0
+
+
+def test_a_failing_unit_is_retried_then_execution_stops(failing_transformation, tmp_path):
+    result = run_protocoldag(
+        dag_of(failing_transformation), shared=tmp_path / "shared", scratch=tmp_path / "scratch",
+        n_retries=2, keep_scratch=False, host_provenance=HOST, task="Task-1",
+    )
+    failures = result.protocol_unit_failures
+    assert len(failures) == 3 and len({f.source_key for f in failures}) == 1
+    assert sorted(f.outputs[PROVENANCE_KEY]["attempt"] for f in failures) == [0, 1, 2]
+    assert all(FAILURE_MESSAGE in f.traceback for f in failures)
+    assert "finish" not in {r.name for r in result.protocol_unit_results}  # nothing ran after the failed unit
+    assert not summary(result)["ok"] and len(summary(result)["failures"]) == 3
+    assert not any((tmp_path / "scratch").iterdir())
+
+
+def test_failure_result_carries_the_traceback_to_the_server(transformation):
+    try:
+        raise ValueError("bad input", object())
+    except ValueError as e:
+        result = failed_protocoldagresult(str(transformation.key), "create ProtocolDAG", e, traceback.format_exc(), HOST)
+    server_view = summary(result)
+    assert not server_view["ok"] and server_view["transformation_key"] == str(transformation.key)
+    [failure] = server_view["failures"]
+    assert "bad input" in failure["traceback"] and "Traceback" in failure["traceback"]
+    assert result.protocol_unit_failures[0].exception[1][1].startswith("<object")  # made serializable
+
+
+def test_results_decode_in_a_process_that_never_saw_the_units(failing_transformation, tmp_path):
+    result = run_protocoldag(
+        dag_of(failing_transformation), shared=tmp_path / "shared", scratch=tmp_path / "scratch",
+        n_retries=0, keep_scratch=False, host_provenance=HOST, task="Task-1",
+    )
+    path = tmp_path / "result.zst"
+    path.write_bytes(serialize_protocoldagresult(result))
+    code = (
+        "import sys; from pathlib import Path\n"
+        "from alchemiscale.compute.execution import deserialize_protocoldagresult\n"
+        "r = deserialize_protocoldagresult(Path(sys.argv[1]).read_bytes())\n"
+        "print(len(r.protocol_unit_results), len(r.protocol_unit_failures), r.name)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["2", "1", str(failing_transformation.key)]
+
+
+def test_child_execution_returns_the_result(transformation, tmp_path):
+    dag = dag_of(transformation)
+    execution = ChildExecution(
+        dag, task="Task-1", shared=tmp_path / "shared", workdir=tmp_path / "work",
+        n_retries=0, keep_scratch=False, host_provenance=HOST,
+    )
+    execution.start()
+    assert execution.wait(0.1) == 0
+    result = deserialize_protocoldagresult(execution.result_bytes())
+    assert {r.source_key for r in result.protocol_unit_results} == {u.key for u in dag.protocol_units}
+    assert summary(result)["ok"]
+
+
+def test_cancelled_child_gives_no_result_and_a_dead_child_gives_a_failure(transformation, tmp_path):
+    execution = ChildExecution(
+        dag_of(transformation), task="Task-1", shared=tmp_path / "shared", workdir=tmp_path / "work",
+        n_retries=0, keep_scratch=False, host_provenance=HOST,
+    )
+    execution.start()
+    execution.cancel()
+    assert execution.wait(0.1) < 0 and execution.cancelled
+    failure = deserialize_protocoldagresult(execution.result_bytes())  # what the service would report had the child died on its own
+    assert "killed by signal SIGKILL" in failure.protocol_unit_failures[0].traceback

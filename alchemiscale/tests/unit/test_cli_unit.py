@@ -1,0 +1,133 @@
+"""The command line without servers: help texts, option validation, clear errors."""
+
+from __future__ import annotations
+
+import socket
+import stat
+
+import pytest
+from click.testing import CliRunner
+
+from alchemiscale.cli import cli
+from alchemiscale.local.deployment import LocalDeployment, write_private
+from alchemiscale.neo4jserver import free_port
+
+# Every variable the server commands export: unset for each test and restored by CliRunner afterwards.
+SERVER_ENV = (
+    "NEO4J_URL", "NEO4J_USER", "NEO4J_PASS", "NEO4J_DBNAME", "ALCHEMISCALE_OBJECT_STORE",
+    "ALCHEMISCALE_LOCAL_OBJECT_STORE_ROOT", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+    "AWS_S3_BUCKET", "AWS_S3_PREFIX", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "JWT_SECRET_KEY",
+    "JWT_EXPIRE_SECONDS", "JWT_ALGORITHM", "ALCHEMISCALE_API_PORT", "ALCHEMISCALE_LOCAL_DATA_DIR",
+)
+DB_ARGS = ["--url", "bolt://127.0.0.1:1", "--user", "neo4j", "--password", "not-used"]
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner(env={name: None for name in SERVER_ENV})
+
+
+@pytest.mark.parametrize(
+    "command, envvars",
+    [
+        (["api"], ["NEO4J_URL", "NEO4J_PASS", "JWT_SECRET_KEY", "ALCHEMISCALE_API_PORT", "ALCHEMISCALE_OBJECT_STORE",
+                   "ALCHEMISCALE_LOCAL_OBJECT_STORE_ROOT", "AWS_S3_BUCKET", "AWS_ENDPOINT_URL"]),
+        (["compute", "api"], ["ALCHEMISCALE_COMPUTE_API_PORT", "ALCHEMISCALE_COMPUTE_API_REGISTRATION_EXPIRE_SECONDS",
+                              "JWT_EXPIRE_SECONDS"]),
+        (["database", "init"], ["NEO4J_URL", "NEO4J_USER", "NEO4J_DBNAME"]),
+        (["identity", "add"], ["NEO4J_URL", "NEO4J_PASS"]),
+        (["local", "up"], ["ALCHEMISCALE_LOCAL_DATA_DIR"]),
+        (["local", "status"], ["ALCHEMISCALE_LOCAL_DATA_DIR"]),
+    ],
+)
+def test_help_shows_environment_variables(runner, command, envvars):
+    result = runner.invoke(cli, [*command, "--help"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    for envvar in envvars:
+        assert f"env var: {envvar}" in result.output or f"env var:\n{envvar}" in result.output, envvar
+
+
+def test_local_up_help_documents_port_defaults(runner):
+    result = runner.invoke(cli, ["local", "up", "--help"], terminal_width=200)
+    assert "1840" in result.output and "1841" in result.output and "7687" in result.output
+
+
+def test_api_without_jwt_secret_is_an_error(runner, tmp_path):
+    args = ["api", *DB_ARGS, "--object-store", "local", "--local-object-store-root", str(tmp_path)]
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 2
+    assert "--jwt-secret" in result.output
+
+
+def test_local_object_store_without_root_is_an_error(runner):
+    result = runner.invoke(cli, ["api", *DB_ARGS, "--jwt-secret", "s3cr3t", "--object-store", "local"])
+    assert result.exit_code == 2
+    assert "--local-object-store-root" in result.output
+
+
+def test_s3_object_store_names_missing_settings(runner):
+    result = runner.invoke(cli, ["compute", "api", *DB_ARGS, "--jwt-secret", "s3cr3t", "--s3-bucket", "b"])
+    assert result.exit_code == 2
+    assert "--s3-prefix" in result.output and "--default-region" in result.output
+
+
+def test_bad_scope_is_rejected_before_connecting(runner):
+    result = runner.invoke(cli, ["identity", "add-scope", *DB_ARGS, "-i", "alice", "-s", "not a scope"])
+    assert result.exit_code == 2
+    assert "--scope" in result.output
+
+
+def test_compute_synchronous_rejects_a_bad_config(runner, tmp_path):
+    config = tmp_path / "service.yaml"
+    config.write_text("init:\n  api_url: http://127.0.0.1:1\n")
+    result = runner.invoke(cli, ["compute", "synchronous", "-c", str(config)])
+    assert result.exit_code == 1
+    assert "old nested layout" in result.output
+
+
+def test_local_status_of_an_empty_folder_reports_nothing_running(runner, tmp_path):
+    result = runner.invoke(cli, ["local", "status", "--data-dir", str(tmp_path)], terminal_width=200)
+    assert result.exit_code == 1
+    assert "never started" in result.output
+    assert "not running" in result.output
+
+
+def test_local_down_of_an_empty_folder_stops_nothing(runner, tmp_path):
+    result = runner.invoke(cli, ["local", "down", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 0
+    assert "Nothing was running" in result.output
+
+
+def test_local_up_names_a_port_in_use_and_its_option(runner, tmp_path):
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        args = ["local", "up", "--data-dir", str(tmp_path), "--user-port", str(free_port()),
+                "--compute-port", str(port), "--neo4j-port", str(free_port())]
+        result = runner.invoke(cli, args)
+    assert result.exit_code == 1
+    assert f"port {port}" in result.output and "--compute-port" in result.output
+    assert not LocalDeployment(tmp_path).exists  # nothing was created
+
+
+def test_local_up_rejects_equal_ports(runner, tmp_path):
+    port = str(free_port())
+    result = runner.invoke(cli, ["local", "up", "--data-dir", str(tmp_path), "--user-port", port,
+                                 "--compute-port", port, "--neo4j-port", str(free_port())])
+    assert result.exit_code == 1
+    assert "must differ" in result.output
+
+
+def test_demo_needs_a_compute_service(runner):
+    result = runner.invoke(cli, ["demo", "--compute-services", "0"])
+    assert result.exit_code == 2
+
+
+def test_write_private_makes_owner_only_files(tmp_path):
+    path = tmp_path / "secret"
+    path.write_text("old")
+    path.chmod(0o644)
+    write_private(path, "new")
+    assert path.read_text() == "new"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
