@@ -437,7 +437,7 @@ def _print_status(deployment, console: Console) -> bool:
     rows = deployment.status()
     table = Table(title=f"local deployment in {deployment.data_dir}")
     for column in ("component", "health", "pid", "address", "detail"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column in ("health", "pid", "address"))
     for row in rows:
         health = "[green]healthy[/green]" if row.healthy else "[red]down[/red]"
         table.add_row(row.name, health, str(row.pid or "—"), row.address, row.detail)

@@ -11,7 +11,16 @@ import copy
 import json
 from typing import Any
 
-from gufe.tokenization import JSON_HANDLER, GufeTokenizable, key_decode_dependencies, modify_dependencies
+from gufe.tokenization import (
+    JSON_HANDLER,
+    GufeKey,
+    GufeTokenizable,
+    from_dict,
+    is_gufe_key_dict,
+    modify_dependencies,
+)
+
+KEY_STUB = ":gufe-key:"
 
 KeyedChainJSON = list[list]
 
@@ -49,13 +58,27 @@ def to_keyed_chain(obj: GufeTokenizable) -> KeyedChainJSON:
 
 
 def from_keyed_chain(chain: KeyedChainJSON) -> GufeTokenizable:
-    """Rebuild the root object of a keyed chain (the last entry)."""
+    """Rebuild the root object of a keyed chain (the last entry).
+
+    References are resolved from the chain itself, not gufe's global registry: gufe 0.4 registers
+    a rebuilt ProtocolUnit under a fresh random key before restoring its stored ``_key``, so a
+    registry lookup fails in any process that never held the original objects.
+    """
     if not chain:
         raise ValueError("cannot rebuild a gufe object from an empty keyed chain")
-    built: dict[str, GufeTokenizable] = {}  # strong references: gufe's registry holds weak ones
+    built: dict[str, GufeTokenizable] = {}
     obj = None
     for key, keyed_dict in chain:
-        obj = key_decode_dependencies(copy.deepcopy(keyed_dict))  # gufe pops from the dict it decodes
+        keyed_dict = copy.deepcopy(keyed_dict)  # gufe pops from the dict it decodes
+        if isinstance(keyed_dict.get("_key"), str):
+            keyed_dict["_key"] = GufeKey(keyed_dict["_key"])
+        try:
+            resolved = modify_dependencies(
+                keyed_dict, lambda stub: built[stub[KEY_STUB]], is_gufe_key_dict, mode="decode", top=True
+            )
+        except KeyError as e:
+            raise ValueError(f"keyed chain entry {key!r} refers to {e.args[0]!r}, which no earlier entry defines") from None
+        obj = from_dict(resolved)
         built[key] = obj
     return obj
 

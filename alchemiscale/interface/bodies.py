@@ -15,6 +15,9 @@ from pydantic import BaseModel, BeforeValidator, Field
 from ..base.api import error_message
 from ..models import Scope, ScopedKey
 
+MAX_INT64 = 2**63 - 1  # the largest integer Neo4j stores
+
+
 def coerce_scoped_key(value: Any) -> ScopedKey:
     """A ScopedKey from its string or dict form; ValueError naming what is wrong."""
     try:
@@ -93,11 +96,11 @@ class RestartPatterns(Body):
 
 
 class RestartPatternsAdd(RestartPatterns):
-    num_allowed_restarts: int
+    num_allowed_restarts: Annotated[int, Field(le=MAX_INT64)]  # below 1: the store answers 400
 
 
 class RestartPatternsMaxRetries(RestartPatterns):
-    max_retries: int
+    max_retries: Annotated[int, Field(le=MAX_INT64)]
 
 
 class StrategySubmission(Body):

@@ -10,14 +10,13 @@ their downloads finish, so only the gathered results (not every raw payload) sta
 from __future__ import annotations
 
 import asyncio
-import json
 import warnings
 from collections.abc import Sequence
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal, Optional, Union
 
 from ..base.client import AlchemiscaleBaseClient, progress_bar
-from ..compression import ResultDecodeError, decompress_keyed_chain, latin1_to_bytes
+from ..compression import deserialize_protocoldagresult, latin1_to_bytes
 from ..models import ScopedKey
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -58,36 +57,6 @@ def format_results(
     if return_as is ResultFormat.PROTOCOL_RESULTS:
         return [transformation.gather([pdr]) for pdr in protocoldagresults]
     return transformation.gather(protocoldagresults) if protocoldagresults else None
-
-
-def deserialize_protocoldagresult(data: bytes) -> "ProtocolDAGResult":
-    """Rebuild a ProtocolDAGResult from stored bytes, resolving references within its own keyed chain.
-
-    Works around ``alchemiscale.gufe_chain.from_keyed_chain``, which resolves references through
-    gufe's global registry: gufe 0.4 registers a rebuilt ProtocolUnit (and unit result) under a
-    fresh random key before restoring its stored one, so in a process that never held the
-    original objects every reference to a unit fails with a KeyError. The stored ``_key`` must
-    also become a ``GufeKey`` again, or the rebuilt result cannot compute its own key.
-    """
-    from gufe.protocols import ProtocolDAGResult
-    from gufe.tokenization import GufeKey, from_dict, is_gufe_key_dict, modify_dependencies
-
-    from ..gufe_chain import loads
-
-    built: dict[str, Any] = {}  # also keeps the objects alive while gufe's weak registry is in use
-    obj = None
-    for key, keyed_dict in loads(json.dumps(decompress_keyed_chain(data))):
-        if isinstance(keyed_dict.get("_key"), str):  # stored unit keys come back as plain str
-            keyed_dict["_key"] = GufeKey(keyed_dict["_key"])
-        obj = from_dict(
-            modify_dependencies(
-                keyed_dict, lambda ref: built[ref[":gufe-key:"]], is_gufe_key_dict, mode="decode", top=True
-            )
-        )
-        built[key] = obj
-    if not isinstance(obj, ProtocolDAGResult):
-        raise ResultDecodeError(f"result data holds a {type(obj).__name__}, not a ProtocolDAGResult")
-    return obj
 
 
 def _sk(value: ScopedKeyLike) -> ScopedKey:

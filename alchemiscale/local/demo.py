@@ -157,10 +157,12 @@ def _follow(client, deployment: LocalDeployment, tasks: dict[str, ScopedKey], co
             statuses = {name: status or "unknown" for name, status in zip(tasks, current)}
             live.update(progress_view(statuses, time.monotonic() - started))
             if all(status in TERMINAL_STATUSES for status in statuses.values()):
-                return statuses
+                break
             if not deployment.live_compute_services():
                 raise DemoError(f"every compute service has exited; see their logs in {deployment.logs_dir}")
             time.sleep(REFRESH_SECONDS)
+    console.print()
+    return statuses
 
 
 def progress_view(statuses: dict[str, str], elapsed: float) -> Group:

@@ -350,7 +350,7 @@ class LocalDeployment:
                 "shared_basedir": str(self.compute_dir / "shared"),
                 "scratch_basedir": str(self.compute_dir / "scratch"),
                 "client_cache_directory": str(self.compute_dir / "cache"),
-                "sleep_interval": 2,
+                "sleep_interval": 5,
                 "heartbeat_interval": 60,
                 "loglevel": "INFO",
                 **overrides,

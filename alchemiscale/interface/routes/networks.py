@@ -11,7 +11,15 @@ from ...models import Scope
 from ...storage.statestore.networks import check_network_state
 from ...storage.statestore.scoping import check_weight
 from ..bodies import NetworkStatesBody, NetworkSubmission, NetworksBody, NetworkWeightsBody
-from .common import KeyedChainResponse, UserToken, apply_permitted, authorized_key, query_scopes, sk_str, sk_strs, user_router
+from .common import (
+    KeyedChainResponse,
+    UserToken,
+    apply_permitted,
+    authorized_key,
+    query_scopes,
+    sk_strs,
+    user_router,
+)
 
 NETWORK = "AlchemicalNetwork"
 
@@ -95,10 +103,12 @@ def get_network_weight(network_scoped_key: str, token_data: UserToken, n4js: N4j
 @router.post("/networks/{network_scoped_key}/weight")
 def set_network_weight(
     network_scoped_key: str, weight: Annotated[float, Body()], token_data: UserToken, n4js: N4jsDepends
-) -> Optional[str]:
+) -> str:
     """Set the claim weight (0..1) of the network's TaskHub."""
     sk = authorized_key(network_scoped_key, token_data)
-    return sk_str(n4js.set_taskhub_weight([sk], [weight])[0])
+    if n4js.set_taskhub_weight([sk], [weight])[0] is None:
+        raise KeyError(f"no AlchemicalNetwork with ScopedKey {sk} in the state store")
+    return str(sk)
 
 
 @router.post("/bulk/networks/weight/get")

@@ -46,7 +46,10 @@ def set_task_status(
     """Set the status; null if the Task's current status does not allow the change."""
     sk = authorized_key(task_scoped_key, token_data)
     target = user_settable_status(task_status)
-    return sk_str(n4js.set_task_status([sk], target)[0])
+    changed = n4js.set_task_status([sk], target)[0]
+    if changed is None and n4js.get_task_status([sk])[0] is None:
+        raise KeyError(f"no Task with ScopedKey {sk} in the state store")
+    return sk_str(changed)
 
 
 @router.post("/bulk/tasks/status/get")

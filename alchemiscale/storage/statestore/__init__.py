@@ -8,6 +8,7 @@ from .identities import IdentitiesMixin
 from .networks import NetworksMixin
 from .restarts import RestartsMixin
 from .results import ResultsMixin
+from .strategies import StrategiesMixin
 from .tasks import TasksMixin
 
 __all__ = ["Neo4jStore", "Neo4jStoreError", "ConflictError"]
@@ -21,6 +22,7 @@ class Neo4jStore(
     ComputeMixin,
     RestartsMixin,
     ResultsMixin,
+    StrategiesMixin,
     IdentitiesMixin,
     Neo4jStoreBase,
 ):
