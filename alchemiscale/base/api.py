@@ -11,6 +11,7 @@ Error mapping (every app calls :func:`register_exception_handlers`), body ``{"de
 condition                                                  status
 =========================================================  ======
 invalid value (``ValueError``; bad scope parameters)       400
+integer too large for the store (``OverflowError``)        400
 corrupt gzip request body                                  400
 store refused the operation (``Neo4jStoreError``)          400
 missing, malformed, expired or foreign token               401
@@ -319,6 +320,7 @@ def _handler(status_code: int):
 def register_exception_handlers(app: FastAPI) -> None:
     """Map the exceptions user input can provoke to 4xx answers (see the module docstring)."""
     app.add_exception_handler(ValueError, _handler(status.HTTP_400_BAD_REQUEST))
+    app.add_exception_handler(OverflowError, _handler(status.HTTP_400_BAD_REQUEST))  # integers past 64 bits
     app.add_exception_handler(KeyError, _handler(status.HTTP_404_NOT_FOUND))
     app.add_exception_handler(Neo4jStoreError, _handler(status.HTTP_400_BAD_REQUEST))
     app.add_exception_handler(ConflictError, _handler(status.HTTP_409_CONFLICT))

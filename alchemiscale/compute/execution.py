@@ -26,50 +26,15 @@ from typing import Any, Optional, Sequence
 
 from gufe.protocols import ProtocolDAG, ProtocolDAGResult, ProtocolUnit, ProtocolUnitFailure
 from gufe.protocols.protocolunit import ProtocolUnitResultBase
-from gufe.tokenization import (
-    JSON_HANDLER,
-    TOKENIZABLE_REGISTRY,
-    GufeKey,
-    GufeTokenizable,
-    key_decode_dependencies,
-)
+from gufe.tokenization import JSON_HANDLER
 
-from ..compression import ResultDecodeError, decompress_keyed_chain, serialize_protocoldagresult
-from ..gufe_chain import loads, to_keyed_chain_json
+from ..compression import serialize_protocoldagresult
+from ..gufe_chain import from_keyed_chain_json, to_keyed_chain_json
 from .provenance import PROVENANCE_KEY, unit_provenance, utc_now_iso
 
 JOB_FILENAME = "protocoldag-job.json"
 RESULT_FILENAME = "protocoldagresult.json.zst"
 _PARENT_CHECK_SECONDS = 1.0
-
-
-def from_keyed_chain_json(chain: list) -> GufeTokenizable:
-    """Rebuild the root of a keyed chain, registering every object under its stored key.
-
-    gufe 0.4's ProtocolUnit receives its stored key only after construction, so gufe's registry
-    files it under a random key and objects that depend on it cannot be decoded in a process
-    that has not seen the original. Stored keys also come back from JSON as plain strings, which
-    gufe cannot re-encode. Restoring the key type and registering each decoded object fixes both.
-    """
-    if not chain:
-        raise ValueError("cannot rebuild a gufe object from an empty keyed chain")
-    built: dict[str, GufeTokenizable] = {}  # strong references: gufe's registry holds weak ones
-    obj = None
-    for key, keyed_dict in loads(json.dumps(chain)):
-        obj = key_decode_dependencies(keyed_dict)
-        if type(getattr(obj, "_key", None)) is str:
-            obj._key = GufeKey(obj._key)
-        TOKENIZABLE_REGISTRY.setdefault(obj.key, obj)
-        built[key] = obj
-    return obj
-
-
-def deserialize_protocoldagresult(data: bytes) -> ProtocolDAGResult:
-    """ProtocolDAGResult from result bytes; works in a process that never saw its ProtocolUnits."""
-    obj = from_keyed_chain_json(decompress_keyed_chain(data))
-    if not isinstance(obj, ProtocolDAGResult):
-        raise ResultDecodeError(f"result data holds a {type(obj).__name__}, not a ProtocolDAGResult")
-    return obj
 
 
 class ExecutionFailureUnit(ProtocolUnit):

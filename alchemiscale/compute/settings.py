@@ -130,7 +130,9 @@ class ComputeServiceSettings(BaseModel):
         return level
 
     @classmethod
-    def from_yaml(cls, path: Union[str, Path], overrides: Optional[Mapping[str, Any]] = None) -> "ComputeServiceSettings":
+    def from_yaml(
+        cls, path: Union[str, Path], overrides: Optional[Mapping[str, Any]] = None
+    ) -> "ComputeServiceSettings":
         """Load a flat YAML file; ``overrides`` (e.g. from the command line) win, ``None`` values are skipped."""
         path = Path(path)
         try:

@@ -88,6 +88,7 @@ def run_demo(
         console.print(f"Using the deployment already running in {deployment.data_dir}.")
     else:
         _bring_up(deployment, compute_services, console)
+    outcomes: list[DemoOutcome] = []
     try:
         outcomes = _compute(deployment, console)
     finally:
@@ -99,9 +100,12 @@ def run_demo(
         else:
             with console.status("Shutting the deployment down..."):
                 deployment.down()
-            if temporary:
+            succeeded = bool(outcomes) and all(outcome.estimate is not None for outcome in outcomes)
+            if temporary and succeeded:
                 shutil.rmtree(deployment.data_dir, ignore_errors=True)
-            console.print("Deployment stopped.")
+                console.print("Deployment stopped.")
+            else:
+                console.print(f"Deployment stopped; its data and logs are kept in {deployment.data_dir}.")
     return outcomes
 
 

@@ -22,6 +22,7 @@ from typing import Any, Optional
 import yaml
 
 from ..neo4jserver import Neo4jServer, Neo4jServerError, default_lib_dir, fetch_jars, has_jars, port_in_use
+from ..security.models import CredentialedComputeIdentity, CredentialedUserIdentity
 from .processes import ProcessError, log_tail, pid_alive, ping, runs_command_with, spawn, stop_groups, wait_for_ping
 
 DATA_DIR_ENV = "ALCHEMISCALE_LOCAL_DATA_DIR"
@@ -134,9 +135,9 @@ class LocalDeployment:
                 "start one with `alchemiscale local up`"
             ) from None
 
-    def _load_or_create_secrets(self) -> tuple[dict[str, str], bool]:
+    def _load_or_create_secrets(self) -> dict[str, str]:
         if self.exists:
-            return self.read_secrets(), False
+            return self.read_secrets()
         values = {
             "neo4j_password": secrets.token_urlsafe(24),
             "jwt_secret": secrets.token_hex(32),
@@ -146,7 +147,7 @@ class LocalDeployment:
             "compute_key": secrets.token_urlsafe(24),
         }
         write_private(self.data_dir / SECRETS_FILE, json.dumps(values, indent=2) + "\n")
-        return values, True
+        return values
 
     def ports(self) -> dict[str, int]:
         """The ports this deployment uses: those of its last start, else the defaults."""
@@ -195,12 +196,12 @@ class LocalDeployment:
                 f"`alchemiscale local down --data-dir {self.data_dir}` first"
             )
         ports = self._choose_ports({"user_api": user_port, "compute_api": compute_port, "neo4j": neo4j_port})
-        values, first_start = self._load_or_create_secrets()
+        values = self._load_or_create_secrets()
         state: dict[str, Any] = {"ports": ports, "processes": {}, "compute_services": []}
         self._write_state(state)
         try:
             server = self._start_neo4j(ports["neo4j"], values["neo4j_password"])
-            self._prepare_database(server, values)
+            created = self._prepare_database(server, values)
             self._start_apis(state, server, values)
             self._start_compute_services(state, values, compute_services, service_settings or {},
                                          {**os.environ, **(service_env or {})})
@@ -213,7 +214,8 @@ class LocalDeployment:
         self._write_credentials(values)
         return UpResult(
             user_api_url=self.url("user_api"), compute_api_url=self.url("compute_api"), neo4j_url=server.url,
-            user_identifier=values["user_identifier"], user_key=values["user_key"], first_start=first_start,
+            user_identifier=values["user_identifier"], user_key=values["user_key"],
+            first_start=CredentialedUserIdentity.__name__ in created,
             compute_services=[service["name"] for service in state["compute_services"]],
         )
 
@@ -297,11 +299,14 @@ class LocalDeployment:
             NEO4J_URL=server.url, NEO4J_USER=server.user, NEO4J_PASS=server.password, NEO4J_DBNAME=server.dbname,
         ))
 
-    def _prepare_database(self, server: Neo4jServer, values: dict[str, str]) -> None:
-        """Create the schema, and the two identities if they are missing (never replacing their keys)."""
-        from ..security.auth import hash_key
-        from ..security.models import CredentialedComputeIdentity, CredentialedUserIdentity
+    def _prepare_database(self, server: Neo4jServer, values: dict[str, str]) -> list[str]:
+        """Create the schema, and the two identities if they are missing (never replacing their keys).
 
+        Returns the class names of the identities created.
+        """
+        from ..security.auth import hash_key
+
+        created = []
         store = self._store(server)
         try:
             store.initialize()
@@ -313,8 +318,10 @@ class LocalDeployment:
                     store.create_credentialed_entity(
                         cls(identifier=identifier, hashed_key=hash_key(values[f"{prefix}_key"]), scopes=[ALL_SCOPES])
                     )
+                    created.append(cls.__name__)
         finally:
             store.close()
+        return created
 
     def _start_apis(self, state: dict[str, Any], server: Neo4jServer, values: dict[str, str]) -> None:
         """Start both APIs at once, then wait for both; secrets travel in the environment, not argv."""

@@ -55,7 +55,9 @@ def action_tasks(
 
 
 @router.post("/networks/{network_scoped_key}/tasks/cancel")
-def cancel_tasks(network_scoped_key: str, body: TasksBody, token_data: UserToken, n4js: N4jsDepends) -> list[Optional[str]]:
+def cancel_tasks(
+    network_scoped_key: str, body: TasksBody, token_data: UserToken, n4js: N4jsDepends
+) -> list[Optional[str]]:
     sk = authorized_key(network_scoped_key, token_data)
     taskhub = n4js.get_taskhub(sk)
     return sk_strs(apply_permitted(body.tasks, token_data, lambda keys: n4js.cancel_tasks(keys, taskhub)))

@@ -38,7 +38,9 @@ def user_router() -> APIRouter:
     return APIRouter(route_class=GzipRoute, dependencies=[Depends(require_user_token)])
 
 
-def authorized_key(scoped_key: Union[str, ScopedKey], token_data: TokenData, qualname: Optional[str] = None) -> ScopedKey:
+def authorized_key(
+    scoped_key: Union[str, ScopedKey], token_data: TokenData, qualname: Optional[str] = None
+) -> ScopedKey:
     """The ScopedKey named in a request: 422 if malformed, 401 if outside the token's scopes.
 
     With ``qualname``, a key of another kind is reported as an unknown object of that kind (404).

@@ -92,5 +92,7 @@ def get_networks_status(body: NetworksBody, token_data: UserToken, n4js: N4jsDep
 
 
 @router.get("/transformations/{transformation_scoped_key}/status")
-def get_transformation_status(transformation_scoped_key: str, token_data: UserToken, n4js: N4jsDepends) -> dict[str, int]:
+def get_transformation_status(
+    transformation_scoped_key: str, token_data: UserToken, n4js: N4jsDepends
+) -> dict[str, int]:
     return n4js.get_transformation_status(authorized_key(transformation_scoped_key, token_data))

@@ -113,7 +113,9 @@ def get_task_history(task_scoped_key: str, token_data: UserToken, n4js: N4jsDepe
 
 
 @router.post("/bulk/tasks/tracebacks")
-def get_tasks_tracebacks(body: TasksBody, token_data: UserToken, n4js: N4jsDepends) -> list[Optional[list[dict[str, Any]]]]:
+def get_tasks_tracebacks(
+    body: TasksBody, token_data: UserToken, n4js: N4jsDepends
+) -> list[Optional[list[dict[str, Any]]]]:
     """For each Task, the tracebacks of each failed result (oldest first), without downloading results."""
     per_task = apply_permitted(body.tasks, token_data, n4js.get_task_tracebacks)
     return [

@@ -18,6 +18,10 @@ def kt_kcal_per_mol(temperature_kelvin: float) -> float:
     return KB_KCAL_PER_MOL_K * temperature_kelvin
 
 
+class MBARError(RuntimeError):
+    """MBAR could not produce free energies from a leg's energies."""
+
+
 @dataclass(frozen=True)
 class MBAREstimate:
     """Free energy of decoupling (last window minus first) in kT, with MBAR's quality signals."""
@@ -54,9 +58,17 @@ def mbar_estimate(reduced_energies: np.ndarray, replica_states: np.ndarray) -> M
         u_kn = u_kn[:, order]
         n_k = np.bincount(origin, minlength=n_states)
 
-        mbar = pymbar.MBAR(u_kn, n_k)
-        differences = mbar.compute_free_energy_differences(compute_uncertainty=True)
-        overlap = np.asarray(mbar.compute_overlap()["matrix"])
+        try:
+            # Annihilating intramolecular electrostatics shifts windows by tens of kT; starting the
+            # solver from BAR estimates instead of zeros keeps it from failing on such offsets.
+            mbar = pymbar.MBAR(u_kn, n_k, initialize="BAR")
+            differences = mbar.compute_free_energy_differences(compute_uncertainty=True)
+            overlap = np.asarray(mbar.compute_overlap()["matrix"])
+        except pymbar.utils.ParameterError as error:
+            raise MBARError(
+                f"MBAR did not converge ({error}); the lambda windows probably overlap too little: "
+                "add windows or sample longer"
+            ) from error
     neighbour_overlaps = [min(overlap[i, i + 1], overlap[i + 1, i]) for i in range(n_states - 1)]
     return MBAREstimate(
         delta_f_kt=float(differences["Delta_f"][0, -1]),

@@ -20,8 +20,8 @@ PADDING_MARGIN_NM = 0.1
 PRODUCTION_LAMBDA_ELECTROSTATICS = (1.0, 0.75, 0.5, 0.25) + (0.0,) * 12
 PRODUCTION_LAMBDA_STERICS = (1.0,) * 5 + (0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.35, 0.3, 0.2, 0.1, 0.0)
 
-FAST_LAMBDA_ELECTROSTATICS = (1.0, 0.5, 0.0, 0.0, 0.0, 0.0, 0.0)
-FAST_LAMBDA_STERICS = (1.0, 1.0, 1.0, 0.7, 0.45, 0.25, 0.0)
+FAST_LAMBDA_ELECTROSTATICS = (1.0, 0.67, 0.33, 0.0, 0.0, 0.0, 0.0, 0.0)
+FAST_LAMBDA_STERICS = (1.0, 1.0, 1.0, 1.0, 0.7, 0.45, 0.25, 0.0)
 
 
 class HydrationSettings(BaseModel):
@@ -80,7 +80,7 @@ class HydrationSettings(BaseModel):
 
     @classmethod
     def fast(cls, **changes: Any) -> "HydrationSettings":
-        """7 windows and a few picoseconds per window: a smoke test or demo, not a converged estimate."""
+        """8 windows and 15 ps per window: a smoke test or demo, not a converged estimate."""
         preset: dict[str, Any] = dict(
             solvent_padding_nm=1.0,
             nonbonded_cutoff_nm=0.8,

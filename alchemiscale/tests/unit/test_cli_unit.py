@@ -131,3 +131,29 @@ def test_write_private_makes_owner_only_files(tmp_path):
     write_private(path, "new")
     assert path.read_text() == "new"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_demo_network_has_one_fast_hydration_transformation_per_molecule():
+    from alchemiscale.local.demo import DEMO_MOLECULES, demo_network
+    from alchemiscale.protocols.hydration import HydrationProtocol, HydrationSettings
+
+    network, transformations = demo_network()
+    assert sorted(transformations) == sorted(m.name for m in DEMO_MOLECULES)
+    assert set(network.edges) == set(transformations.values())
+    for transformation in transformations.values():
+        assert isinstance(transformation.protocol, HydrationProtocol)
+        assert transformation.protocol.settings == HydrationSettings.fast()
+
+
+def test_results_table_shows_estimates_beside_experiment_and_failures():
+    from rich.console import Console
+
+    from alchemiscale.local.demo import DEMO_MOLECULES, DemoOutcome, results_table
+
+    methane, methanol, _ = DEMO_MOLECULES
+    outcomes = [DemoOutcome(methane, "complete", 2.5, 0.25, "CPU"), DemoOutcome(methanol, "error", error="boom")]
+    console = Console(width=200, record=True)
+    console.print(results_table(outcomes))
+    text = console.export_text()
+    assert "2.50 ± 0.25" in text and "+0.50" in text and "2.00" in text
+    assert "error" in text and "-5.10" in text

@@ -34,7 +34,7 @@ CHILD = textwrap.dedent(
     objectstore = get_objectstore_depends()
     objectstore.initialize()
     app.dependency_overrides[get_n4js_depends] = lambda: store  # strategy storage; the rest is as deployed
-    world = populate(store, objectstore, chains["network"], chains["spare"], Scope("iso", "lation", uuid.uuid4().hex[:1] + "x"))
+    world = populate(store, objectstore, chains["network"], chains["spare"], Scope("iso", "lation", f"p{uuid.uuid4().hex}"))
     statuses = {}
     with TestClient(app) as client:
         for key in app_routes(app):

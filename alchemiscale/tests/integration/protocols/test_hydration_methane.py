@@ -60,7 +60,7 @@ def test_methane_fast_preset_gives_a_finite_hydration_free_energy(methane_run):
     assert result["platform"] == "CPU"
     assert result["n_atoms_vacuum"] == 5 and result["n_atoms_solvent"] > 500
     assert result["simulated_ns"] > 0.0 and result["solvent_ns_per_day"] > 0.0
-    assert outputs[VacuumLegUnit]["n_windows"] == 3 and outputs[SolventLegUnit]["n_windows"] == 7
+    assert outputs[VacuumLegUnit]["n_windows"] == 4 and outputs[SolventLegUnit]["n_windows"] == 8
     assert outputs[HydrationSetupUnit]["parameters"]["forcefield"] == "gaff-2.11"
     assert sum(outputs[HydrationSetupUnit]["parameters"]["partial_charges"]) == pytest.approx(0.0, abs=1e-6)
 

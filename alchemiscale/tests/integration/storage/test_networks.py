@@ -29,7 +29,7 @@ def canonical(chain: list) -> dict[str, str]:
 
 def smaller_network(network: AlchemicalNetwork) -> tuple[AlchemicalNetwork, Transformation]:
     """A network sharing three Transformations with ``network`` and adding one of its own."""
-    shared = sorted((t for t in network.edges if isinstance(t, Transformation)), key=lambda t: str(t.key))[:3]
+    shared = sorted((t for t in network.edges if type(t) is Transformation), key=lambda t: str(t.key))[:3]
     extra = Transformation(shared[0].stateA, shared[0].stateB, shared[0].protocol, name="only in the smaller one")
     return AlchemicalNetwork(edges=shared + [extra], name="smaller"), extra
 

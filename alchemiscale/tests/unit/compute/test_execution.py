@@ -6,13 +6,13 @@ import subprocess
 import sys
 import traceback
 
-from alchemiscale.compression import decompress_keyed_chain, serialize_protocoldagresult, summarize_protocoldagresult
-from alchemiscale.compute.execution import (
-    ChildExecution,
+from alchemiscale.compression import (
+    decompress_keyed_chain,
     deserialize_protocoldagresult,
-    failed_protocoldagresult,
-    run_protocoldag,
+    serialize_protocoldagresult,
+    summarize_protocoldagresult,
 )
+from alchemiscale.compute.execution import ChildExecution, failed_protocoldagresult, run_protocoldag
 from alchemiscale.compute.provenance import PROVENANCE_KEY
 from alchemiscale.compute.service import create_protocoldag
 from alchemiscale.tests.protocols import FAILURE_MESSAGE
@@ -61,7 +61,8 @@ def test_failure_result_carries_the_traceback_to_the_server(transformation):
     try:
         raise ValueError("bad input", object())
     except ValueError as e:
-        result = failed_protocoldagresult(str(transformation.key), "create ProtocolDAG", e, traceback.format_exc(), HOST)
+        tb = traceback.format_exc()
+        result = failed_protocoldagresult(str(transformation.key), "create ProtocolDAG", e, tb, HOST)
     server_view = summary(result)
     assert not server_view["ok"] and server_view["transformation_key"] == str(transformation.key)
     [failure] = server_view["failures"]
@@ -78,7 +79,7 @@ def test_results_decode_in_a_process_that_never_saw_the_units(failing_transforma
     path.write_bytes(serialize_protocoldagresult(result))
     code = (
         "import sys; from pathlib import Path\n"
-        "from alchemiscale.compute.execution import deserialize_protocoldagresult\n"
+        "from alchemiscale.compression import deserialize_protocoldagresult\n"
         "r = deserialize_protocoldagresult(Path(sys.argv[1]).read_bytes())\n"
         "print(len(r.protocol_unit_results), len(r.protocol_unit_failures), r.name)\n"
     )
@@ -107,5 +108,6 @@ def test_cancelled_child_gives_no_result_and_a_dead_child_gives_a_failure(transf
     execution.start()
     execution.cancel()
     assert execution.wait(0.1) < 0 and execution.cancelled
-    failure = deserialize_protocoldagresult(execution.result_bytes())  # what the service would report had the child died on its own
+    # what the service would report had the child died on its own
+    failure = deserialize_protocoldagresult(execution.result_bytes())
     assert "killed by signal SIGKILL" in failure.protocol_unit_failures[0].traceback

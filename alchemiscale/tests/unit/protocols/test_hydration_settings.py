@@ -40,7 +40,7 @@ def test_fast_preset_is_small_and_accepts_overrides():
 
 def test_vacuum_leg_uses_the_full_sterics_windows():
     fast = HydrationSettings.fast()
-    assert fast.vacuum_window_indices() == [0, 1, 2]
+    assert fast.vacuum_window_indices() == [0, 1, 2, 3]
     assert all(fast.lambda_sterics[i] == 1.0 for i in fast.vacuum_window_indices())
 
 
@@ -60,11 +60,11 @@ def test_settings_are_frozen_and_with_changes_validates():
         ({"platform": "TPU"}, "platform"),
         ({"temperature_kelvin": -1.0}, "temperature_kelvin"),
         ({"not_a_setting": 1}, "not_a_setting"),
-        ({"lambda_electrostatics": (1.0, 0.0)}, "2 windows but lambda_sterics has 7"),
-        ({"lambda_electrostatics": (1.0, 0.5, 0.7, 0.0, 0.0, 0.0, 0.0)}, "must not increase"),
-        ({"lambda_sterics": (0.9, 1.0, 1.0, 0.7, 0.45, 0.25, 0.0)}, "must not increase"),
-        ({"lambda_sterics": (1.0, 1.0, 1.0, 0.7, 0.45, 0.25, 0.1)}, "end at 0.0"),
-        ({"lambda_sterics": (1.0, 0.9, 0.8, 0.7, 0.45, 0.25, 0.0)}, "electrostatics must be fully off"),
+        ({"lambda_electrostatics": (1.0, 0.0)}, "2 windows but lambda_sterics has 8"),
+        ({"lambda_electrostatics": (1.0, 0.5, 0.7, 0.0, 0.0, 0.0, 0.0, 0.0)}, "must not increase"),
+        ({"lambda_sterics": (0.9, 1.0, 1.0, 1.0, 0.7, 0.45, 0.25, 0.0)}, "must not increase"),
+        ({"lambda_sterics": (1.0, 1.0, 1.0, 1.0, 0.7, 0.45, 0.25, 0.1)}, "end at 0.0"),
+        ({"lambda_sterics": (1.0, 0.9, 0.8, 0.8, 0.7, 0.45, 0.25, 0.0)}, "electrostatics must be fully off"),
         ({"lambda_electrostatics": (1.0, 0.0), "lambda_sterics": (1.0, 0.0)}, "vacuum leg"),
         ({"solvent_padding_nm": 0.8, "nonbonded_cutoff_nm": 0.8}, "solvent_padding_nm"),
         ({"timestep_fs": 4.0, "hydrogen_mass_amu": 1.008}, "hydrogen mass repartitioning"),

@@ -15,7 +15,7 @@ import pytest
 import yaml
 from gufe import AlchemicalNetwork, ChemicalSystem, Transformation
 
-from alchemiscale.compute.execution import deserialize_protocoldagresult
+from alchemiscale.compression import deserialize_protocoldagresult
 from alchemiscale.compute.service import SynchronousComputeService
 from alchemiscale.compute.settings import ComputeServiceSettings
 from alchemiscale.models import ScopedKey

@@ -35,6 +35,12 @@ def registrations(store) -> int:
     return store.execute_query("MATCH (csr:ComputeServiceRegistration) RETURN count(csr)")[0][0]
 
 
+def broken_create_network(ligands, solvent):
+    """The test network, with the "failing transformation" using BrokenCreateProtocol."""
+    broken = BrokenCreateProtocol(BrokenCreateProtocol.default_settings())
+    return build_network(ligands, solvent, failing_protocol=broken)
+
+
 def status(store, task) -> str:
     return store.get_task_status([task])[0]
 
@@ -88,9 +94,8 @@ def test_failing_task_errors_then_restart_pattern_retries_it_up_to_the_limit(
     failures = task_results(n4js_fresh, compute_objectstore, task, setup.transformations["failing transformation"])
     for result in failures:
         # n_retries=1: the failing unit was tried twice within each run
-        assert [r.name for r in result.protocol_unit_failures] == ["window 1", "window 1"] or [
-            r.name for r in result.protocol_unit_failures
-        ] == ["window 0", "window 0"]
+        assert len(result.protocol_unit_failures) == 2
+        assert len({r.source_key for r in result.protocol_unit_failures}) == 1
         assert all(FAILURE_MESSAGE in r.traceback for r in result.protocol_unit_failures)
     [[traceback_record, *_], *_] = n4js_fresh.get_task_tracebacks([task])
     assert FAILURE_MESSAGE in str(traceback_record)
@@ -99,7 +104,7 @@ def test_failing_task_errors_then_restart_pattern_retries_it_up_to_the_limit(
 def test_broken_create_marks_task_error_and_service_continues(
     n4js_fresh, compute_identity, ligands, solvent, service_config, compute_objectstore
 ):
-    network = build_network(ligands, solvent, failing_protocol=BrokenCreateProtocol(BrokenCreateProtocol.default_settings()))
+    network = broken_create_network(ligands, solvent)
     good_name = solvent_names(network, 1)[0]
     setup = compute_setup(n4js_fresh, network, Scope("broken", "create", "test"), ["failing transformation", good_name])
     broken, good = setup.tasks["failing transformation"], setup.tasks[good_name]
@@ -119,8 +124,10 @@ def test_broken_create_marks_task_error_and_service_continues(
     assert "cannot create a DAG" in str(n4js_fresh.get_task_tracebacks([broken]))
 
 
-def test_repeated_failures_deny_claims_and_service_deep_sleeps(n4js_fresh, compute_identity, ligands, solvent, service_config):
-    network = build_network(ligands, solvent, failing_protocol=BrokenCreateProtocol(BrokenCreateProtocol.default_settings()))
+def test_repeated_failures_deny_claims_and_service_deep_sleeps(
+    n4js_fresh, compute_identity, ligands, solvent, service_config
+):
+    network = broken_create_network(ligands, solvent)
     setup = compute_setup(n4js_fresh, network, Scope("deny", "claims", "test"), ["failing transformation"])
     extra = n4js_fresh.create_tasks([setup.transformations["failing transformation"]] * 4)
     n4js_fresh.action_tasks(extra, setup.taskhub)
@@ -198,7 +205,10 @@ def test_killed_service_expires_and_its_task_completes_exactly_once_elsewhere(
     setup = compute_setup(n4js_fresh, slow_network(ligands, seconds=3), Scope("sigkill", "expire", "test"))
     task = setup.tasks["slow"]
     with running_compute_api(
-        neo4j_server, tmp_path / "api", compute_objectstore.root, ALCHEMISCALE_COMPUTE_API_REGISTRATION_EXPIRE_SECONDS="2"
+        neo4j_server,
+        tmp_path / "api",
+        compute_objectstore.root,
+        ALCHEMISCALE_COMPUTE_API_REGISTRATION_EXPIRE_SECONDS="2",
     ) as api:
         doomed = service_config(api_url=api.url, heartbeat_interval=0.5)
         pid_file = tmp_path / doomed["name"] / "shared" / str(task) / PID_FILENAME

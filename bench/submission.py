@@ -1,0 +1,121 @@
+"""Benchmarks 1 and 2: submitting networks through ``create_network`` and reading them back.
+
+Baselines, measured on the same Neo4j in the same run:
+
+- submission: the very node and edge rows the store would write, sent as one UNWIND statement
+  straight to Neo4j (no client encoding, HTTP, validation or existence checks);
+- retrieval: the store's own keyed-chain query run straight on the driver (no HTTP, no gufe).
+
+Client-side gufe work (building the keyed chain, rebuilding objects) is reported separately,
+since it is part of what a user waits for but not of what the server does.
+"""
+
+from __future__ import annotations
+
+from gufe import AlchemicalNetwork
+
+from alchemiscale.gufe_chain import from_keyed_chain_json, to_keyed_chain_json
+from alchemiscale.keyedchain import KeyedChain
+from alchemiscale.models import ScopedKey
+from alchemiscale.storage.statestore.chaingraph import chain_rows
+
+from .data import transformation_network
+from .harness import Report, Stack, timed, unique_scope
+
+SUBMIT_TARGET_SECONDS = 20.0
+SUBMIT_TARGET_RATIO = 3.0
+RETRIEVE_TARGET_SECONDS = 10.0
+TARGET_SIZE = 2000
+
+# Everything a network's chain holds, written in one statement: nodes, then their DEPENDS_ON edges.
+_BULK_WRITE = """
+UNWIND $nodes AS row
+CREATE (n:GufeTokenizable)
+SET n:$(row.label), n += row.props
+WITH count(n) AS created
+UNWIND $edges AS e
+MATCH (a:GufeTokenizable {_scoped_key: e.src})
+MATCH (b:GufeTokenizable {_scoped_key: e.dst})
+CREATE (a)-[r:DEPENDS_ON]->(b)
+SET r += e.props
+RETURN created, count(r) AS linked
+"""
+
+_CHAIN_READ = """
+MATCH (root:GufeTokenizable {_scoped_key: $sk})
+CALL (root) {
+    MATCH (root)-[:DEPENDS_ON*0..]->(n)
+    RETURN DISTINCT n
+}
+RETURN n._gufe_key AS key, n._json AS json
+"""
+
+
+def bulk_write_seconds(stack: Stack, chain: list) -> float:
+    """Seconds to write ``chain``'s rows (built beforehand) into a fresh Scope with one statement."""
+    rows = chain_rows(KeyedChain.from_json(chain), unique_scope("bench", "baseline", "bulk"))
+    seconds, records = timed(lambda: stack.cypher(_BULK_WRITE, nodes=rows.nodes, edges=rows.edges))
+    if records[0]["created"] != len(rows.nodes) or records[0]["linked"] != len(rows.edges):
+        raise RuntimeError(f"baseline wrote {records[0]} instead of {len(rows.nodes)} nodes, {len(rows.edges)} edges")
+    return seconds
+
+
+def run(stack: Stack, sizes: tuple[int, ...], preset: str) -> Report:
+    report = Report("networks", preset)
+    for size in sizes:
+        build_seconds, network = timed(lambda: transformation_network(size, name=f"bench network {size}"))
+        report.add(f"build gufe network ({size} transformations, not part of submission)", build_seconds, "s")
+        submitted = submit(stack, report, network, size)
+        retrieve(stack, report, network, submitted, size)
+    return report
+
+
+def submit(stack: Stack, report: Report, network: AlchemicalNetwork, size: int) -> ScopedKey:
+    scope = unique_scope("bench", "submit", f"n{size}")
+    with stack.user_client() as client:
+        client.get_scopes()  # authenticate before timing
+        seconds, network_sk = timed(lambda: client.create_network(network, scope, visualize=False))
+    chain_seconds, chain = timed(lambda: to_keyed_chain_json(network))
+    baseline = bulk_write_seconds(stack, chain)
+    at_target = size == TARGET_SIZE
+    report.add(
+        f"create_network {size} transformations",
+        seconds,
+        "s",
+        **({"target": f"<= {SUBMIT_TARGET_SECONDS:g} s", "met": seconds <= SUBMIT_TARGET_SECONDS} if at_target else {}),
+    )
+    report.add(f"  of which client-side keyed chain encoding ({size})", chain_seconds, "s")
+    report.add(f"baseline: one bulk UNWIND into Neo4j ({size}, {len(chain)} objects)", baseline, "s")
+    ratio = seconds / baseline
+    report.add(
+        f"create_network / baseline ({size})",
+        ratio,
+        "x",
+        **({"target": f"<= {SUBMIT_TARGET_RATIO:g}x", "met": ratio <= SUBMIT_TARGET_RATIO} if at_target else {}),
+    )
+    return network_sk
+
+
+def retrieve(stack: Stack, report: Report, network: AlchemicalNetwork, network_sk: ScopedKey, size: int) -> None:
+    with stack.user_client() as client:  # a fresh client: nothing cached in memory either
+        client.get_scopes()
+        seconds, fetched = timed(lambda: client.get_network(network_sk, visualize=False))
+    if fetched.key != network.key:
+        raise RuntimeError(f"get_network returned a different network: {fetched.key} != {network.key}")
+    baseline, records = timed(lambda: stack.cypher(_CHAIN_READ, sk=str(network_sk)))
+    chain = to_keyed_chain_json(network)
+    decode_seconds, _ = timed(lambda: from_keyed_chain_json(chain))
+    at_target = size == TARGET_SIZE
+    report.add(
+        f"get_network {size} transformations",
+        seconds,
+        "s",
+        **(
+            {"target": f"<= {RETRIEVE_TARGET_SECONDS:g} s", "met": seconds <= RETRIEVE_TARGET_SECONDS}
+            if at_target
+            else {}
+        ),
+    )
+    report.add(f"  of which client-side gufe decoding ({size})", decode_seconds, "s")
+    report.add(f"baseline: keyed-chain Cypher read on the driver ({size}, {len(records)} objects)", baseline, "s")
+    report.add(f"get_network / baseline ({size})", seconds / baseline, "x")
