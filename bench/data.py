@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
-from typing import Optional
+from collections.abc import Sequence
+from typing import Optional, Union
 
 from gufe import AlchemicalNetwork, ChemicalSystem, Protocol, SmallMoleculeComponent, Transformation
 
@@ -55,14 +56,20 @@ def edge_pairs(n_nodes: int, n_edges: int) -> list[tuple[int, int]]:
 
 
 def transformation_network(
-    n_transformations: int, name: str, protocol: Optional[Protocol] = None
+    n_transformations: int, name: str, protocol: Union[Protocol, Sequence[Protocol], None] = None
 ) -> AlchemicalNetwork:
-    """An AlchemicalNetwork of ``n_transformations`` vacuum Transformations between small molecules."""
+    """An AlchemicalNetwork of ``n_transformations`` vacuum Transformations between small molecules.
+
+    With several Protocols, Transformation ``i`` gets ``protocol[i % len(protocol)]``.
+    """
     protocol = protocol or SuccessProtocol(SuccessProtocol.default_settings())
+    protocols = list(protocol) if isinstance(protocol, Sequence) else [protocol]
     molecules = small_molecules(molecules_for(n_transformations))
     systems = [ChemicalSystem({"ligand": m}, name=f"{m.name} vacuum") for m in molecules]
     edges = [
-        Transformation(systems[a], systems[b], protocol, name=f"{molecules[a].name} to {molecules[b].name}")
-        for a, b in edge_pairs(len(systems), n_transformations)
+        Transformation(
+            systems[a], systems[b], protocols[i % len(protocols)], name=f"{molecules[a].name} to {molecules[b].name}"
+        )
+        for i, (a, b) in enumerate(edge_pairs(len(systems), n_transformations))
     ]
     return AlchemicalNetwork(edges=edges, name=name)

@@ -55,6 +55,8 @@ class ComponentStatus:
 
 @dataclass(frozen=True)
 class UpResult:
+    """Where a started deployment listens; ``first_start`` means the user identity was created just now."""
+
     user_api_url: str
     compute_api_url: str
     neo4j_url: str
@@ -199,6 +201,7 @@ class LocalDeployment:
         values = self._load_or_create_secrets()
         state: dict[str, Any] = {"ports": ports, "processes": {}, "compute_services": []}
         self._write_state(state)
+        self._write_credentials(values)
         try:
             server = self._start_neo4j(ports["neo4j"], values["neo4j_password"])
             created = self._prepare_database(server, values)
@@ -211,7 +214,6 @@ class LocalDeployment:
                 raise LocalDeploymentError(f"{error}\nEverything started was stopped again; see the logs in "
                                            f"{self.logs_dir}.") from error
             raise
-        self._write_credentials(values)
         return UpResult(
             user_api_url=self.url("user_api"), compute_api_url=self.url("compute_api"), neo4j_url=server.url,
             user_identifier=values["user_identifier"], user_key=values["user_key"],

@@ -25,10 +25,11 @@ from .conftest import (
 )
 
 SOLVENT_EDGE = "acetamide to acetone solvent"
+TIMEOUT = 60  # seconds; bcrypt and a loaded test machine can be slow
 
 
 def token(url: str, identifier: str = COMPUTE_IDENTIFIER, key: str = COMPUTE_KEY) -> dict[str, str]:
-    response = httpx.post(f"{url}/token", data={"username": identifier, "password": key})
+    response = httpx.post(f"{url}/token", data={"username": identifier, "password": key}, timeout=TIMEOUT)
     assert response.status_code == 200, response.text
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
@@ -40,7 +41,7 @@ def auth(compute_api_url, compute_identity) -> dict[str, str]:
 
 @pytest.fixture
 def api(compute_api_url, auth) -> httpx.Client:
-    with httpx.Client(base_url=compute_api_url, headers=auth, timeout=30) as client:
+    with httpx.Client(base_url=compute_api_url, headers=auth, timeout=TIMEOUT) as client:
         yield client
 
 
@@ -55,7 +56,7 @@ def registered(api, compute_service_id) -> ComputeServiceID:
 def intruder(compute_api_url, n4js_fresh, compute_key_hash) -> httpx.Client:
     """Another compute identity with the same scopes."""
     add_compute_identity(n4js_fresh, "intruder", compute_key_hash, ["*-*-*"])
-    with httpx.Client(base_url=compute_api_url, headers=token(compute_api_url, "intruder"), timeout=30) as client:
+    with httpx.Client(base_url=compute_api_url, headers=token(compute_api_url, "intruder"), timeout=TIMEOUT) as client:
         yield client
 
 
@@ -73,23 +74,29 @@ def upload(api, task, service, protocoldagresult_bytes: bytes) -> httpx.Response
 
 class TestBasics:
     def test_ping_needs_no_token(self, compute_api_url):
-        assert httpx.get(f"{compute_api_url}/ping").json() == {"api": "AlchemiscaleComputeAPI"}
+        assert httpx.get(f"{compute_api_url}/ping", timeout=TIMEOUT).json() == {"api": "AlchemiscaleComputeAPI"}
 
     def test_info_and_check(self, api):
         assert api.get("/info").json()["api"] == "AlchemiscaleComputeAPI"
         assert api.get("/check").json() == {"neo4j": "ok", "objectstore": "ok"}
 
     def test_routes_need_a_token(self, compute_api_url, compute_identity, compute_service_id):
-        response = httpx.post(f"{compute_api_url}/computeservice/{compute_service_id}/register", json={})
+        response = httpx.post(
+            f"{compute_api_url}/computeservice/{compute_service_id}/register", json={}, timeout=TIMEOUT
+        )
         assert response.status_code == 401
 
     def test_bad_key_and_user_identity_refused(self, compute_api_url, compute_identity, n4js_fresh, compute_key_hash):
-        bad = httpx.post(f"{compute_api_url}/token", data={"username": COMPUTE_IDENTIFIER, "password": "wrong"})
+        bad = httpx.post(
+            f"{compute_api_url}/token", data={"username": COMPUTE_IDENTIFIER, "password": "wrong"}, timeout=TIMEOUT
+        )
         assert bad.status_code == 401
         n4js_fresh.create_credentialed_entity(
             CredentialedUserIdentity(identifier="a_user", hashed_key=compute_key_hash, scopes=["*-*-*"])
         )
-        user = httpx.post(f"{compute_api_url}/token", data={"username": "a_user", "password": COMPUTE_KEY})
+        user = httpx.post(
+            f"{compute_api_url}/token", data={"username": "a_user", "password": COMPUTE_KEY}, timeout=TIMEOUT
+        )
         assert user.status_code == 401
 
     def test_own_scopes_only(self, api, intruder):
@@ -172,7 +179,8 @@ class TestClaiming:
         }
         assert api.post("/claim", json=body).json() == [None, None]
         add_compute_identity(n4js_fresh, "narrow", compute_key_hash, ["other-org-x"])
-        with httpx.Client(base_url=compute_api_url, headers=token(compute_api_url, "narrow")) as narrow:
+        narrow_auth = token(compute_api_url, "narrow")
+        with httpx.Client(base_url=compute_api_url, headers=narrow_auth, timeout=TIMEOUT) as narrow:
             service = ComputeServiceID.new_from_name("narrow")
             narrow.post(f"/computeservice/{service}/register", json={})
             assert claim(narrow, service, scope_test, count=1) == [None]

@@ -1,0 +1,103 @@
+"""Benchmark 6: what running a Task through the API and a compute service costs over running it directly.
+
+Direct: ``gufe.protocols.execute`` on the Transformation's ProtocolDAG in this process.
+Through the service: the Tasks are actioned on a TaskHub and a ``SynchronousComputeService``
+(in this process, executing each ProtocolDAG in a child process as it always does) registers,
+claims, retrieves the Transformation, executes, pushes the result and deregisters.
+
+The full preset runs the built-in hydration protocol (fast preset, methane, CPU), where the target
+is at least 95% of direct throughput. The quick preset runs the test protocol, whose work is
+negligible, so it measures the pure per-Task overhead of the service path.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from gufe import AlchemicalNetwork, Transformation
+from gufe.protocols.protocoldag import execute
+
+from alchemiscale.compute.service import SynchronousComputeService
+from alchemiscale.compute.settings import ComputeServiceSettings
+from alchemiscale.gufe_chain import to_keyed_chain_json
+from alchemiscale.models import Scope
+
+from .data import transformation_network
+from .harness import Report, Stack, timed, unique_scope
+
+TARGET_FRACTION = 0.95
+
+
+def hydration_methane() -> list[Transformation]:
+    from alchemiscale.protocols.hydration import HydrationSettings, hydration_transformation
+
+    return [hydration_transformation("C", "methane", settings=HydrationSettings.fast(platform="CPU"))]
+
+
+def test_protocol_transformations(count: int) -> list[Transformation]:
+    return sorted(transformation_network(count, name="overhead network").edges, key=lambda t: t.name)
+
+
+def run_direct(transformations: list[Transformation], workdir: Path) -> float:
+    def run_all() -> None:
+        for i, transformation in enumerate(transformations):
+            shared = workdir / f"direct-{i}"
+            shared.mkdir(parents=True)
+            result = execute(transformation.create(), shared=shared)
+            if not result.ok():
+                raise RuntimeError(f"direct execution of {transformation.name} failed")
+
+    seconds, _ = timed(run_all)
+    return seconds
+
+
+def run_service(stack: Stack, transformations: list[Transformation], workdir: Path) -> float:
+    scope = unique_scope("bench", "overhead", "p")
+    network = AlchemicalNetwork(edges=transformations, name="overhead")
+    network_sk, taskhub_sk, _ = stack.store.assemble_network(to_keyed_chain_json(network), scope)
+    tasks = stack.store.create_tasks(stack.store.get_network_transformations(network_sk), creator="bench")
+    stack.store.action_tasks(tasks, taskhub_sk)
+    identifier, key = stack.compute_identity
+    settings = ComputeServiceSettings(
+        api_url=stack.compute_url,
+        identifier=identifier,
+        key=key,
+        name="bench-overhead",
+        shared_basedir=workdir / "shared",
+        scratch_basedir=workdir / "scratch",
+        n_retries=0,
+        sleep_interval=1,
+        scopes=[Scope(scope.org, scope.campaign, scope.project)],
+        max_tasks=len(tasks),
+        loglevel="WARN",
+        client_max_retries=2,
+    )
+    seconds, _ = timed(SynchronousComputeService(settings).start)
+    statuses = stack.store.get_task_status(tasks)
+    if statuses != ["complete"] * len(tasks):
+        raise RuntimeError(f"the compute service left Tasks in statuses {statuses}")
+    return seconds
+
+
+def run(stack: Stack, full: bool, preset: str, n_test_tasks: int = 5) -> Report:
+    report = Report("compute_overhead", preset)
+    if full:
+        label, transformations = "hydration (methane, fast preset, CPU)", hydration_methane()
+    else:
+        label, transformations = "test protocol", test_protocol_transformations(n_test_tasks)
+    n = len(transformations)
+    with tempfile.TemporaryDirectory(prefix="bench-overhead-") as root:
+        direct = run_direct(transformations, Path(root))
+        service = run_service(stack, transformations, Path(root))
+    report.add(f"{label}: {n} Task(s) executed directly", direct, "s")
+    report.add(f"{label}: {n} Task(s) through API + compute service", service, "s")
+    report.add(f"{label}: service overhead per Task", (service - direct) / n, "s")
+    fraction = direct / service
+    report.add(
+        f"{label}: service throughput as a fraction of direct",
+        fraction,
+        "",
+        **({"target": f">= {TARGET_FRACTION:g}", "met": fraction >= TARGET_FRACTION} if full else {}),
+    )
+    return report
