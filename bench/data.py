@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from functools import lru_cache
 from collections.abc import Sequence
-from typing import Optional, Union
+from typing import Union
 
 from gufe import AlchemicalNetwork, ChemicalSystem, Protocol, SmallMoleculeComponent, Transformation
 

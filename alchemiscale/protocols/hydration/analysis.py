@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -61,7 +62,10 @@ def mbar_estimate(reduced_energies: np.ndarray, replica_states: np.ndarray) -> M
         try:
             # Annihilating intramolecular electrostatics shifts windows by tens of kT; starting the
             # solver from BAR estimates instead of zeros keeps it from failing on such offsets.
-            mbar = pymbar.MBAR(u_kn, n_k, initialize="BAR")
+            # pymbar's BAR passes options scipy does not know, and scipy warns about them each time.
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="Unknown solver options")
+                mbar = pymbar.MBAR(u_kn, n_k, initialize="BAR")
             differences = mbar.compute_free_energy_differences(compute_uncertainty=True)
             overlap = np.asarray(mbar.compute_overlap()["matrix"])
         except pymbar.utils.ParameterError as error:

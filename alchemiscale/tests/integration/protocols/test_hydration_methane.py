@@ -26,9 +26,7 @@ from alchemiscale.protocols.hydration import (
 )
 
 # The smallest calculation that still exercises every step, for the extension test.
-TINY = dict(
-    platform="CPU", n_iterations=3, steps_per_iteration=10, equilibration_iterations=0, minimization_max_iterations=50
-)
+TINY = dict(platform="CPU", n_iterations=3, steps_per_iteration=10, equilibration_iterations=0)
 
 
 def _outputs(dag_result: ProtocolDAGResult) -> dict[type, dict]:
