@@ -114,7 +114,7 @@ class HttpClaimers:
         response.raise_for_status()
         headers = {"Authorization": f"Bearer {response.json()['access_token']}"}
         self.http = [httpx.Client(base_url=self.url, headers=headers, timeout=600) for _ in range(n)]
-        self.services = [str(ComputeServiceID.new_from_name(f"bench-{i}")) for i in range(n)]
+        self.services = [str(ComputeServiceID.new_from_name(f"bench_{i}")) for i in range(n)]
         with ThreadPoolExecutor(16) as pool:
             list(pool.map(self._register, range(n)))
 
@@ -197,7 +197,7 @@ def baseline(stack: Stack, chain: list, n_tasks: int, time_limit: float) -> Stor
     hub = hub_with_tasks(stack, chain, scope, n_tasks)
     services = []
     for i in range(BASELINE_THREADS):
-        service = ComputeServiceID.new_from_name(f"bench-direct-{i}")
+        service = ComputeServiceID.new_from_name(f"bench_direct_{i}")
         now = utcnow()
         stack.store.register_computeservice(ComputeServiceRegistration(identifier=service, registered=now, heartbeat=now))
         services.append(service)

@@ -63,7 +63,7 @@ def run_service(stack: Stack, transformations: list[Transformation], workdir: Pa
         api_url=stack.compute_url,
         identifier=identifier,
         key=key,
-        name="bench-overhead",
+        name="bench_overhead",
         shared_basedir=workdir / "shared",
         scratch_basedir=workdir / "scratch",
         n_retries=0,

@@ -222,7 +222,13 @@ def running_stack(workdir: Optional[Path] = None, heap: str = "2g", pagecache: s
         started = time.perf_counter()
         stack.enter_context(neo4j)
         print(f"harness: Neo4j started in {time.perf_counter() - started:.1f} s at {neo4j.url}", flush=True)
-        driver = stack.enter_context(GraphDatabase.driver(neo4j.url, auth=(neo4j.user, neo4j.password)))
+        driver = stack.enter_context(
+            GraphDatabase.driver(
+                neo4j.url,
+                auth=(neo4j.user, neo4j.password),
+                notifications_disabled_categories=["UNRECOGNIZED", "DEPRECATION", "HINT", "PERFORMANCE"],
+            )
+        )
         store = Neo4jStore(driver, neo4j.dbname)
         store.initialize()
         objectstore = LocalObjectStore(workdir / "objects")

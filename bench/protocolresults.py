@@ -84,7 +84,7 @@ def run(stack: Stack, n_results: int, preset: str) -> Report:
     )
     stack.store.action_tasks(tasks, taskhub_sk)
 
-    service = ComputeServiceID.new_from_name("bench-results")
+    service = ComputeServiceID.new_from_name("bench_results")
     clients = [stack.compute_client() for _ in range(PUSH_THREADS)]
     try:
         clients[0].register(service)

@@ -3,7 +3,8 @@
 An app is assembled from these pieces (see :func:`create_base_app`): gzip handling in both
 directions, ``POST /token``, ``GET /ping``, ``/info``, ``/check``, ``/identities/{id}/scopes``,
 dependency getters that tests replace through ``app.dependency_overrides``, request helpers for
-scopes and ScopedKeys, and one error mapping.
+scopes and ScopedKeys, one error mapping, and :class:`KeyedChainResponse` for serialized gufe
+objects.
 
 Error mapping (every app calls :func:`register_exception_handlers`), body ``{"detail": message}``:
 
@@ -28,6 +29,7 @@ Neo4j or object store unreachable (``GET /check``)         503
 from __future__ import annotations
 
 import gzip
+import json
 import logging
 import zlib
 from functools import lru_cache
@@ -121,6 +123,16 @@ class GzipRoute(APIRoute):
 def add_gzip_middleware(app: FastAPI) -> None:
     """Compress responses of at least 1000 bytes for clients that accept gzip."""
     app.add_middleware(GZipMiddleware, minimum_size=GZIP_MINIMUM_SIZE, compresslevel=GZIP_COMPRESSLEVEL)
+
+
+class KeyedChainResponse(JSONResponse):
+    """JSON that keeps NaN and infinite floats (written as ``NaN``/``Infinity``, as Python's json reads them).
+
+    Stored gufe objects may hold such values (e.g. unset box vectors); strict JSON would refuse them.
+    """
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=False, allow_nan=True, separators=(",", ":")).encode("utf-8")
 
 
 # --- dependencies -----------------------------------------------------------------------
@@ -310,7 +322,9 @@ def make_base_router(api_name: str, credential_cls: type[CredentialedEntity]) ->
 # --- errors and assembly ----------------------------------------------------------------
 
 
-def _handler(status_code: int):
+def error_handler(status_code: int) -> Callable[[Request, Exception], Any]:
+    """An exception handler answering ``status_code`` with ``{"detail": message}``."""
+
     async def handle(request: Request, exc: Exception) -> JSONResponse:
         return JSONResponse(status_code=status_code, content={"detail": error_message(exc)})
 
@@ -319,11 +333,11 @@ def _handler(status_code: int):
 
 def register_exception_handlers(app: FastAPI) -> None:
     """Map the exceptions user input can provoke to 4xx answers (see the module docstring)."""
-    app.add_exception_handler(ValueError, _handler(status.HTTP_400_BAD_REQUEST))
-    app.add_exception_handler(OverflowError, _handler(status.HTTP_400_BAD_REQUEST))  # integers past 64 bits
-    app.add_exception_handler(KeyError, _handler(status.HTTP_404_NOT_FOUND))
-    app.add_exception_handler(Neo4jStoreError, _handler(status.HTTP_400_BAD_REQUEST))
-    app.add_exception_handler(ConflictError, _handler(status.HTTP_409_CONFLICT))
+    app.add_exception_handler(ValueError, error_handler(status.HTTP_400_BAD_REQUEST))
+    app.add_exception_handler(OverflowError, error_handler(status.HTTP_400_BAD_REQUEST))  # integers past 64 bits
+    app.add_exception_handler(KeyError, error_handler(status.HTTP_404_NOT_FOUND))
+    app.add_exception_handler(Neo4jStoreError, error_handler(status.HTTP_400_BAD_REQUEST))
+    app.add_exception_handler(ConflictError, error_handler(status.HTTP_409_CONFLICT))
 
 
 def create_base_app(api_name: str, credential_cls: type[CredentialedEntity], **fastapi_kwargs: Any) -> FastAPI:

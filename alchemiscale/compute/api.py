@@ -6,23 +6,18 @@ from the environment. Like every server module it never imports gufe or any Prot
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Request, status
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI, status
 
-from ..base.api import create_base_app, error_message
+from ..base.api import create_base_app, error_handler
 from ..security.models import CredentialedComputeIdentity
 from ..storage.statestore.claims import UnregisteredComputeServiceError
 from .routes import ROUTERS
 from .routes.common import API_NAME
 
 
-async def _unregistered_service(request: Request, exc: Exception) -> JSONResponse:
-    return JSONResponse(status_code=status.HTTP_404_NOT_FOUND, content={"detail": error_message(exc)})
-
-
 def create_compute_app() -> FastAPI:
     app = create_base_app(API_NAME, CredentialedComputeIdentity)
-    app.add_exception_handler(UnregisteredComputeServiceError, _unregistered_service)
+    app.add_exception_handler(UnregisteredComputeServiceError, error_handler(status.HTTP_404_NOT_FOUND))
     for router in ROUTERS:
         app.include_router(router)
     return app

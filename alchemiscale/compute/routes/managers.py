@@ -12,16 +12,7 @@ from ...models import ComputeManagerID
 from ...storage.models import ComputeManagerRegistration, ComputeManagerStatus, utcnow
 from ..bodies import ComputeManagerInstructionBody, ComputeManagerStatusBody, RegisterComputeManagerBody
 from .claims import permitted_scopes
-from .common import (
-    CallerDepends,
-    ComputeSettingsDepends,
-    Unregistered,
-    compute_router,
-    manager_owner,
-    parse_manager_id,
-    record_manager_owner,
-    refuse_foreign,
-)
+from .common import CallerDepends, ComputeSettingsDepends, check_manager_owner, compute_router, parse_manager_id
 
 router = compute_router()
 
@@ -36,31 +27,27 @@ def register_computemanager(
 ) -> str:
     """Register a manager under a unique name; ``steal`` replaces the caller's own manager of that name."""
     manager = parse_manager_id(compute_manager_id)
-    owner = manager_owner(n4js, manager.name)
-    if not isinstance(owner, Unregistered):
-        refuse_foreign(owner, caller, f"compute manager name {manager.name!r}")
-        if not body.steal:
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT,
-                detail=f"a compute manager named {manager.name!r} is already registered; use steal=True to replace it",
-            )
+    if check_manager_owner(n4js, caller, manager.name) and not body.steal:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail=f"a compute manager named {manager.name!r} is already registered; use steal=True to replace it",
+        )
     now = utcnow()
     registration = ComputeManagerRegistration(
         name=manager.name, uuid=manager.uuid, registered=now, last_status_update=now, status=ComputeManagerStatus.OK
     )
     try:
-        n4js.register_computemanager(registration, steal=body.steal)
+        n4js.register_computemanager(registration, steal=body.steal, owner=caller.entity)
     except ValueError as e:  # registered by someone else meanwhile
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(e)) from e
-    record_manager_owner(n4js, manager, caller.entity)
     return str(manager)
 
 
 @router.post("/computemanager/{compute_manager_id}/deregister")
 def deregister_computemanager(compute_manager_id: str, caller: CallerDepends, n4js: N4jsDepends) -> str:
     manager = parse_manager_id(compute_manager_id)
-    refuse_foreign(manager_owner(n4js, manager.name, manager.uuid), caller, f"compute manager {manager}")
-    n4js.deregister_computemanager(manager)
+    if check_manager_owner(n4js, caller, manager.name, manager.uuid):
+        n4js.deregister_computemanager(manager)
     return str(manager)
 
 
@@ -74,7 +61,7 @@ def get_computemanager_instruction(
 ) -> dict[str, Any]:
     """``{"instruction": "OK"|"SKIP"|"SHUTDOWN", ...}``; work is counted only in scopes the token grants."""
     manager = parse_manager_id(compute_manager_id)
-    refuse_foreign(manager_owner(n4js, manager.name, manager.uuid), caller, f"compute manager {manager}")
+    check_manager_owner(n4js, caller, manager.name, manager.uuid)  # unregistered: the store says SHUTDOWN
     forgive_time = utcnow() - timedelta(seconds=settings.ALCHEMISCALE_COMPUTE_API_FORGIVE_TIME_SECONDS)
     instruction, data = n4js.get_computemanager_instruction(
         manager,
@@ -96,10 +83,8 @@ def update_computemanager_status(
 ) -> str:
     """Record the manager's status, then expire managers silent for too long (OK and ERROR apart)."""
     manager = parse_manager_id(compute_manager_id)
-    owner = manager_owner(n4js, manager.name, manager.uuid)
-    if isinstance(owner, Unregistered):
+    if not check_manager_owner(n4js, caller, manager.name, manager.uuid):
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"compute manager {manager} is not registered")
-    refuse_foreign(owner, caller, f"compute manager {manager}")
     now = utcnow()
     n4js.update_compute_manager_status(manager, body.status, body.detail, body.saturation, update_time=now)
     n4js.expire_computemanager_registrations(
@@ -121,6 +106,6 @@ def clear_computemanager_error(compute_manager_name: str, caller: CallerDepends,
                 status.HTTP_404_NOT_FOUND, detail=f"no compute manager named {compute_manager_name!r} is registered"
             )
         manager = ComputeManagerID(found)
-    refuse_foreign(manager_owner(n4js, manager.name, manager.uuid), caller, f"compute manager {manager}")
+    check_manager_owner(n4js, caller, manager.name, manager.uuid)  # unregistered: the store raises ValueError
     n4js.clear_errored_computemanager(manager)
     return str(manager)

@@ -13,15 +13,12 @@ from ..bodies import RegisterComputeServiceBody
 from .common import (
     CallerDepends,
     ComputeSettingsDepends,
-    Unregistered,
+    check_manager_owner,
+    check_service_owner,
     compute_router,
-    manager_owner,
     parse_manager_id,
     parse_service_id,
-    record_service_owner,
-    refuse_foreign,
     require_owned_service,
-    service_owner,
 )
 
 logger = logging.getLogger(__name__)
@@ -38,24 +35,21 @@ def register_computeservice(
     manager_name = None
     if body.compute_manager_id is not None:
         manager = parse_manager_id(body.compute_manager_id)
-        owner = manager_owner(n4js, manager.name, manager.uuid)
-        if isinstance(owner, Unregistered):
+        if not check_manager_owner(n4js, caller, manager.name, manager.uuid):
             raise HTTPException(
                 status.HTTP_422_UNPROCESSABLE_CONTENT,
                 detail=f"compute manager {manager} is not registered; cannot register compute service {service} "
                 "under it",
             )
-        refuse_foreign(owner, caller, f"compute manager {manager}")
         manager_name = manager.name
     now = utcnow()
     registration = ComputeServiceRegistration(
         identifier=service, registered=now, heartbeat=now, manager_name=manager_name
     )
     try:
-        n4js.register_computeservice(registration)
+        n4js.register_computeservice(registration, owner=caller.entity)
     except ValueError as e:  # the manager went away meanwhile
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(e)) from e
-    record_service_owner(n4js, service, caller.entity)
     return str(service)
 
 
@@ -63,8 +57,8 @@ def register_computeservice(
 def deregister_computeservice(compute_service_id: str, caller: CallerDepends, n4js: N4jsDepends) -> str:
     """Remove the registration; its running Tasks go back to waiting. Idempotent once it is gone."""
     service = parse_service_id(compute_service_id)
-    refuse_foreign(service_owner(n4js, service), caller, f"compute service {service}")
-    n4js.deregister_computeservice(service)
+    if check_service_owner(n4js, service, caller):
+        n4js.deregister_computeservice(service)
     return str(service)
 
 

@@ -7,14 +7,12 @@ stored untouched.
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Optional
 
 from fastapi import HTTPException, status
-from fastapi.responses import JSONResponse
 
-from ...base.api import N4jsDepends, ObjectStoreDepends, parse_scoped_key, validate_scopes
+from ...base.api import KeyedChainResponse, N4jsDepends, ObjectStoreDepends, parse_scoped_key, validate_scopes
 from ...compression import (
     ResultDecodeError,
     bytes_to_latin1,
@@ -27,25 +25,11 @@ from ...security.auth import authorize
 from ...storage.models import ProtocolDAGResultRef, Tracebacks, utcnow
 from ...storage.objectstore import protocoldagresult_location
 from ..bodies import SetTaskResultBody, TasksWantedBody
-from .common import (
-    CallerDepends,
-    Unregistered,
-    compute_router,
-    parse_service_id,
-    refuse_foreign,
-    service_owner,
-)
+from .common import CallerDepends, check_service_owner, compute_router, parse_service_id
 
 logger = logging.getLogger(__name__)
 
 router = compute_router()
-
-
-class KeyedChainResponse(JSONResponse):
-    """JSON that keeps non-finite floats (``NaN``, ``Infinity``) as gufe objects may hold them."""
-
-    def render(self, content) -> bytes:
-        return json.dumps(content, ensure_ascii=False, allow_nan=True, separators=(",", ":")).encode("utf-8")
 
 
 @router.get("/tasks/{task_scoped_key}/transformation")
@@ -117,7 +101,7 @@ def set_task_result(
     task = parse_scoped_key(task_scoped_key)
     validate_scopes(task.scope, caller)
     service = parse_service_id(body.compute_service_id)
-    refuse_foreign(service_owner(n4js, service), caller, f"compute service {service}")
+    check_service_owner(n4js, service, caller)  # unregistered: refused below, as the Task is not its claim
     data, summary = _decode_result(body.protocoldagresult)
 
     transformation = n4js.get_task_transformation(task)
@@ -152,10 +136,9 @@ def get_tasks_wanted(body: TasksWantedBody, caller: CallerDepends, n4js: N4jsDep
     service's registration is gone.
     """
     service = parse_service_id(body.compute_service_id)
-    owner = service_owner(n4js, service)
-    refuse_foreign(owner, caller, f"compute service {service}")
+    registered = check_service_owner(n4js, service, caller)
     tasks = [parse_scoped_key(task) for task in body.tasks]
-    if isinstance(owner, Unregistered):
+    if not registered:
         return [False] * len(tasks)
     visible = [task for task in tasks if authorize(caller.scopes, task.scope)]
     wanted = dict(zip(visible, n4js.get_tasks_wanted(visible, ComputeServiceID(service)))) if visible else {}

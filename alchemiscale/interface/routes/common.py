@@ -6,11 +6,9 @@ outside their scopes: a foreign ScopedKey answers 401 whether or not the object 
 
 from __future__ import annotations
 
-import json
-from typing import Annotated, Any, Callable, Iterable, Optional, TypeVar, Union
+from typing import Annotated, Callable, Iterable, Optional, TypeVar, Union
 
 from fastapi import APIRouter, Depends
-from fastapi.responses import JSONResponse
 
 from ...base.api import GzipRoute, parse_scoped_key, require_credential_class, validate_scopes, validate_scopes_query
 from ...models import Scope, ScopedKey
@@ -21,16 +19,6 @@ T = TypeVar("T")
 
 require_user_token = require_credential_class(CredentialedUserIdentity)
 UserToken = Annotated[TokenData, Depends(require_user_token)]
-
-
-class KeyedChainResponse(JSONResponse):
-    """JSON that keeps NaN and infinite floats (written as ``NaN``/``Infinity``, as Python's json reads them).
-
-    Stored gufe objects may hold such values (e.g. unset box vectors); strict JSON would refuse them.
-    """
-
-    def render(self, content: Any) -> bytes:
-        return json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 def user_router() -> APIRouter:

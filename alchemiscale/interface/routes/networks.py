@@ -6,20 +6,12 @@ from typing import Annotated, Any, Optional
 
 from fastapi import Body, Depends, HTTPException, status
 
-from ...base.api import N4jsDepends, error_message, scope_params, validate_scopes
+from ...base.api import KeyedChainResponse, N4jsDepends, error_message, scope_params, validate_scopes
 from ...models import Scope
 from ...storage.statestore.networks import check_network_state
 from ...storage.statestore.scoping import check_weight
 from ..bodies import NetworkStatesBody, NetworkSubmission, NetworksBody, NetworkWeightsBody
-from .common import (
-    KeyedChainResponse,
-    UserToken,
-    apply_permitted,
-    authorized_key,
-    query_scopes,
-    sk_strs,
-    user_router,
-)
+from .common import UserToken, apply_permitted, authorized_key, query_scopes, sk_strs, user_router
 
 NETWORK = "AlchemicalNetwork"
 

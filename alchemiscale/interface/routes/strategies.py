@@ -10,10 +10,10 @@ from typing import Any, Optional
 
 from fastapi import HTTPException, status
 
-from ...base.api import N4jsDepends, error_message
+from ...base.api import KeyedChainResponse, N4jsDepends, error_message
 from ...storage.statestore.strategies import StrategyState, StrategyStatusEnum
 from ..bodies import StrategySubmission
-from .common import KeyedChainResponse, UserToken, authorized_key, sk_str, user_router
+from .common import UserToken, authorized_key, sk_str, user_router
 
 router = user_router()
 

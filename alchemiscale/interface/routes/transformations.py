@@ -6,9 +6,9 @@ from typing import Annotated, Optional
 
 from fastapi import Depends
 
-from ...base.api import N4jsDepends, scope_params
+from ...base.api import KeyedChainResponse, N4jsDepends, scope_params
 from ...models import Scope
-from .common import KeyedChainResponse, UserToken, authorized_key, query_scopes, sk_strs, user_router
+from .common import UserToken, authorized_key, query_scopes, sk_strs, user_router
 
 router = user_router()
 

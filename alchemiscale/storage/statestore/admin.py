@@ -20,7 +20,6 @@ INDEXES: dict[str, tuple[str, tuple[str, ...]]] = {
     "gufe_scope": ("GufeTokenizable", ("_org", "_campaign", "_project")),
     "task_status": ("Task", ("status",)),
     "task_scope_status": ("Task", ("_org", "_campaign", "_project", "status")),
-    "network_mark_state": ("NetworkMark", ("state",)),
     "compute_manager_name": ("ComputeManagerRegistration", ("name",)),
 }
 

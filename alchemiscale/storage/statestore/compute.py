@@ -1,5 +1,8 @@
 """Compute service and compute manager registrations: liveness, failure memory, requeueing, scaling.
 
+Each registration may record its ``owner``, the compute identity that registered it, so the
+compute API can refuse requests naming another identity's service or manager.
+
 A ComputeServiceRegistration is the anchor of a service's CLAIMS; when it goes (deregistration
 or heartbeat expiry) its running Tasks go back to waiting and their open attempts are closed as
 ``requeued``, in the same transaction.
@@ -56,7 +59,7 @@ _EXPIRE = "MATCH (csr:ComputeServiceRegistration) WHERE csr.heartbeat < $expire_
 _CREATE_SERVICE = """
 CREATE (csr:ComputeServiceRegistration {
     identifier: $identifier, registered: $registered, heartbeat: $heartbeat,
-    failure_times: $failure_times, manager_name: $manager_name
+    failure_times: $failure_times, manager_name: $manager_name, owner: $owner
 })
 """
 
@@ -106,8 +109,10 @@ def _manager_id(value: Union[ComputeManagerID, str]) -> ComputeManagerID:
 class ComputeMixin:
     # -- compute services ---------------------------------------------------------------
 
-    def register_computeservice(self, registration: ComputeServiceRegistration) -> ComputeServiceID:
-        """Create the registration that anchors a service's claims.
+    def register_computeservice(
+        self, registration: ComputeServiceRegistration, owner: Optional[str] = None
+    ) -> ComputeServiceID:
+        """Create the registration that anchors a service's claims, owned by identity ``owner``.
 
         With ``manager_name`` set the registration is attached (MANAGES) to the compute manager of
         that name, which must be registered (ValueError otherwise). A duplicate identifier is a
@@ -120,6 +125,7 @@ class ComputeMixin:
             "heartbeat": registration.heartbeat,
             "failure_times": list(registration.failure_times),
             "manager_name": registration.manager_name,
+            "owner": owner,
         }
         with self.transaction() as tx:
             if tx.run(
@@ -136,6 +142,17 @@ class ComputeMixin:
                         f"cannot register compute service {identifier} under it"
                     )
         return ComputeServiceID(identifier)
+
+    def get_compute_service_owner(self, compute_service_id: Union[ComputeServiceID, str]) -> Optional[str]:
+        """The identity that registered the service (None if none was recorded); KeyError if not registered."""
+        identifier = _service_id(compute_service_id)
+        records = self.execute_query(
+            "MATCH (csr:ComputeServiceRegistration {identifier: $identifier}) RETURN csr.owner AS owner",
+            {"identifier": identifier},
+        )
+        if not records:
+            raise KeyError(f"compute service {identifier} is not registered")
+        return records[0]["owner"]
 
     def deregister_computeservice(
         self, compute_service_id: Union[ComputeServiceID, str]
@@ -226,9 +243,10 @@ class ComputeMixin:
     # -- compute managers ---------------------------------------------------------------
 
     def register_computemanager(
-        self, registration: ComputeManagerRegistration, steal: bool = False
+        self, registration: ComputeManagerRegistration, steal: bool = False, owner: Optional[str] = None
     ) -> ComputeManagerID:
-        """Register a manager under a unique name; ``steal`` replaces an existing one of that name.
+        """Register a manager, owned by identity ``owner``, under a unique name; ``steal`` replaces
+        an existing one of that name.
 
         Compute services left orphaned by an earlier manager of the same name are reattached.
         """
@@ -246,7 +264,10 @@ class ComputeMixin:
                         "use steal=True to replace it"
                     )
                 tx.run("MATCH (cmr:ComputeManagerRegistration {name: $name}) DETACH DELETE cmr", props)
-            tx.run("CREATE (cmr:ComputeManagerRegistration) SET cmr = $props", {"props": props})
+            tx.run(
+                "CREATE (cmr:ComputeManagerRegistration) SET cmr = $props, cmr.owner = $owner",
+                {"props": props, "owner": owner},
+            )
             tx.run(
                 "MATCH (cmr:ComputeManagerRegistration {name: $name, uuid: $uuid}), "
                 "      (csr:ComputeServiceRegistration {manager_name: $name}) "
@@ -289,6 +310,19 @@ class ComputeMixin:
         )
         return ComputeManagerID(f"{name}-{records[0]['uuid']}") if records else None
 
+    def get_compute_manager_owner(self, name: str, uuid: Optional[str] = None) -> Optional[str]:
+        """The identity that registered the manager called ``name`` (with ``uuid``, if given), None if
+        none was recorded; KeyError if no such manager is registered."""
+        records = self.execute_query(
+            "MATCH (cmr:ComputeManagerRegistration {name: $name}) WHERE $uuid IS NULL OR cmr.uuid = $uuid "
+            "RETURN cmr.owner AS owner",
+            {"name": name, "uuid": uuid},
+        )
+        if not records:
+            manager = name if uuid is None else f"{name}-{uuid}"
+            raise KeyError(f"compute manager {manager} is not registered")
+        return records[0]["owner"]
+
     def get_compute_manager_status(
         self, compute_manager_id: Union[ComputeManagerID, str]
     ) -> Optional[ComputeManagerRegistration]:
@@ -300,7 +334,7 @@ class ComputeMixin:
         )
         if not records:
             return None
-        props = {key: to_native(value) for key, value in records[0]["props"].items()}
+        props = {key: to_native(value) for key, value in records[0]["props"].items() if key in _MANAGER_PROPS}
         return ComputeManagerRegistration(**props)
 
     def clear_errored_computemanager(self, compute_manager_id: Union[ComputeManagerID, str]) -> None:

@@ -88,7 +88,9 @@ MATCH (an:GufeTokenizable:AlchemicalNetwork {_scoped_key: $network})
 OPTIONAL MATCH (th:TaskHub)-[:PERFORMS]->(an)
 OPTIONAL MATCH (p:TaskRestartPattern)-[:ENFORCES]->(th)
 OPTIONAL MATCH (m:NetworkMark)-[:MARKS]->(an)
-WITH collect(DISTINCT th) + collect(DISTINCT p) + collect(DISTINCT m) AS doomed
+OPTIONAL MATCH (s:Strategy)-[:PROGRESSES]->(an)
+WHERE NOT EXISTS { (s)-[:PROGRESSES]->(other) WHERE other <> an } AND NOT EXISTS { ()-[:DEPENDS_ON]->(s) }
+WITH collect(DISTINCT th) + collect(DISTINCT p) + collect(DISTINCT m) + collect(DISTINCT s) AS doomed
 FOREACH (x IN doomed | DETACH DELETE x)
 """
 
@@ -253,7 +255,7 @@ class NetworksMixin(NetworkQueriesMixin, TaskHubsMixin):
     # -- deletion -----------------------------------------------------------------------
 
     def delete_network(self, network: ScopedKeyLike) -> dict[str, int]:
-        """Remove a network, its TaskHub and NetworkMark, and every object and Task nothing else uses.
+        """Remove a network, its TaskHub, NetworkMark and Strategy, and every object and Task nothing else uses.
 
         Objects still reached from another network (or any other stored object) stay, with their
         Tasks and results. Returns how many objects, Tasks and results were deleted.

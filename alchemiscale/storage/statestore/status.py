@@ -54,10 +54,6 @@ def check_task_status(status: str) -> str:
         raise ValueError(f"invalid Task status {status!r}; expected one of: {', '.join(ALL_STATUSES)}") from None
 
 
-def _status_counts(records) -> dict[str, int]:
-    return {r["status"]: r["count"] for r in records}
-
-
 class TaskStatusMixin:
     def get_task_status(self, tasks: list[ScopedKeyLike]) -> list[Optional[str]]:
         keys = as_scoped_keys(tasks)
@@ -197,7 +193,7 @@ class TaskStatusMixin:
             if "Invalid Regex" in str(e.message) or "PatternSyntax" in str(e.message):
                 raise ValueError(f"invalid network state regular expression {network_state!r}: {e.message}") from None
             raise
-        return _status_counts(records)
+        return {r["status"]: r["count"] for r in records}
 
     def get_network_status(self, networks: list[ScopedKeyLike]) -> list[dict[str, int]]:
         """``{status: count}`` for each network's Tasks (an empty dict for an unknown network)."""

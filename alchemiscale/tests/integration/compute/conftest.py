@@ -5,7 +5,7 @@ Fixtures for compute API, client and compute service tests:
 - ``compute_api_url``: base URL of a session-wide compute API, serving with a local-folder object
   store (``compute_objectstore``) and an import guard that refuses gufe and the chemistry stack;
 - ``compute_identity``: ``(identifier, key)`` of a compute identity holding ``*-*-*``, created
-  after the database is emptied for the test;
+  after the database is emptied for the test (more identities: :func:`make_identity`);
 - ``compute_client``: an ``AlchemiscaleComputeClient`` logged in as that identity;
 - ``compute_network`` / :func:`compute_setup`: a network with one actioned Task per Transformation.
 """
@@ -26,17 +26,16 @@ from gufe.protocols.protocoldag import execute
 from alchemiscale.compute.client import AlchemiscaleComputeClient
 from alchemiscale.gufe_chain import to_keyed_chain_json
 from alchemiscale.models import ComputeServiceID, Scope, ScopedKey
-from alchemiscale.security.auth import hash_key
 from alchemiscale.security.models import CredentialedComputeIdentity
 from alchemiscale.storage.objectstore import LocalObjectStore
 from alchemiscale.storage.statestore import Neo4jStore
 from alchemiscale.tests.conftest import build_network
+from alchemiscale.tests.integration.identities import make_identity
 from alchemiscale.tests.integration.servers import running_uvicorn
 from alchemiscale.tests.integration.storage.conftest import n4js, n4js_fresh  # noqa: F401 (fixtures)
 
 COMPUTE_APP = "alchemiscale.compute.api:app"
 COMPUTE_IDENTIFIER = "compute-identity"
-COMPUTE_KEY = "compute-identity-key"
 IMPORT_GUARD_DIR = Path(__file__).parent / "import_guard"
 SMALL_NETWORK_LIGANDS = ("acetamide", "acetone", "benzene", "ethane")
 
@@ -125,22 +124,10 @@ def compute_api_url(compute_api_server) -> str:
     return compute_api_server.url
 
 
-@pytest.fixture(scope="session")
-def compute_key_hash() -> str:
-    return hash_key(COMPUTE_KEY)
-
-
-def add_compute_identity(store: Neo4jStore, identifier: str, key_hash: str, scopes: list[str]) -> None:
-    store.create_credentialed_entity(
-        CredentialedComputeIdentity(identifier=identifier, hashed_key=key_hash, scopes=scopes)
-    )
-
-
 @pytest.fixture
-def compute_identity(n4js_fresh, compute_key_hash) -> tuple[str, str]:
+def compute_identity(n4js_fresh) -> tuple[str, str]:
     """A compute identity with scope ``*-*-*`` in an otherwise empty database."""
-    add_compute_identity(n4js_fresh, COMPUTE_IDENTIFIER, compute_key_hash, ["*-*-*"])
-    return COMPUTE_IDENTIFIER, COMPUTE_KEY
+    return COMPUTE_IDENTIFIER, make_identity(n4js_fresh, CredentialedComputeIdentity, COMPUTE_IDENTIFIER, ["*-*-*"])
 
 
 def make_compute_client(url: str, identifier: str, key: str) -> AlchemiscaleComputeClient:

@@ -11,13 +11,12 @@ import zstandard
 from alchemiscale.compression import bytes_to_latin1, compress_keyed_chain, serialize_protocoldagresult
 from alchemiscale.gufe_chain import to_keyed_chain_json
 from alchemiscale.models import ComputeServiceID, ScopedKey
-from alchemiscale.security.models import CredentialedUserIdentity
+from alchemiscale.security.models import CredentialedComputeIdentity, CredentialedUserIdentity
+from alchemiscale.tests.integration.identities import TEST_KEY, make_identity
 from alchemiscale.tests.protocols import FAILURE_MESSAGE
 
 from .conftest import (
     COMPUTE_IDENTIFIER,
-    COMPUTE_KEY,
-    add_compute_identity,
     compute_setup,
     make_compute_client,
     run_task,
@@ -28,7 +27,7 @@ SOLVENT_EDGE = "acetamide to acetone solvent"
 TIMEOUT = 60  # seconds; bcrypt and a loaded test machine can be slow
 
 
-def token(url: str, identifier: str = COMPUTE_IDENTIFIER, key: str = COMPUTE_KEY) -> dict[str, str]:
+def token(url: str, identifier: str = COMPUTE_IDENTIFIER, key: str = TEST_KEY) -> dict[str, str]:
     response = httpx.post(f"{url}/token", data={"username": identifier, "password": key}, timeout=TIMEOUT)
     assert response.status_code == 200, response.text
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
@@ -53,9 +52,9 @@ def registered(api, compute_service_id) -> ComputeServiceID:
 
 
 @pytest.fixture
-def intruder(compute_api_url, n4js_fresh, compute_key_hash) -> httpx.Client:
+def intruder(compute_api_url, n4js_fresh) -> httpx.Client:
     """Another compute identity with the same scopes."""
-    add_compute_identity(n4js_fresh, "intruder", compute_key_hash, ["*-*-*"])
+    make_identity(n4js_fresh, CredentialedComputeIdentity, "intruder", ["*-*-*"])
     with httpx.Client(base_url=compute_api_url, headers=token(compute_api_url, "intruder"), timeout=TIMEOUT) as client:
         yield client
 
@@ -86,17 +85,13 @@ class TestBasics:
         )
         assert response.status_code == 401
 
-    def test_bad_key_and_user_identity_refused(self, compute_api_url, compute_identity, n4js_fresh, compute_key_hash):
+    def test_bad_key_and_user_identity_refused(self, compute_api_url, compute_identity, n4js_fresh):
         bad = httpx.post(
             f"{compute_api_url}/token", data={"username": COMPUTE_IDENTIFIER, "password": "wrong"}, timeout=TIMEOUT
         )
         assert bad.status_code == 401
-        n4js_fresh.create_credentialed_entity(
-            CredentialedUserIdentity(identifier="a_user", hashed_key=compute_key_hash, scopes=["*-*-*"])
-        )
-        user = httpx.post(
-            f"{compute_api_url}/token", data={"username": "a_user", "password": COMPUTE_KEY}, timeout=TIMEOUT
-        )
+        key = make_identity(n4js_fresh, CredentialedUserIdentity, "a_user", ["*-*-*"])
+        user = httpx.post(f"{compute_api_url}/token", data={"username": "a_user", "password": key}, timeout=TIMEOUT)
         assert user.status_code == 401
 
     def test_own_scopes_only(self, api, intruder):
@@ -138,7 +133,8 @@ class TestRegistration:
         assert claim(api, registered, scope_test)[0] is not None
 
     def test_heartbeat_expires_stale_registrations(
-        self, api, n4js_fresh, registered, compute_network, scope_test, neo4j_server, compute_objectstore, tmp_path
+        self, api, compute_identity, n4js_fresh, registered, compute_network, scope_test, neo4j_server,
+        compute_objectstore, tmp_path,
     ):
         [task] = claim(api, registered, scope_test)
         with running_compute_api(
@@ -146,7 +142,7 @@ class TestRegistration:
         ) as short:
             time.sleep(2.5)
             other = ComputeServiceID.new_from_name("other")
-            with make_compute_client(short.url, COMPUTE_IDENTIFIER, COMPUTE_KEY) as client:
+            with make_compute_client(short.url, *compute_identity) as client:
                 client.register(other)
                 client.heartbeat(other)  # its own fresh heartbeat keeps it; the stale one goes
                 assert client.heartbeat(other) == other
@@ -169,7 +165,7 @@ class TestClaiming:
         assert set(n4js_fresh.get_task_status(list(compute_network.tasks.values()))) == {"running"}
 
     def test_scopes_exclude_and_token_scopes(
-        self, compute_api_url, api, registered, compute_network, scope_test, n4js_fresh, compute_key_hash
+        self, compute_api_url, api, registered, compute_network, scope_test, n4js_fresh
     ):
         body = {
             "scopes": ["*-*-*"],
@@ -178,7 +174,7 @@ class TestClaiming:
             "count": 2,
         }
         assert api.post("/claim", json=body).json() == [None, None]
-        add_compute_identity(n4js_fresh, "narrow", compute_key_hash, ["other-org-x"])
+        make_identity(n4js_fresh, CredentialedComputeIdentity, "narrow", ["other-org-x"])
         narrow_auth = token(compute_api_url, "narrow")
         with httpx.Client(base_url=compute_api_url, headers=narrow_auth, timeout=TIMEOUT) as narrow:
             service = ComputeServiceID.new_from_name("narrow")

@@ -11,6 +11,7 @@ from alchemiscale.gufe_chain import to_keyed_chain_json
 from alchemiscale.interface.api import app
 from alchemiscale.models import Scope
 from alchemiscale.storage.objectstore import LocalObjectStore
+from alchemiscale.tests.integration.storage.conftest import network_chain  # noqa: F401 (fixture)
 
 from .dataset import StoreWithStrategies, client_for, populate
 
@@ -27,11 +28,6 @@ def api_objectstore(tmp_path_factory) -> LocalObjectStore:
     store = LocalObjectStore(tmp_path_factory.mktemp("objects"))
     store.initialize()
     return store
-
-
-@pytest.fixture(scope="session")
-def network_chain(network) -> list:
-    return to_keyed_chain_json(network)
 
 
 @pytest.fixture(scope="session")

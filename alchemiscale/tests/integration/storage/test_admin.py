@@ -53,7 +53,9 @@ def test_preloaded_fixture(n4js_preloaded, network, scope_test):
 def test_store_check_fails_for_unreachable_server():
     from neo4j import GraphDatabase
 
-    driver = GraphDatabase.driver("bolt://127.0.0.1:1", auth=("neo4j", "wrong-password"), connection_timeout=2)
+    driver = GraphDatabase.driver(
+        "bolt://127.0.0.1:1", auth=("neo4j", "wrong-password"), connection_timeout=2, max_transaction_retry_time=0
+    )
     store = Neo4jStore(driver)
     try:
         with pytest.raises(Neo4jStoreError, match="cannot query the Neo4j database"):

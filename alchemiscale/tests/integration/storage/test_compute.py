@@ -56,6 +56,34 @@ def test_register_twice_is_a_conflict(n4js_fresh):
         n4js_fresh.register_computeservice(ComputeServiceRegistration(identifier=service, registered=now, heartbeat=now))
 
 
+def test_service_owner_is_written_with_the_registration(n4js_fresh):
+    store = n4js_fresh
+    now = utcnow()
+
+    def registration(name: str, manager_name=None) -> ComputeServiceRegistration:
+        return ComputeServiceRegistration(
+            identifier=ComputeServiceID.new_from_name(name), registered=now, heartbeat=now, manager_name=manager_name
+        )
+
+    owned = store.register_computeservice(registration("owned"), owner="alice")
+    assert store.get_compute_service_owner(owned) == "alice"
+    assert store.get_compute_service_owner(register(store, "ownerless")) is None
+    with pytest.raises(ConflictError):
+        store.register_computeservice(
+            ComputeServiceRegistration(identifier=owned, registered=now, heartbeat=now), owner="mallory"
+        )
+    assert store.get_compute_service_owner(owned) == "alice"
+
+    orphan = registration("orphan", manager_name="absent")
+    with pytest.raises(ValueError, match="no compute manager named"):
+        store.register_computeservice(orphan, owner="alice")
+    with pytest.raises(KeyError, match=str(orphan.identifier)):
+        store.get_compute_service_owner(orphan.identifier)
+    store.deregister_computeservice(owned)
+    with pytest.raises(KeyError, match=f"compute service {owned} is not registered"):
+        store.get_compute_service_owner(owned)
+
+
 def test_deregister_requeues_running_tasks_and_closes_attempts(hub):
     store, taskhub, tasks = hub
     service, bystander = register(store, "leaving"), register(store, "staying")
@@ -150,6 +178,25 @@ def test_register_manager_name_is_unique_unless_stolen(n4js_fresh):
     assert second != first and store.get_compute_manager_id("mgr") == second
     assert store.get_compute_manager_status(first) is None
     assert store.get_compute_manager_id("nobody") is None
+
+
+def test_manager_owner_is_written_with_the_registration(n4js_fresh):
+    store = n4js_fresh
+    first = store.register_computemanager(manager_registration("mgr"), owner="alice")
+    assert store.get_compute_manager_owner("mgr") == "alice"
+    assert store.get_compute_manager_owner("mgr", first.uuid) == "alice"
+    assert store.get_compute_manager_status(first).status == ComputeManagerStatus.OK
+    with pytest.raises(KeyError, match=f"compute manager mgr-{'0' * 32} is not registered"):
+        store.get_compute_manager_owner("mgr", "0" * 32)
+
+    second = store.register_computemanager(manager_registration("mgr"), steal=True, owner="bob")
+    assert store.get_compute_manager_owner("mgr", second.uuid) == "bob"
+    with pytest.raises(KeyError, match=first.uuid):
+        store.get_compute_manager_owner("mgr", first.uuid)
+    store.register_computemanager(manager_registration("plain"))
+    assert store.get_compute_manager_owner("plain") is None
+    with pytest.raises(KeyError, match="compute manager nobody is not registered"):
+        store.get_compute_manager_owner("nobody")
 
 
 def test_services_attach_to_their_manager_and_reattach_after_restart(n4js_fresh):

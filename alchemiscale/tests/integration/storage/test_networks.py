@@ -374,6 +374,12 @@ class TestDeleteNetwork:
         assert from_keyed_chain_json(n4js.get_keyed_chain(big_sk)) == network
         assert n4js.query_networks(scope=unique_scope) == [big_sk]
 
+    def test_removes_the_network_strategy(self, n4js, assembled):
+        strategy = [["DemoStrategy-0a1b", {"settings": {"n": 1}, "__qualname__": "DemoStrategy", "__module__": "demo"}]]
+        strategy_sk = n4js.set_network_strategy(assembled[0], strategy)
+        n4js.delete_network(assembled[0])
+        assert n4js.check_existence(strategy_sk) is False
+
     def test_unknown_network(self, n4js, unique_scope):
         with pytest.raises(KeyError):
             n4js.delete_network(ScopedKey(gufe_key="AlchemicalNetwork-gone", **unique_scope.to_dict()))

@@ -71,8 +71,8 @@ def test_transformation_status(n4js, counted, unique_scope):
 
 
 def test_scope_status_many_tasks(n4js, make_synthetic_chain, unique_scope):
-    network = n4js.assemble_network(make_synthetic_chain(200, name="many"), unique_scope)[0]
+    network = n4js.assemble_network(make_synthetic_chain(100, name="many"), unique_scope)[0]
     transformations = n4js.get_network_transformations(network)
-    tasks = n4js.create_tasks(transformations * 25)
-    n4js.set_task_running(tasks[:1000])
-    assert n4js.get_scope_status(unique_scope) == {"waiting": 4000, "running": 1000}
+    tasks = n4js.create_tasks(transformations * 20)
+    n4js.set_task_running(tasks[:500])
+    assert n4js.get_scope_status(unique_scope) == {"waiting": 1500, "running": 500}

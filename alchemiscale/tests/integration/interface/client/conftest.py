@@ -15,18 +15,11 @@ import pytest
 
 from alchemiscale.interface.client import AlchemiscaleClient
 from alchemiscale.models import Scope
-from alchemiscale.security.auth import hash_key
 from alchemiscale.security.models import CredentialedUserIdentity
 from alchemiscale.storage.objectstore import LocalObjectStore
-from alchemiscale.storage.statestore import Neo4jStore
+from alchemiscale.tests.integration.identities import make_identity
 from alchemiscale.tests.integration.servers import running_uvicorn
-
-
-@pytest.fixture(scope="session")
-def n4js(neo4j_driver, neo4j_server) -> Neo4jStore:
-    store = Neo4jStore(neo4j_driver, neo4j_server.dbname)
-    store.initialize()
-    return store
+from alchemiscale.tests.integration.storage.conftest import n4js  # noqa: F401 (fixture)
 
 
 @pytest.fixture(scope="session")
@@ -74,10 +67,8 @@ def forbidden_scope(module_org) -> Scope:
 
 @pytest.fixture(scope="module")
 def user_identity(n4js, module_org) -> dict[str, str]:
-    identifier, key = f"user-{module_org}", secrets.token_urlsafe(24)
-    n4js.create_credentialed_entity(
-        CredentialedUserIdentity(identifier=identifier, hashed_key=hash_key(key), scopes=[f"{module_org}-*-*"])
-    )
+    identifier = f"user-{module_org}"
+    key = make_identity(n4js, CredentialedUserIdentity, identifier, [f"{module_org}-*-*"])
     return {"identifier": identifier, "key": key}
 
 
