@@ -12,9 +12,8 @@ from typing import Optional, Union
 from neo4j.exceptions import ClientError
 
 from ...models import Scope, ScopedKey
+from .chaingraph import STATE_ATTRIBUTES
 from .scoping import ScopedKeyLike, as_scope, as_scoped_key, scope_filter
-
-STATE_ATTRIBUTES = ["stateA", "stateB", "system"]
 
 
 class NetworkQueriesMixin:
@@ -114,7 +113,7 @@ class NetworkQueriesMixin:
             WITH x, r, cs ORDER BY r.attribute
             RETURN x._scoped_key AS found, collect(cs._scoped_key) AS sks
             """,
-            {"sk": str(sk), "state_attributes": STATE_ATTRIBUTES},
+            {"sk": str(sk), "state_attributes": list(STATE_ATTRIBUTES)},
         )
         if not records:
             raise KeyError(f"no Transformation with ScopedKey {sk} in the state store")
@@ -130,7 +129,7 @@ class NetworkQueriesMixin:
             OPTIONAL MATCH {pattern}
             RETURN x._scoped_key AS found, collect(DISTINCT y._scoped_key) AS sks
             """,
-            {"sk": str(sk), "state_attributes": STATE_ATTRIBUTES},
+            {"sk": str(sk), "state_attributes": list(STATE_ATTRIBUTES)},
         )
         if not records:
             raise KeyError(f"no {what or label} with ScopedKey {sk} in the state store")

@@ -76,10 +76,10 @@ class StrategyState(BaseModel):
         return cls(**{k: to_native(v) for k, v in props.items()})
 
 
-_NETWORK_EXISTS = "MATCH (an:AlchemicalNetwork {_scoped_key: $network}) RETURN an"
+_NETWORK_EXISTS = "MATCH (an:GufeTokenizable:AlchemicalNetwork {_scoped_key: $network}) RETURN an"
 
 _DETACH_STRATEGY = """
-MATCH (an:AlchemicalNetwork {_scoped_key: $network})
+MATCH (an:GufeTokenizable:AlchemicalNetwork {_scoped_key: $network})
 OPTIONAL MATCH (old:Strategy)-[p:PROGRESSES]->(an)
 DELETE p
 WITH old WHERE old IS NOT NULL
@@ -89,7 +89,7 @@ DETACH DELETE old
 """
 
 _ATTACH_STRATEGY = """
-MATCH (an:AlchemicalNetwork {_scoped_key: $network})
+MATCH (an:GufeTokenizable:AlchemicalNetwork {_scoped_key: $network})
 MATCH (s:GufeTokenizable {_scoped_key: $strategy})
 SET s:Strategy
 CREATE (s)-[p:PROGRESSES]->(an)
@@ -97,7 +97,7 @@ SET p = $state
 """
 
 _STRATEGY_OF = """
-MATCH (an:AlchemicalNetwork {_scoped_key: $network})
+MATCH (an:GufeTokenizable:AlchemicalNetwork {_scoped_key: $network})
 OPTIONAL MATCH (s:Strategy)-[p:PROGRESSES]->(an)
 RETURN an._scoped_key AS found, s._scoped_key AS strategy, properties(p) AS state
 """
@@ -156,7 +156,7 @@ class StrategiesMixin:
         updated = StrategyState(**{**current.model_dump(), **changes})
         records = self.execute_query(
             """
-            MATCH (:Strategy)-[p:PROGRESSES]->(:AlchemicalNetwork {_scoped_key: $network})
+            MATCH (:Strategy)-[p:PROGRESSES]->(:GufeTokenizable:AlchemicalNetwork {_scoped_key: $network})
             SET p = $state
             RETURN count(p) AS updated
             """,
