@@ -14,7 +14,7 @@ from typing import Union
 
 from gufe import AlchemicalNetwork, ChemicalSystem, Protocol, SmallMoleculeComponent, Transformation
 
-from alchemiscale.protocols.hydration import small_molecule_from_smiles
+from alchemiscale.tests.conftest import small_molecule
 from alchemiscale.tests.protocols import SuccessProtocol
 
 SUBSTITUENTS = ("", "O", "N", "F")  # alkane, alcohol, amine, fluoride
@@ -32,7 +32,7 @@ def ligand_smiles(count: int) -> list[str]:
 
 @lru_cache(maxsize=None)
 def molecule(smiles: str) -> SmallMoleculeComponent:
-    return small_molecule_from_smiles(smiles, name=smiles)
+    return small_molecule(smiles, smiles)
 
 
 def small_molecules(count: int) -> list[SmallMoleculeComponent]:

@@ -23,8 +23,8 @@ from rich.table import Table
 from rich.text import Text
 
 from ..models import Scope, ScopedKey
-from ..neo4jserver import free_port
 from .deployment import LocalDeployment
+from .processes import free_ports
 
 REFRESH_SECONDS = 3.0
 DEMO_SCOPE = Scope("local", "demo", "hydration")
@@ -113,7 +113,7 @@ def _bring_up(deployment: LocalDeployment, compute_services: int, console: Conso
     """Start the deployment; a fresh data folder gets free ports, so a running deployment cannot collide."""
     ports = {}
     if not deployment.exists:
-        ports = dict(user_port=free_port(), compute_port=free_port(), neo4j_port=free_port())
+        ports = dict(zip(("user_port", "compute_port", "neo4j_port"), free_ports(3)))
     threads = max(1, (os.cpu_count() or 1) // compute_services)
     with console.status(f"Starting Neo4j, both APIs and {compute_services} compute service(s) "
                         f"in {deployment.data_dir}..."):

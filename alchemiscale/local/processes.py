@@ -9,6 +9,7 @@ until some ancestor reaps it.
 from __future__ import annotations
 
 import os
+import random
 import signal
 import subprocess
 import time
@@ -18,7 +19,12 @@ from typing import Mapping, Optional, Sequence
 
 import httpx
 
+from ..neo4jserver import port_in_use
+
 HAS_PROCFS = Path("/proc/self/stat").exists()
+# Below Linux's default ephemeral range (32768-60999), so outgoing connections cannot take a chosen port
+# in the seconds between choosing it and a server binding it.
+QUIET_PORT_RANGE = range(20000, 32000)
 LOG_TAIL_LINES = 30
 
 
@@ -35,6 +41,19 @@ def spawn(command: Sequence[str], env: Mapping[str, str], log_path: Path, cwd: O
             stderr=subprocess.STDOUT, start_new_session=True,
         )
     return process.pid
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct ports currently free on loopback, from :data:`QUIET_PORT_RANGE`."""
+    ports: list[int] = []
+    for port in random.sample(QUIET_PORT_RANGE, k=len(QUIET_PORT_RANGE)):
+        if len(ports) == count:
+            break
+        if not port_in_use(port):
+            ports.append(port)
+    if len(ports) < count:
+        raise ProcessError(f"could not find {count} free ports in {QUIET_PORT_RANGE}")
+    return ports
 
 
 def _proc_stat(pid: int) -> Optional[list[str]]:

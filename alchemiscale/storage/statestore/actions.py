@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Optional, Union
 
+from neo4j import ManagedTransaction
+
 from ...models import ScopedKey
 from ..models import Task, TaskStatusEnum
 from .scoping import ScopedKeyLike, as_scoped_key, as_scoped_keys, check_weight, task_from_props
@@ -32,18 +34,24 @@ CALL (th, t) {
 RETURN sk
 """
 
+# Each [task, taskhub] pair loses its ACTIONS edge and the APPLIES edges of the hub's restart patterns.
 _CANCEL = """
-MATCH (th:GufeTokenizable:TaskHub {_scoped_key: $taskhub})
-UNWIND $sks AS sk
-MATCH (th)-[a:ACTIONS]->(t:GufeTokenizable:Task {_scoped_key: sk})
+UNWIND $pairs AS pair
+MATCH (th:GufeTokenizable:TaskHub {_scoped_key: pair[1]})-[a:ACTIONS]->(t:GufeTokenizable:Task {_scoped_key: pair[0]})
 DELETE a
-WITH th, t, sk
+WITH th, t, pair
 CALL (th, t) {
     MATCH (t)<-[ap:APPLIES]-(:TaskRestartPattern)-[:ENFORCES]->(th)
     DELETE ap
 }
-RETURN sk
+RETURN pair[0] AS sk
 """
+
+
+def cancel_from_taskhubs(tx: ManagedTransaction, pairs: list[list[str]]) -> set[str]:
+    """Take Tasks off TaskHubs (``[task, taskhub]`` ScopedKey pairs); the Tasks that were actioned there."""
+    return {r["sk"] for r in tx.run(_CANCEL, pairs=pairs)}
+
 
 TasksResult = Union[list[ScopedKey], dict[ScopedKey, Task]]
 
@@ -73,7 +81,7 @@ class ActionsMixin:
         hub = as_scoped_key(taskhub)
         with self.transaction() as tx:
             self._require_taskhub(tx, hub)
-            cancelled = {r["sk"] for r in tx.run(_CANCEL, taskhub=str(hub), sks=sorted({str(k) for k in keys}))}
+            cancelled = cancel_from_taskhubs(tx, [[sk, str(hub)] for sk in sorted({str(k) for k in keys})])
         return [k if str(k) in cancelled else None for k in keys]
 
     def set_task_weights(

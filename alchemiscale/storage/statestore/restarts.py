@@ -15,9 +15,11 @@ from typing import Any, Optional, Sequence
 from neo4j import ManagedTransaction
 
 from ...models import ScopedKey
-from ..models import TaskRestartPattern
+from ..models import TaskRestartPattern, TaskStatusEnum
+from .actions import cancel_from_taskhubs
 from .claims import scoped_key_str
 from .scoping import ScopedKeyLike, as_scoped_key, node_props
+from .status import apply_status, lock_tasks, write_transaction
 
 _ADD_PATTERNS = """
 MATCH (th:GufeTokenizable:TaskHub {_scoped_key: $taskhub})
@@ -38,15 +40,6 @@ RETURN DISTINCT trp._scoped_key AS pattern
 _ACTIONED_ERRORED_TASKS = """
 MATCH (:GufeTokenizable:TaskHub {_scoped_key: $taskhub})-[:ACTIONS]->(t:Task {status: 'error'})
 RETURN t._scoped_key AS task
-"""
-
-# Taking each Task's write lock first makes concurrent resolutions of one Task count once each.
-_LOCK_TASKS = """
-UNWIND $tasks AS task_sk
-WITH task_sk ORDER BY task_sk
-MATCH (t:GufeTokenizable:Task {_scoped_key: task_sk})
-SET t._restart_lock = true
-REMOVE t._restart_lock
 """
 
 _ERRORED_WITH_PATTERNS = """
@@ -70,21 +63,10 @@ MATCH (:GufeTokenizable:TaskRestartPattern {_scoped_key: pair[1]})
 SET app.num_retries = app.num_retries + 1
 """
 
-# Same effect as cancelling a Task from one TaskHub: drop ACTIONS and that hub's APPLIES.
-_CANCEL = """
-UNWIND $pairs AS pair
-MATCH (th:GufeTokenizable:TaskHub {_scoped_key: pair[1]})-[a:ACTIONS]->(t:GufeTokenizable:Task {_scoped_key: pair[0]})
-DELETE a
-WITH th, t
-OPTIONAL MATCH (th)<-[:ENFORCES]-(:TaskRestartPattern)-[app:APPLIES]->(t)
-DELETE app
-"""
-
-_RESTART = """
+_RESTARTABLE = """
 UNWIND $tasks AS task_sk
 MATCH (t:GufeTokenizable:Task {_scoped_key: task_sk, status: 'error'})
 WHERE EXISTS { (t)<-[:APPLIES]-(:TaskRestartPattern)-[:ENFORCES]->(:TaskHub)-[:ACTIONS]->(t) }
-SET t.status = 'waiting'
 RETURN t._scoped_key AS task
 """
 
@@ -144,14 +126,17 @@ class RestartsMixin:
                     **node_props(sk),
                 }
             )
-        with self.transaction() as tx:
+
+        def work(tx: ManagedTransaction) -> list[str]:
             if not tx.run("MATCH (th:GufeTokenizable:TaskHub {_scoped_key: $taskhub}) RETURN th._scoped_key",
                           {"taskhub": str(hub)}).single():
                 raise KeyError(f"no TaskHub {hub} in the state store")
             created = [r["pattern"] for r in tx.run(_ADD_PATTERNS, {"taskhub": str(hub), "patterns": pattern_props})]
-            actioned = [r["task"] for r in tx.run(_ACTIONED_ERRORED_TASKS, {"taskhub": str(hub)})]
-            self._resolve_task_restarts(tx, actioned)
-        return [ScopedKey.from_str(sk) for sk in created]
+            actioned = sorted(r["task"] for r in tx.run(_ACTIONED_ERRORED_TASKS, {"taskhub": str(hub)}))
+            _resolve_task_restarts(tx, actioned)
+            return created
+
+        return [ScopedKey.from_str(sk) for sk in write_transaction(self, work)]
 
     def remove_task_restart_patterns(self, taskhub: ScopedKeyLike, patterns: Sequence[str]) -> None:
         """Remove patterns from a TaskHub (with their APPLIES counters); unknown patterns are ignored."""
@@ -203,26 +188,31 @@ class RestartsMixin:
         Tasks that are not errored, or have no pattern applying to them, are left alone.
         """
         task_sks = sorted({scoped_key_str(task) for task in tasks})
-        with self.transaction() as tx:
-            restarted = self._resolve_task_restarts(tx, task_sks)
+        restarted = write_transaction(self, lambda tx: _resolve_task_restarts(tx, task_sks))
         return [ScopedKey.from_str(sk) for sk in restarted]
 
-    def _resolve_task_restarts(self, tx: ManagedTransaction, task_sks: list[str]) -> list[str]:
-        if not task_sks:
-            return []
-        tx.run(_LOCK_TASKS, {"tasks": task_sks}).consume()
-        pairs: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-        for record in tx.run(_ERRORED_WITH_PATTERNS, {"tasks": task_sks}):
-            pairs[(record["task"], record["taskhub"])].append(record.data())
-        to_cancel: list[list[str]] = []
-        to_increment: list[list[str]] = []
-        for (task, hub), rows in pairs.items():
-            cancel, increments = _decide(rows)
-            if cancel:
-                to_cancel.append([task, hub])
-            to_increment.extend([task, trp] for trp in increments)
-        if to_increment:
-            tx.run(_INCREMENT, {"pairs": to_increment}).consume()
-        if to_cancel:
-            tx.run(_CANCEL, {"pairs": to_cancel}).consume()
-        return [r["task"] for r in tx.run(_RESTART, {"tasks": task_sks})]
+
+def _resolve_task_restarts(tx: ManagedTransaction, task_sks: list[str]) -> list[str]:
+    """Decide, with the Tasks locked, which errored Tasks restart and from which TaskHubs they are cancelled.
+
+    The lock makes concurrent resolutions of one Task count once each.
+    """
+    if not task_sks:
+        return []
+    lock_tasks(tx, task_sks)
+    pairs: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for record in tx.run(_ERRORED_WITH_PATTERNS, {"tasks": task_sks}):
+        pairs[(record["task"], record["taskhub"])].append(record.data())
+    to_cancel: list[list[str]] = []
+    to_increment: list[list[str]] = []
+    for (task, hub), rows in pairs.items():
+        cancel, increments = _decide(rows)
+        if cancel:
+            to_cancel.append([task, hub])
+        to_increment.extend([task, trp] for trp in increments)
+    if to_increment:
+        tx.run(_INCREMENT, {"pairs": to_increment}).consume()
+    if to_cancel:
+        cancel_from_taskhubs(tx, to_cancel)
+    restartable = [r["task"] for r in tx.run(_RESTARTABLE, {"tasks": task_sks})]
+    return apply_status(tx, restartable, TaskStatusEnum.waiting)

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple, Optional, Sequence, Union
 
+from neo4j import ManagedTransaction
+
 from ...models import ComputeServiceID, Scope, ScopedKey
-from ..models import ProtocolDAGResultRef, Tracebacks, utcnow
+from ..models import ProtocolDAGResultRef, TaskStatusEnum, Tracebacks
 from .claims import scoped_key_str
 from .scoping import ScopedKeyLike, as_scoped_key, node_props, to_native
+from .status import apply_status, lock_tasks, write_transaction
 
 _MERGE_REF = """
 MATCH (t:GufeTokenizable:Task {_scoped_key: $task})
@@ -58,36 +61,13 @@ RETURN tf._scoped_key AS transformation, r._scoped_key AS ref
 ORDER BY r.datetime_created DESC LIMIT 1
 """
 
-# Takes the Task's write lock before reading its claim, so a concurrent requeue cannot interleave.
-_LOCK_TASK_FOR_RESULT = """
+# Read with the Task locked (``lock_tasks``), so a concurrent requeue cannot interleave.
+_RESULT_STATE = """
 MATCH (t:GufeTokenizable:Task {_scoped_key: $task})
-SET t._result_lock = true
-REMOVE t._result_lock
-WITH t
-RETURN t.status AS status,
-       t.status = 'running' AND t.claim = $compute_service_id
+RETURN t.status = 'running' AND t.claim = $compute_service_id
        AND EXISTS { (:ComputeServiceRegistration {identifier: $compute_service_id})-[:CLAIMS]->(t) }
        AS claimed_by_service,
        EXISTS { (t)-[:RESULTS_IN]->(:GufeTokenizable:ProtocolDAGResultRef {_scoped_key: $ref_sk}) } AS already_recorded
-"""
-
-_FINISH_ATTEMPT = """
-MATCH (t:GufeTokenizable:Task {_scoped_key: $task})
-OPTIONAL MATCH (t)-[:ATTEMPTED]->(att:TaskAttempt {compute_service_id: $compute_service_id})
-WHERE att.ended IS NULL
-SET att.ended = $now, att.outcome = $outcome, att.result_ref = $ref_sk
-WITH DISTINCT t
-OPTIONAL MATCH (t)<-[claim:CLAIMS]-(:ComputeServiceRegistration)
-DELETE claim
-WITH DISTINCT t
-SET t.status = $outcome, t.claim = null
-"""
-
-# A complete Task leaves every queue it was on (as set_task_complete does).
-_DEQUEUE_COMPLETE = """
-MATCH (t:GufeTokenizable:Task {_scoped_key: $task})
-OPTIONAL MATCH (t)<-[link:ACTIONS|APPLIES]-()
-DELETE link
 """
 
 
@@ -251,24 +231,21 @@ class ResultsMixin:
         params = _ref_params(task, protocoldagresultref)
         service = str(ComputeServiceID(compute_service_id))
         tb_params = _tracebacks_params(tracebacks, params["ref_sk"]) if tracebacks is not None else None
-        outcome = "complete" if protocoldagresultref.ok else "error"
-        with self.transaction() as tx:
-            state = tx.run(_LOCK_TASK_FOR_RESULT, {**params, "compute_service_id": service}).single()
-            if state is None:
+        outcome = TaskStatusEnum.complete if protocoldagresultref.ok else TaskStatusEnum.error
+        ref_sk = ScopedKey.from_str(params["ref_sk"])
+
+        def work(tx: ManagedTransaction) -> RecordedResult:
+            if not lock_tasks(tx, [params["task"]]):
                 raise KeyError(f"no Task {params['task']} in the state store")
-            ref_sk = ScopedKey.from_str(params["ref_sk"])
+            state = tx.run(_RESULT_STATE, {**params, "compute_service_id": service}).single()
             if state["already_recorded"]:
                 return RecordedResult(ref_sk, None)
-            tx.run(_MERGE_REF, params)
+            tx.run(_MERGE_REF, params).consume()
             if tb_params is not None:
-                tx.run(_MERGE_TRACEBACKS, tb_params)
+                tx.run(_MERGE_TRACEBACKS, tb_params).consume()
             if not state["claimed_by_service"]:
                 return RecordedResult(ref_sk, None)
-            tx.run(
-                _FINISH_ATTEMPT,
-                {"task": params["task"], "compute_service_id": service, "now": utcnow(),
-                 "outcome": outcome, "ref_sk": params["ref_sk"]},
-            )
-            if outcome == "complete":
-                tx.run(_DEQUEUE_COMPLETE, {"task": params["task"]})
-        return RecordedResult(ref_sk, outcome)
+            apply_status(tx, [params["task"]], outcome, result_ref=params["ref_sk"])
+            return RecordedResult(ref_sk, outcome.value)
+
+        return write_transaction(self, work)

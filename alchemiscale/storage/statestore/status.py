@@ -10,13 +10,19 @@
 | deleted  | anything but invalid          | cascade over EXTENDS; drop ACTIONS, APPLIES, CLAIMS       |
 
 A change that ends a running attempt closes the open ``TaskAttempt`` with the matching outcome.
+
+Every writer of a Task's status locks in one order: the compute service registrations claiming
+the Task, then the Tasks in ScopedKey order (as claiming and deregistration do), and only then
+reads the status it acts on. ``lock_tasks`` and ``apply_status`` are that protocol; the result
+and restart modules call them inside their own transactions so the side effects are written once.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Union
+from typing import Callable, Optional, TypeVar, Union
 
+from neo4j import ManagedTransaction
 from neo4j.exceptions import ClientError
 
 from ...models import Scope, ScopedKey
@@ -24,6 +30,7 @@ from ..models import NetworkStateEnum, TaskStatusEnum, utcnow
 from .scoping import ScopedKeyLike, as_scope, as_scoped_key, as_scoped_keys, ordered, scope_filter
 
 S = TaskStatusEnum
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -46,12 +53,108 @@ TRANSITIONS: dict[str, Transition] = {
     S.deleted: Transition(tuple(s for s in ALL_STATUSES if s != S.invalid), _RELEASE, "cancelled", True),
 }
 
+_LOCK_CLAIMING_SERVICES = """
+UNWIND $sks AS sk
+MATCH (:GufeTokenizable:Task {_scoped_key: sk})<-[:CLAIMS]-(csr:ComputeServiceRegistration)
+WITH DISTINCT csr ORDER BY csr.identifier
+SET csr._lock = true
+REMOVE csr._lock
+"""
+
+# The status is read after the lock is taken, so it is the one the writer acts on.
+_LOCK_TASKS = """
+UNWIND $sks AS sk
+WITH DISTINCT sk ORDER BY sk
+MATCH (t:GufeTokenizable:Task {_scoped_key: sk})
+SET t._lock = true
+REMOVE t._lock
+RETURN sk, t.status AS status
+"""
+
+_SET_STATUS = """
+UNWIND $sks AS sk
+MATCH (t:GufeTokenizable:Task {_scoped_key: sk})
+WHERE t.status IN $allowed
+SET t.status = $target
+RETURN sk
+"""
+
+_DESCENDANTS = """
+UNWIND $sks AS sk
+MATCH (:GufeTokenizable:Task {_scoped_key: sk})<-[:EXTENDS*]-(d:Task)
+RETURN DISTINCT d._scoped_key AS sk
+"""
+
 
 def check_task_status(status: str) -> str:
     try:
         return TaskStatusEnum(status).value
     except ValueError:
         raise ValueError(f"invalid Task status {status!r}; expected one of: {', '.join(ALL_STATUSES)}") from None
+
+
+def write_transaction(store, work: Callable[[ManagedTransaction], T]) -> T:
+    """Run ``work`` in a write transaction, rerun from the start if Neo4j aborts it as transient.
+
+    Writers lock in one order, but a CLAIMS edge made after the registrations were locked can
+    still meet a claimer head-on; Neo4j then aborts one side as deadlocked, and the rerun reads
+    everything afresh under new locks.
+    """
+    with store.driver.session(database=store.dbname) as session:
+        return session.execute_write(work)
+
+
+def lock_tasks(tx: ManagedTransaction, task_sks: list[str]) -> dict[str, str]:
+    """Write-lock Tasks (and the registrations claiming them, first); ``{sk: status}`` of those found."""
+    tx.run(_LOCK_CLAIMING_SERVICES, sks=task_sks).consume()
+    return {r["sk"]: r["status"] for r in tx.run(_LOCK_TASKS, sks=task_sks)}
+
+
+def apply_status(
+    tx: ManagedTransaction, task_sks: list[str], target: str, result_ref: Optional[str] = None
+) -> list[str]:
+    """Move locked Tasks to ``target`` where the table allows it, with every side effect of the change.
+
+    ``result_ref`` is recorded on the attempts the change closes. Returns the Tasks moved (not
+    counting those that followed over EXTENDS).
+    """
+    rule = TRANSITIONS[target]
+    moved = [r["sk"] for r in tx.run(_SET_STATUS, sks=task_sks, allowed=list(rule.allowed_from), target=target)]
+    affected = list(moved)
+    if rule.cascades and moved:
+        affected += _cascade(tx, moved, target, rule)
+    if affected:
+        _release(tx, affected, rule, result_ref)
+    return moved
+
+
+def _cascade(tx: ManagedTransaction, roots: list[str], target: str, rule: Transition) -> list[str]:
+    """Move the Tasks extending ``roots`` (transitively) to ``target``, locking each before reading it."""
+    locked: set[str] = set()
+    while found := {r["sk"] for r in tx.run(_DESCENDANTS, sks=roots)} - locked:
+        lock_tasks(tx, sorted(found))
+        locked |= found
+    allowed = [s for s in rule.allowed_from if s != target]  # descendants already there keep their links
+    return [r["sk"] for r in tx.run(_SET_STATUS, sks=sorted(locked), allowed=allowed, target=target)]
+
+
+def _release(tx: ManagedTransaction, task_sks: list[str], rule: Transition, result_ref: Optional[str]) -> None:
+    """Drop the relationships a transition removes and close any open TaskAttempt, in one statement."""
+    lines = ["UNWIND $sks AS sk", "MATCH (t:GufeTokenizable:Task {_scoped_key: sk})"]
+    if rule.drops:
+        lines.append(f"CALL (t) {{ MATCH (t)<-[r:{'|'.join(rule.drops)}]-() DELETE r }}")
+    if "CLAIMS" in rule.drops:
+        lines.append("SET t.claim = null")
+    if rule.attempt_outcome is not None:
+        lines += [
+            "WITH t",
+            "OPTIONAL MATCH (t)-[:ATTEMPTED]->(a:TaskAttempt) WHERE a.ended IS NULL",
+            "SET a.ended = $now, a.outcome = $outcome, a.result_ref = $result_ref",
+        ]
+    if len(lines) > 2:
+        tx.run(
+            "\n".join(lines), sks=task_sks, now=utcnow(), outcome=rule.attempt_outcome, result_ref=result_ref
+        ).consume()
 
 
 class TaskStatusMixin:
@@ -90,78 +193,15 @@ class TaskStatusMixin:
     def _transition(self, tasks: list[ScopedKeyLike], target: str, raise_error: bool) -> list[Optional[ScopedKey]]:
         keys = as_scoped_keys(tasks)
         rule = TRANSITIONS[target]
-        with self.transaction() as tx:
-            current = {
-                r["sk"]: r["status"]
-                for r in tx.run(
-                    "UNWIND $sks AS sk MATCH (t:GufeTokenizable:Task {_scoped_key: sk}) RETURN sk, t.status AS status",
-                    sks=[str(k) for k in keys],
-                )
-            }
+
+        def work(tx: ManagedTransaction) -> set[str]:
+            current = lock_tasks(tx, sorted({str(k) for k in keys}))
             if raise_error:
                 _raise_for_refused(keys, current, target, rule)
-            movable = sorted({str(k) for k in keys if current.get(str(k)) in rule.allowed_from})
-            changed = [
-                r["sk"]
-                for r in tx.run(
-                    """
-                    UNWIND $sks AS sk
-                    MATCH (t:GufeTokenizable:Task {_scoped_key: sk})
-                    WHERE t.status IN $allowed
-                    SET t.status = $target
-                    RETURN sk
-                    """,
-                    sks=movable, allowed=list(rule.allowed_from), target=target,
-                )
-            ]
-            affected = list(changed)
-            if rule.cascades and changed:
-                affected += [
-                    r["sk"]
-                    for r in tx.run(
-                        """
-                        UNWIND $sks AS sk
-                        MATCH (:GufeTokenizable:Task {_scoped_key: sk})<-[:EXTENDS*]-(d:Task)
-                        WHERE d.status IN $allowed AND d.status <> $target
-                        WITH DISTINCT d
-                        SET d.status = $target
-                        RETURN d._scoped_key AS sk
-                        """,
-                        sks=changed, allowed=list(rule.allowed_from), target=target,
-                    )
-                ]
-            if affected:
-                self._release(tx, affected, rule)
-        done = set(changed)
-        return [k if str(k) in done else None for k in keys]
+            return set(apply_status(tx, sorted(current), target))
 
-    @staticmethod
-    def _release(tx, task_keys: list[str], rule: Transition) -> None:
-        """Drop the relationships a transition removes and close any open TaskAttempt."""
-        if rule.drops:
-            tx.run(
-                f"""
-                UNWIND $sks AS sk
-                MATCH (t:GufeTokenizable:Task {{_scoped_key: sk}})
-                OPTIONAL MATCH (t)<-[r:{'|'.join(rule.drops)}]-()
-                DELETE r
-                """,
-                sks=task_keys,
-            ).consume()
-        if "CLAIMS" in rule.drops:
-            tx.run(
-                "UNWIND $sks AS sk MATCH (t:GufeTokenizable:Task {_scoped_key: sk}) SET t.claim = null", sks=task_keys
-            ).consume()
-        if rule.attempt_outcome is not None:
-            tx.run(
-                """
-                UNWIND $sks AS sk
-                MATCH (:GufeTokenizable:Task {_scoped_key: sk})-[:ATTEMPTED]->(a:TaskAttempt)
-                WHERE a.ended IS NULL
-                SET a.ended = $now, a.outcome = $outcome
-                """,
-                sks=task_keys, now=utcnow(), outcome=rule.attempt_outcome,
-            ).consume()
+        moved = write_transaction(self, work)
+        return [k if str(k) in moved else None for k in keys]
 
     # -- status counts ------------------------------------------------------------------
 

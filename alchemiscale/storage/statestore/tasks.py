@@ -189,25 +189,13 @@ class TasksMixin(TaskStatusMixin, ActionsMixin):
         """The Transformation a Task performs.
 
         With ``return_gufe``: ``(transformation keyed chain, ScopedKey of the newest successful
-        ProtocolDAGResultRef of the extended Task, or None)`` — what a compute service needs to run it.
+        ProtocolDAGResultRef of the extended Task, or None)``, as
+        ``get_task_transformation_and_extends_ref`` finds them, with the Transformation's chain.
         """
-        sk = as_scoped_key(task)
-        records = self.execute_query(
-            """
-            MATCH (t:GufeTokenizable:Task {_scoped_key: $sk})-[:PERFORMS]->(tf)
-            OPTIONAL MATCH (t)-[:EXTENDS]->(:Task)-[:RESULTS_IN]->(ref:ProtocolDAGResultRef {ok: true})
-            WITH tf, ref ORDER BY ref.datetime_created DESC
-            RETURN tf._scoped_key AS transformation, collect(ref._scoped_key)[0] AS result
-            """,
-            {"sk": str(sk)},
-        )
-        if not records:
-            raise KeyError(f"no Task with ScopedKey {sk} in the state store")
-        transformation = ScopedKey.from_str(records[0]["transformation"])
+        transformation, extends_ref = self.get_task_transformation_and_extends_ref(task)
         if not return_gufe:
             return transformation
-        result = records[0]["result"]
-        return self.get_keyed_chain(transformation), ScopedKey.from_str(result) if result else None
+        return self.get_keyed_chain(transformation), extends_ref
 
     def get_tasks(self, tasks: list[ScopedKeyLike]) -> list[Optional[Task]]:
         """Task models for each ScopedKey (None where absent)."""

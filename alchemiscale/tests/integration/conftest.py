@@ -1,14 +1,24 @@
-"""Real backing services for integration tests: one Neo4j server per pytest-xdist worker, and an S3 endpoint (moto)."""
+"""Real backing services for integration tests: one Neo4j server per pytest-xdist worker, and an S3 endpoint (moto).
+
+State store fixtures for every integration folder: ``n4js`` is shared by a whole session; tests
+that use it work in a Scope of their own (``unique_scope``) so they need no emptying.
+``n4js_fresh`` empties the database first (keeping its schema), and ``n4js_preloaded`` also holds
+the ``network`` fixture in ``scope_test``.
+"""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 
 import pytest
 from moto.server import ThreadedMotoServer
 from neo4j import Driver, GraphDatabase
 
+from alchemiscale.gufe_chain import to_keyed_chain_json
+from alchemiscale.models import Scope
 from alchemiscale.neo4jserver import Neo4jServer, default_lib_dir, fetch_jars, free_port, has_jars
+from alchemiscale.storage.statestore import Neo4jStore, Neo4jStoreError
 
 S3_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -41,8 +51,11 @@ def neo4j_driver(neo4j_server: Neo4jServer) -> Iterator[Driver]:
 
 
 @pytest.fixture
-def neo4j_clean(neo4j_driver: Driver, neo4j_server: Neo4jServer) -> Driver:
-    """The driver, after emptying the database: all nodes, constraints and indexes (except the built-in lookups)."""
+def neo4j_clean(neo4j_driver: Driver, neo4j_server: Neo4jServer) -> Iterator[Driver]:
+    """The driver, after emptying the database: all nodes, constraints and indexes (except the built-in lookups).
+
+    Afterwards the state store schema is put back, so the session-wide ``n4js`` stays usable.
+    """
     database = neo4j_server.dbname
     neo4j_driver.execute_query("MATCH (n) DETACH DELETE n", database_=database)
     constraints, _, _ = neo4j_driver.execute_query("SHOW CONSTRAINTS YIELD name", database_=database)
@@ -53,7 +66,48 @@ def neo4j_clean(neo4j_driver: Driver, neo4j_server: Neo4jServer) -> Driver:
     )
     for record in indexes:
         neo4j_driver.execute_query("DROP INDEX $name", {"name": record["name"]}, database_=database)
-    return neo4j_driver
+    yield neo4j_driver
+    ensure_schema(Neo4jStore(neo4j_driver, database))
+
+
+def ensure_schema(store: Neo4jStore) -> None:
+    """Create the state store schema only if some of it is missing (checking is much faster)."""
+    try:
+        store.check()
+    except Neo4jStoreError:
+        store.initialize()
+
+
+@pytest.fixture(scope="session")
+def n4js(neo4j_driver: Driver, neo4j_server: Neo4jServer) -> Neo4jStore:
+    store = Neo4jStore(neo4j_driver, neo4j_server.dbname)
+    store.initialize()
+    return store
+
+
+@pytest.fixture
+def n4js_fresh(n4js: Neo4jStore) -> Iterator[Neo4jStore]:
+    """The session store with every node deleted; the schema is kept, and restored if the test removed any."""
+    n4js.execute_query("MATCH (n) DETACH DELETE n")
+    yield n4js
+    ensure_schema(n4js)
+
+
+@pytest.fixture
+def n4js_preloaded(n4js_fresh: Neo4jStore, network, scope_test: Scope) -> Neo4jStore:
+    n4js_fresh.assemble_network(to_keyed_chain_json(network), scope_test)
+    return n4js_fresh
+
+
+@pytest.fixture(scope="session")
+def network_chain(network) -> list:
+    return to_keyed_chain_json(network)
+
+
+@pytest.fixture
+def unique_scope() -> Scope:
+    """A Scope no other test uses, so tests on the shared ``n4js`` stay independent."""
+    return Scope("storage_org", "storage_campaign", f"p{uuid.uuid4().hex}")
 
 
 @pytest.fixture(scope="session")

@@ -157,3 +157,12 @@ def test_results_table_shows_estimates_beside_experiment_and_failures():
     text = console.export_text()
     assert "2.50 ± 0.25" in text and "+0.50" in text and "2.00" in text
     assert "error" in text and "-5.10" in text
+
+
+def test_free_ports_are_distinct_free_and_below_the_ephemeral_range():
+    from alchemiscale.local.processes import QUIET_PORT_RANGE, free_ports
+    from alchemiscale.neo4jserver import port_in_use
+
+    ports = free_ports(3)
+    assert len(set(ports)) == 3
+    assert all(port in QUIET_PORT_RANGE and not port_in_use(port) for port in ports)

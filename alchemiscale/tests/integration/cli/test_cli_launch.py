@@ -15,9 +15,9 @@ from gufe import AlchemicalNetwork
 
 from alchemiscale.interface.client import AlchemiscaleClient
 from alchemiscale.local.deployment import LocalDeployment
-from alchemiscale.local.processes import group_members, pid_alive, stop_groups, wait_for_ping
+from alchemiscale.local.processes import free_ports, group_members, pid_alive, stop_groups, wait_for_ping
 from alchemiscale.models import Scope
-from alchemiscale.neo4jserver import default_lib_dir, fetch_jars, free_port, has_jars
+from alchemiscale.neo4jserver import default_lib_dir, fetch_jars, has_jars
 
 SCOPE = Scope("cli", "launch", "test")
 TASK_TIMEOUT_SECONDS = 180
@@ -30,7 +30,7 @@ def alchemiscale(*args: str, timeout: float = 300) -> subprocess.CompletedProces
 
 
 def test_api_started_by_the_cli_answers_ping(neo4j_env, tmp_path):
-    port = free_port()
+    (port,) = free_ports(1)
     log = tmp_path / "api.log"
     env = {**os.environ, "JWT_SECRET_KEY": "launch-test-secret", "ALCHEMISCALE_OBJECT_STORE": "local",
            "ALCHEMISCALE_LOCAL_OBJECT_STORE_ROOT": str(tmp_path / "objects")}
@@ -83,7 +83,7 @@ def data_dir(tmp_path) -> Path:
 
 
 def test_local_deployment_up_down_up_keeps_data(data_dir, transformation):
-    ports = [str(free_port()) for _ in range(3)]
+    ports = [str(port) for port in free_ports(3)]
     up = alchemiscale("local", "up", "--data-dir", str(data_dir), "-n", "1", "--user-port", ports[0],
                       "--compute-port", ports[1], "--neo4j-port", ports[2])
     assert up.returncode == 0, up.stdout + up.stderr
