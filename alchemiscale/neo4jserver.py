@@ -444,7 +444,15 @@ class Neo4jServer:
 
     def _publish_cds_archive(self, keep: bool) -> None:
         pending, self._cds_pending = self._cds_pending, None
-        if pending is None or not pending[0].exists():
+        if pending is None:
+            # Stopped by another process than the one that started it (``local down``): find
+            # the archive that server's JVM dumped on exit by its port.
+            leftovers = sorted(self.lib_dir.glob(f".{CDS_ARCHIVE_PREFIX}*.jsa.*-{self.bolt_port}.tmp"))
+            if not leftovers:
+                return
+            tmp = leftovers[-1]
+            pending = (tmp, tmp.with_name(tmp.name[1:].rsplit(".", 2)[0]))
+        if not pending[0].exists():
             return
         if keep and pending[0].stat().st_size > 0:
             os.replace(*pending)

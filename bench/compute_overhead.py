@@ -1,9 +1,11 @@
 """Benchmark 6: what running a Task through the API and a compute service costs over running it directly.
 
 Direct: ``gufe.protocols.execute`` on the Transformation's ProtocolDAG in this process.
-Through the service: the Tasks are actioned on a TaskHub and a ``SynchronousComputeService``
-(in this process, executing each ProtocolDAG in a child process as it always does) registers,
-claims, retrieves the Transformation, executes, pushes the result and deregisters.
+Through the service: the Tasks are actioned on a TaskHub and a compute service is launched as
+in production (``python -m alchemiscale.compute.service -c CONFIG``, ``max_tasks`` set to the
+number of Tasks). The time runs from its launch to its exit, so it includes the interpreter start,
+registration, and per Task: claiming, retrieving the Transformation, executing the ProtocolDAG in
+a fresh child process, pushing the result; then deregistration.
 
 Both presets run the test protocol, whose work is negligible, so it measures the pure per-Task
 overhead of the service path. The full preset also runs the built-in hydration protocol (fast
@@ -12,16 +14,17 @@ preset, methane, CPU), where the target is at least 95% of direct throughput.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
+
+import yaml
 
 from gufe import AlchemicalNetwork, Transformation
 from gufe.protocols.protocoldag import execute
 
-from alchemiscale.compute.service import SynchronousComputeService
-from alchemiscale.compute.settings import ComputeServiceSettings
 from alchemiscale.gufe_chain import to_keyed_chain_json
-from alchemiscale.models import Scope
 
 from .data import transformation_network
 from .harness import Report, Stack, timed, unique_scope
@@ -53,27 +56,34 @@ def run_direct(transformations: list[Transformation], workdir: Path) -> float:
 
 
 def run_service(stack: Stack, transformations: list[Transformation], workdir: Path) -> float:
+    """Seconds from launching ``python -m alchemiscale.compute.service`` until it exits after the last Task."""
     scope = unique_scope("bench", "overhead", "p")
     network = AlchemicalNetwork(edges=transformations, name="overhead")
     network_sk, taskhub_sk, _ = stack.store.assemble_network(to_keyed_chain_json(network), scope)
     tasks = stack.store.create_tasks(stack.store.get_network_transformations(network_sk), creator="bench")
     stack.store.action_tasks(tasks, taskhub_sk)
     identifier, key = stack.compute_identity
-    settings = ComputeServiceSettings(
-        api_url=stack.compute_url,
-        identifier=identifier,
-        key=key,
-        name="bench_overhead",
-        shared_basedir=workdir / "shared",
-        scratch_basedir=workdir / "scratch",
-        n_retries=0,
-        sleep_interval=1,
-        scopes=[Scope(scope.org, scope.campaign, scope.project)],
-        max_tasks=len(tasks),
-        loglevel="WARN",
-        client_max_retries=2,
+    config = workdir / "compute-service.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "api_url": stack.compute_url,
+                "identifier": identifier,
+                "key": key,
+                "name": "bench_overhead",
+                "shared_basedir": str(workdir / "shared"),
+                "scratch_basedir": str(workdir / "scratch"),
+                "n_retries": 0,
+                "sleep_interval": 1,
+                "scopes": [str(scope)],
+                "max_tasks": len(tasks),
+                "loglevel": "WARN",
+                "client_max_retries": 2,
+            }
+        )
     )
-    seconds, _ = timed(SynchronousComputeService(settings).start)
+    command = [sys.executable, "-m", "alchemiscale.compute.service", "-c", str(config)]
+    seconds, _ = timed(lambda: subprocess.run(command, check=True, stdout=subprocess.DEVNULL))
     statuses = stack.store.get_task_status(tasks)
     if statuses != ["complete"] * len(tasks):
         raise RuntimeError(f"the compute service left Tasks in statuses {statuses}")

@@ -8,13 +8,14 @@ neighbours in the enumeration first, so any number of Transformations up to n(n-
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Union
 
 from gufe import AlchemicalNetwork, ChemicalSystem, Protocol, SmallMoleculeComponent, Transformation
+from rdkit import Chem
+from rdkit.Chem import AllChem
 
-from alchemiscale.tests.conftest import small_molecule
 from alchemiscale.tests.protocols import SuccessProtocol
 
 SUBSTITUENTS = ("", "O", "N", "F")  # alkane, alcohol, amine, fluoride
@@ -32,7 +33,11 @@ def ligand_smiles(count: int) -> list[str]:
 
 @lru_cache(maxsize=None)
 def molecule(smiles: str) -> SmallMoleculeComponent:
-    return small_molecule(smiles, smiles)
+    """A SmallMoleculeComponent named by its SMILES, with hydrogens and one embedded conformer."""
+    rdmol = Chem.AddHs(Chem.MolFromSmiles(smiles))
+    if AllChem.EmbedMolecule(rdmol, randomSeed=42) != 0:
+        raise ValueError(f"cannot embed a conformer for {smiles}")
+    return SmallMoleculeComponent.from_rdkit(rdmol, name=smiles)
 
 
 def small_molecules(count: int) -> list[SmallMoleculeComponent]:

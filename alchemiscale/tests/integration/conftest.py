@@ -94,8 +94,8 @@ def n4js_fresh(n4js: Neo4jStore) -> Iterator[Neo4jStore]:
 
 
 @pytest.fixture
-def n4js_preloaded(n4js_fresh: Neo4jStore, network, scope_test: Scope) -> Neo4jStore:
-    n4js_fresh.assemble_network(to_keyed_chain_json(network), scope_test)
+def n4js_preloaded(n4js_fresh: Neo4jStore, network_chain: list, scope_test: Scope) -> Neo4jStore:
+    n4js_fresh.assemble_network(network_chain, scope_test)
     return n4js_fresh
 
 

@@ -32,6 +32,8 @@ from alchemiscale.settings import JWTSettings
 from alchemiscale.storage.objectstore import LocalObjectStore
 from alchemiscale.storage.statestore import ConflictError, Neo4jStore, Neo4jStoreError
 
+from .identities import bearer, mint_token
+
 API_NAME = "TestAPI"
 SECRET = "f" * 64
 KEY = "correct horse battery staple"
@@ -118,15 +120,7 @@ def client(store, objectstore):
 
 
 def token_for(identifier, scopes, entity_type="CredentialedUserIdentity", expires_seconds=3600) -> str:
-    return create_access_token(
-        data={"sub": identifier, "scopes": scopes, "entity_type": entity_type},
-        secret_key=SECRET,
-        expires_seconds=expires_seconds,
-    )
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
+    return mint_token(SECRET, identifier, scopes, entity_type, expires_seconds)
 
 
 def login(client, identifier, key=KEY):

@@ -11,14 +11,14 @@ from alchemiscale.gufe_chain import to_keyed_chain_json
 from alchemiscale.interface.api import app
 from alchemiscale.models import Scope
 from alchemiscale.storage.objectstore import LocalObjectStore
-from alchemiscale.tests.integration.storage.conftest import network_chain  # noqa: F401 (fixture)
+from alchemiscale.storage.statestore import Neo4jStore
 
-from .dataset import StoreWithStrategies, client_for, populate
+from .dataset import client_for, populate
 
 
 @pytest.fixture(scope="session")
-def api_store(neo4j_driver, neo4j_server) -> StoreWithStrategies:
-    store = StoreWithStrategies(neo4j_driver, neo4j_server.dbname)
+def api_store(neo4j_driver, neo4j_server) -> Neo4jStore:
+    store = Neo4jStore(neo4j_driver, neo4j_server.dbname)
     store.initialize()
     return store
 

@@ -14,12 +14,12 @@ from fastapi.testclient import TestClient
 from alchemiscale.base.api import get_jwt_settings_depends, get_n4js_depends, get_objectstore_depends
 from alchemiscale.compression import compress_keyed_chain
 from alchemiscale.models import ComputeServiceID, Scope, ScopedKey
-from alchemiscale.security.auth import create_access_token, hash_key
 from alchemiscale.security.models import CredentialedComputeIdentity, CredentialedUserIdentity
 from alchemiscale.settings import JWTSettings
 from alchemiscale.storage.models import ComputeServiceRegistration, Tracebacks, utcnow
-from alchemiscale.storage.statestore import Neo4jStore
-from alchemiscale.storage.statestore.strategies import StrategiesMixin, StrategyState
+from alchemiscale.storage.statestore.strategies import StrategyState
+
+from ..identities import make_identity, mint_token
 
 SECRET = "5" * 64
 JWT = JWTSettings(JWT_SECRET_KEY=SECRET, JWT_EXPIRE_SECONDS=600)
@@ -27,20 +27,9 @@ KEY = "a user key that is long enough"
 USER_ENTITY = "CredentialedUserIdentity"
 
 
-class StoreWithStrategies(Neo4jStore, StrategiesMixin):
-    """The state store with strategy storage (valid whether or not Neo4jStore mixes it in already)."""
-
-
 def token(identifier: str, scopes: list[str], entity_type: str = USER_ENTITY, expires_seconds: int = 600) -> str:
-    return create_access_token(
-        data={"sub": identifier, "scopes": scopes, "entity_type": entity_type},
-        secret_key=SECRET,
-        expires_seconds=expires_seconds,
-    )
+    return mint_token(SECRET, identifier, scopes, entity_type, expires_seconds)
 
-
-def bearer(value: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {value}"}
 
 
 def strategy_chain(name: str = "connectivity") -> list:
@@ -99,14 +88,9 @@ def populate(store, objectstore, network_chain: list, spare_chain: list, scope: 
     """Store two networks in ``scope``, four Tasks (one complete, one errored), a Strategy and two users."""
     suffix = uuid.uuid4().hex[:8]
     user, outsider = f"user_{suffix}", f"outsider_{suffix}"
-    hashed = hash_key(KEY)
-    store.create_credentialed_entity(CredentialedUserIdentity(identifier=user, hashed_key=hashed, scopes=[str(scope)]))
-    store.create_credentialed_entity(
-        CredentialedUserIdentity(identifier=outsider, hashed_key=hashed, scopes=["outside-scope-here"])
-    )
-    store.create_credentialed_entity(
-        CredentialedComputeIdentity(identifier=f"compute_{suffix}", hashed_key=hashed, scopes=["*-*-*"])
-    )
+    make_identity(store, CredentialedUserIdentity, user, [str(scope)], key=KEY)
+    make_identity(store, CredentialedUserIdentity, outsider, ["outside-scope-here"], key=KEY)
+    make_identity(store, CredentialedComputeIdentity, f"compute_{suffix}", ["*-*-*"], key=KEY)
     network, taskhub, _ = store.assemble_network(network_chain, scope)
     spare, _, _ = store.assemble_network(spare_chain, scope)
     transformation = next(

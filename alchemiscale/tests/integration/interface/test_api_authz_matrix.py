@@ -12,7 +12,8 @@ import pytest
 from alchemiscale.base.api import GzipRoute, get_token_data_depends
 from alchemiscale.interface.api import app
 
-from .dataset import bearer, token
+from ..identities import bearer
+from .dataset import token
 from .route_requests import ROUTES, app_routes
 
 BAD_CALLERS = {

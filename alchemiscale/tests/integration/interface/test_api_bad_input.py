@@ -8,7 +8,8 @@ import random
 
 import pytest
 
-from .dataset import bearer, token
+from ..identities import bearer
+from .dataset import token
 from .route_requests import ROUTES
 
 MALFORMED_KEYS = [

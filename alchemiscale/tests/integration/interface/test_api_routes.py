@@ -11,7 +11,8 @@ from alchemiscale.compression import latin1_to_bytes
 from alchemiscale.interface.api import app
 from alchemiscale.models import ScopedKey
 
-from .dataset import bearer, client_for, populate, strategy_chain, token
+from ..identities import bearer
+from .dataset import client_for, populate, strategy_chain, token
 
 
 @pytest.fixture(scope="module")

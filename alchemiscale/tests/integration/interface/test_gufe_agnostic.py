@@ -24,12 +24,14 @@ CHILD = textwrap.dedent(
     from alchemiscale.base.api import get_n4js_depends, get_objectstore_depends
     from alchemiscale.models import Scope
     from alchemiscale.settings import get_neo4jstore_settings
-    from alchemiscale.tests.integration.interface.dataset import StoreWithStrategies, bearer, populate
+    from alchemiscale.tests.integration.identities import bearer
+    from alchemiscale.tests.integration.interface.dataset import populate
+    from alchemiscale.storage.statestore import Neo4jStore
     from alchemiscale.tests.integration.interface.route_requests import ROUTES, app_routes
     from fastapi.testclient import TestClient
 
     chains = json.load(open(sys.argv[1]))
-    store = StoreWithStrategies.from_settings(get_neo4jstore_settings())
+    store = Neo4jStore.from_settings(get_neo4jstore_settings())
     store.initialize()
     objectstore = get_objectstore_depends()
     objectstore.initialize()

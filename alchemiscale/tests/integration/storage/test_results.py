@@ -96,6 +96,8 @@ def test_extends_lookup_uses_the_newest_successful_result(setup):
     newest_ok = store.set_task_result(prior, make_ref(prior, ok=True, created=now - timedelta(hours=1)))
     store.set_task_result(prior, make_ref(prior, ok=False, created=now))
     assert store.get_task_transformation_and_extends_ref(extension) == (transformations[0], newest_ok)
+    chain, extends_ref = store.get_task_transformation(extension, return_gufe=True)
+    assert chain[-1][0] == transformations[0].gufe_key and extends_ref == newest_ok
     assert store.get_task_transformation_and_extends_ref(prior) == (transformations[0], None)
 
 
@@ -127,7 +129,8 @@ def test_record_failure_errors_but_stays_actioned(setup):
     assert store.get_tasks([task])[0].claim is None
     assert store.get_task_failures(task) == [recorded.ref]
     assert store.get_task_tracebacks([task])[0][0]["tracebacks"] == ["boom"]
-    assert store.get_task_history(task)[-1]["outcome"] == "error"
+    attempt = store.get_task_history(task)[-1]
+    assert attempt["outcome"] == "error" and attempt["result_ref"] == recorded.ref
 
 
 def test_repeated_upload_changes_nothing(setup):
