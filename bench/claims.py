@@ -219,6 +219,20 @@ def hubs_with_tasks(stack: Stack, chains: list[list], scope: Scope, n_tasks: int
         stack.store.action_tasks(stack.store.create_tasks(targets, creator="bench"), taskhub_sk)
 
 
+def warm_up(stack: Stack, chain: list) -> None:
+    """Claim a few Tasks over HTTP and on the store first, so no level pays Cypher planning or JIT."""
+    claimers = HttpClaimers(stack, BASELINE_THREADS)
+    try:
+        hub = hub_with_tasks(stack, chain, unique_scope("bench", "claimwarmup", "p"), 200)
+        storm(BASELINE_THREADS, claimers.claim_from_hub(hub), 5.0)
+        campaign_scope = unique_scope("bench", "claimwarmup", "h")
+        hubs_with_tasks(stack, [chain], campaign_scope, 100)
+        storm(BASELINE_THREADS, claimers.claim_in_scope(campaign_scope), 5.0)
+    finally:
+        claimers.close()
+    baseline(stack, chain, 200, 5.0)
+
+
 def run(stack: Stack, levels: tuple[int, ...], n_tasks: int, time_limit: float, preset: str) -> Report:
     report = Report("claims", preset)
     one_hub_chain = to_keyed_chain_json(transformation_network(100, name="claim storm"))
@@ -230,6 +244,7 @@ def run(stack: Stack, levels: tuple[int, ...], n_tasks: int, time_limit: float, 
         f"time limit {time_limit:g} s per level"
     )
 
+    warm_up(stack, one_hub_chain)
     for n_clients in levels:
         claimers = HttpClaimers(stack, n_clients)
         try:

@@ -35,7 +35,7 @@ class Preset:
     objectstore_count: int
 
 
-QUICK = Preset("quick", (100, 500, 2000), (8, 64, 256), 2000, 10.0, (10**5,), 400, 20)
+QUICK = Preset("quick", (100, 500, 2000), (8, 64, 256), 2000, 15.0, (10**5,), 400, 20)
 FULL = Preset("full", (100, 500, 2000), (8, 64, 256), 10_000, 120.0, (10**5, 10**6), 4000, 100)
 
 BENCHMARKS = ("networks", "claims", "status", "results", "compute_overhead", "objectstore")

@@ -1,0 +1,109 @@
+"""The built-in hydration protocol through the whole system: user API in, compute service, results out.
+
+One methane hydration Transformation is submitted with the user client, a real compute service
+claims and executes its Task on the CPU, and the user client gathers the result. The settings are
+the smallest the protocol accepts that still run every step (3 windows, 5 iterations of 10 steps):
+the estimate is meaningless, only its finiteness is checked; the physics is tested in
+``alchemiscale/tests/integration/protocols``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import uuid
+from typing import Iterator
+
+import pytest
+from gufe import AlchemicalNetwork
+
+from alchemiscale.compute.provenance import PROVENANCE_KEY
+from alchemiscale.interface.client import AlchemiscaleClient
+from alchemiscale.models import Scope
+from alchemiscale.protocols.hydration import (
+    HydrationProtocolResult,
+    HydrationSettings,
+    HydrationSetupUnit,
+    hydration_transformation,
+)
+from alchemiscale.security.models import CredentialedUserIdentity
+from alchemiscale.tests.integration.compute.conftest import server_env
+from alchemiscale.tests.integration.identities import make_identity
+from alchemiscale.tests.integration.servers import running_uvicorn
+
+from .conftest import make_service
+
+USER_APP = "alchemiscale.interface.api:app"
+HYDRATION_UNITS = {"HydrationSetupUnit", "VacuumLegUnit", "SolventLegUnit", "HydrationResultUnit"}
+
+# Two windows with full sterics for the vacuum leg, one decoupled; minimization stays on, since
+# an unminimized water box blows up at once.
+MINIMAL_SETTINGS = HydrationSettings.fast(
+    platform="CPU",
+    lambda_electrostatics=(1.0, 0.0, 0.0),
+    lambda_sterics=(1.0, 1.0, 0.0),
+    minimization_max_iterations=100,
+    equilibration_iterations=0,
+    n_iterations=5,
+    steps_per_iteration=10,
+)
+
+
+@pytest.fixture(scope="module")
+def user_api_url(neo4j_server, compute_objectstore, tmp_path_factory) -> Iterator[str]:
+    """A user API reading results from the same object store the session compute API writes to."""
+    workdir = tmp_path_factory.mktemp("hydration-user-api")
+    env = server_env(neo4j_server, compute_objectstore.root, workdir / "import-guard.log")
+    with running_uvicorn(USER_APP, env, log_path=workdir / "user-api.log") as url:
+        yield url
+
+
+@pytest.fixture
+def user_client(n4js_fresh, compute_identity, user_api_url) -> Iterator[tuple[AlchemiscaleClient, Scope]]:
+    """A user client holding one Scope of its own (created after the database was emptied)."""
+    scope = Scope("hydration", "service", f"p{uuid.uuid4().hex[:8]}")
+    key = make_identity(n4js_fresh, CredentialedUserIdentity, "hydration-user", [str(scope)])
+    with AlchemiscaleClient(user_api_url, "hydration-user", key, use_local_cache=False, max_retries=1) as client:
+        yield client, scope
+
+
+def test_service_runs_a_methane_hydration_task_end_to_end(user_client, service_config):
+    client, scope = user_client
+    transformation = hydration_transformation("C", "methane", settings=MINIMAL_SETTINGS)
+    network_sk = client.create_network(
+        AlchemicalNetwork(edges=[transformation], name="methane hydration"), scope, visualize=False
+    )
+    [transformation_sk] = client.get_network_transformations(network_sk)
+    [task] = client.create_tasks(transformation_sk)
+    assert client.action_tasks([task], network_sk) == [task]
+
+    service = make_service(service_config(scopes=[str(scope)], protocols=["HydrationProtocol"], max_tasks=1))
+    started = time.perf_counter()
+    service.start()  # returns once the Task is done and the service has deregistered
+    elapsed = time.perf_counter() - started
+    print(f"\nmethane hydration task claimed, executed and pushed in {elapsed:.1f} s")
+
+    assert service.tasks_executed == 1
+    assert client.get_tasks_status([task]) == ["complete"]
+
+    gathered = client.get_transformation_results(transformation_sk, visualize=False)
+    assert isinstance(gathered, HydrationProtocolResult)
+    assert gathered.data["n_failed"] == 0 and len(gathered.data["repeats"]) == 1
+    estimate, uncertainty = gathered.get_estimate(), gathered.get_uncertainty()
+    assert isinstance(estimate, float) and math.isfinite(estimate)
+    assert isinstance(uncertainty, float) and math.isfinite(uncertainty) and uncertainty >= 0.0
+
+    [dag_result] = client.get_task_results(task, visualize=False)
+    assert dag_result.name == str(transformation.key)
+    assert not dag_result.protocol_unit_failures
+    assert {type(unit).__name__ for unit in dag_result.protocol_units} == HYDRATION_UNITS
+    assert {type(result).__name__ for result in dag_result.protocol_unit_results} == {"ProtocolUnitResult"}
+    assert len(dag_result.protocol_unit_results) == len(HYDRATION_UNITS)
+    for result in dag_result.protocol_unit_results:
+        provenance = result.outputs[PROVENANCE_KEY]
+        assert provenance["task"] == str(task)
+        assert provenance["compute_service_id"] == str(service.compute_service_id)
+        assert provenance["attempt"] == 0 and provenance["start"] <= provenance["end"]
+        assert provenance["versions"]["openmm"] and provenance["versions"]["gufe"]
+    [setup_unit] = [unit for unit in dag_result.protocol_units if isinstance(unit, HydrationSetupUnit)]
+    assert dag_result.unit_to_result(setup_unit).outputs["parameters"]["forcefield"] == MINIMAL_SETTINGS.forcefield
