@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from typing import Callable
 
 from alchemiscale.models import ScopedKey
@@ -43,6 +44,15 @@ def run_together(jobs: list[Callable[[], None]]) -> list[Exception]:
         thread.join(timeout=300)
     assert not any(thread.is_alive() for thread in threads)
     return errors
+
+
+def wait_until_a_transaction_is_blocked(store, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not store.execute_query(
+        "SHOW TRANSACTIONS YIELD status WHERE status STARTS WITH 'Blocked' RETURN count(*) AS blocked"
+    )[0]["blocked"]:
+        assert time.monotonic() < deadline, "the transition never waited for the lock"
+        time.sleep(0.02)
 
 
 def task_states(store, tasks: list[ScopedKey]) -> dict[ScopedKey, dict]:
@@ -115,3 +125,23 @@ def test_completion_racing_requeue(n4js, make_synthetic_chain, unique_scope):
         else:
             assert state["status"] == "waiting" and task not in completed
             assert state["outcomes"] == ["requeued"] and state["actions"] == 1
+
+
+def test_transition_rereads_status_after_waiting_for_the_lock(n4js, make_synthetic_chain, unique_scope):
+    """A writer holding a running Task's lock completes it; ``set_task_error`` queued behind it must refuse.
+
+    Reading the status before taking the lock would see ``running`` and turn a complete Task into an
+    errored one, a change the transition table forbids.
+    """
+    taskhub, (task,) = actioned_tasks(n4js, make_synthetic_chain, unique_scope, 1)
+    service = register(n4js, "holder")
+    assert claim_all(n4js, taskhub, service) == [task]
+    outcome: list = []
+    with n4js.transaction() as tx:
+        tx.run("MATCH (t:GufeTokenizable:Task {_scoped_key: $sk}) SET t.status = 'complete'", sk=str(task)).consume()
+        racer = threading.Thread(target=lambda: outcome.append(n4js.set_task_error([task])))
+        racer.start()
+        wait_until_a_transaction_is_blocked(n4js)
+    racer.join(timeout=60)
+    assert outcome == [[None]]
+    assert n4js.get_task_status([task]) == ["complete"]
