@@ -32,7 +32,6 @@ from alchemiscale.storage.statestore import Neo4jStore
 from alchemiscale.tests.conftest import build_network
 from alchemiscale.tests.integration.identities import make_identity
 from alchemiscale.tests.integration.servers import running_uvicorn
-from alchemiscale.tests.integration.storage.conftest import n4js, n4js_fresh  # noqa: F401 (fixtures)
 
 COMPUTE_APP = "alchemiscale.compute.api:app"
 COMPUTE_IDENTIFIER = "compute-identity"

@@ -10,9 +10,6 @@ import hashlib
 
 import pytest
 
-# Re-exported only for the compute and interface conftests that still import them from here.
-from alchemiscale.tests.integration.conftest import n4js, n4js_fresh, network_chain  # noqa: F401
-
 
 def _synthetic_key(qualname: str, *parts) -> str:
     return f"{qualname}-" + hashlib.md5("|".join(map(str, parts)).encode()).hexdigest()

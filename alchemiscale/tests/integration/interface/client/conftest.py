@@ -19,7 +19,6 @@ from alchemiscale.security.models import CredentialedUserIdentity
 from alchemiscale.storage.objectstore import LocalObjectStore
 from alchemiscale.tests.integration.identities import make_identity
 from alchemiscale.tests.integration.servers import running_uvicorn
-from alchemiscale.tests.integration.storage.conftest import n4js  # noqa: F401 (fixture)
 
 
 @pytest.fixture(scope="session")
