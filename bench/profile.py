@@ -64,13 +64,14 @@ def profile_claiming(stack: Stack, report: Report, n_tasks: int) -> None:
     service = ComputeServiceID.new_from_name("bench_profile")
     now = utcnow()
     stack.store.register_computeservice(ComputeServiceRegistration(identifier=service, registered=now, heartbeat=now))
-    params = {"taskhub": str(hub), "compute_service_id": str(service), "protocols": None}
+    params = {"taskhub": str(hub), "compute_service_id": str(service), "protocols": None,
+              "limit": claim_queries.CANDIDATES_PER_CLAIM}
     for _ in range(3):  # warm the plans
         stack.store.claim_taskhub_tasks(hub, service, count=1)
     candidates_seconds, records = timed(lambda: stack.store.execute_query(claim_queries._CANDIDATES, params))
     report.add(f"claim: candidate read ({len(records[0]['candidates'])} candidates)", candidates_seconds * 1e3, "ms",
                db_hits=db_hits(stack, claim_queries._CANDIDATES, params))
-    chosen = claim_queries.select_candidates(records[0]["candidates"], 1)
+    chosen = records[0]["candidates"][:1]
     claim_seconds, _ = timed(
         lambda: stack.store.execute_query(claim_queries._CLAIM, {**params, "tasks": chosen, "now": utcnow()})
     )

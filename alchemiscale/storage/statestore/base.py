@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Any, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional, TypeVar
 
 import neo4j
 from neo4j import GraphDatabase, ManagedTransaction
 
 from ...settings import Neo4jStoreSettings
+
+T = TypeVar("T")
 
 
 class Neo4jStoreError(Exception):
@@ -20,7 +22,8 @@ class ConflictError(Neo4jStoreError):
 
 
 class Neo4jStoreBase:
-    """Holds the driver; ``execute_query`` for one-statement work, ``transaction`` for several."""
+    """Holds the driver; ``execute_query`` for one-statement work, ``transaction`` for several,
+    ``write_transaction`` for locking writes that must be rerun whole when Neo4j aborts them."""
 
     def __init__(self, driver: neo4j.Driver, dbname: str = "neo4j"):
         self.driver = driver
@@ -59,3 +62,13 @@ class Neo4jStoreBase:
                 tx.commit()
             finally:
                 tx.close()
+
+    def write_transaction(self, work: Callable[[ManagedTransaction], T]) -> T:
+        """Run ``work`` in a write transaction, rerun from the start if Neo4j aborts it as transient.
+
+        Writers lock in one order, but a CLAIMS edge made after the registrations were locked can
+        still meet a claimer head-on; Neo4j then aborts one side as deadlocked, and the rerun reads
+        everything afresh under new locks.
+        """
+        with self.driver.session(database=self.dbname) as session:
+            return session.execute_write(work)

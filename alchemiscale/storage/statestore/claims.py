@@ -1,17 +1,16 @@
 """Claiming Tasks from a TaskHub without a hub-wide lock, and the per-attempt history it records.
 
 Upstream serializes every claimer of a hub on a lock property of the TaskHub node (issue #121).
-Here candidates are read without any lock, chosen by priority tier and ACTIONS weight, and each
-chosen Task is then claimed by a conditional write that first takes that Task's own write lock
-and only then re-checks that it is still claimable. A claimer that loses a race simply re-reads
-and tries fresh candidates, so concurrent claimers of one hub only contend on the same Task.
+Here candidates are chosen inside one read, without any lock, by priority tier and ACTIONS
+weight, and only a few of them come back; each chosen Task is then claimed by a conditional
+write that first takes that Task's own write lock and only then re-checks that it is still
+claimable. A claimer that loses a race moves on to its spare candidates, then re-reads, so
+concurrent claimers of one hub only contend on the same Task.
 """
 
 from __future__ import annotations
 
-import random
 import re
-from collections import defaultdict
 from typing import Any, Iterable, Optional, Sequence, Union
 
 from ...models import ComputeServiceID, ScopedKey
@@ -24,25 +23,38 @@ PROTOCOL_NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9_]*$")
 # Rounds of (read candidates, conditionally claim) before giving up on a contended hub.
 MAX_CLAIM_ROUNDS = 10
 
+# Candidates read per Task still wanted: the spares let a claimer that loses a race to another
+# claimer try again without re-reading the hub.
+CANDIDATES_PER_CLAIM = 4
+
 # Conditions that make an actioned Task `t` (via ACTIONS edge `a`) claimable, shared by the
 # candidate read, the locked re-check, and the compute manager's count of available work.
+# `t.extends` mirrors the EXTENDS edge, so Tasks extending nothing skip the traversal.
 CLAIMABLE_TASK = """
     t.status = 'waiting' AND a.weight > 0
-    AND NOT EXISTS { MATCH (t)-[:EXTENDS]->(prior:Task) WHERE prior.status <> 'complete' }
+    AND (t.extends IS NULL
+         OR NOT EXISTS { MATCH (t)-[:EXTENDS]->(prior:Task) WHERE prior.status <> 'complete' })
     AND ($protocols IS NULL OR EXISTS {
         MATCH (t)-[:PERFORMS]->()-[:DEPENDS_ON {attribute: 'protocol'}]->(protocol)
         WHERE any(label IN labels(protocol) WHERE label IN $protocols)
     })
 """
 
-# One round trip: whether the service is (still) registered, and the hub's claimable Tasks.
+# One round trip: whether the service is (still) registered, and up to $limit claimable Tasks of
+# the hub in order of preference. Ordering by priority takes whole tiers (lowest number first)
+# while they fit; inside the tier that does not fit, the Efraimidis-Spirakis key
+# ln(u) / weight (the logarithm of u ** (1 / weight), which does not underflow for small weights)
+# makes the top keys a sample without replacement with probability proportional to weight.
 _CANDIDATES = f"""
 OPTIONAL MATCH (csr:ComputeServiceRegistration {{identifier: $compute_service_id}})
 WITH csr IS NOT NULL AS registered
 CALL {{
     MATCH (:GufeTokenizable:TaskHub {{_scoped_key: $taskhub}})-[a:ACTIONS]->(t:Task)
     WHERE {CLAIMABLE_TASK}
-    RETURN collect([t._scoped_key, t.priority, a.weight]) AS candidates
+    WITH t, t.priority AS priority, log(1.0 - rand()) / a.weight AS sample_key
+    ORDER BY priority, sample_key DESC
+    LIMIT $limit
+    RETURN collect(t._scoped_key) AS candidates
 }}
 RETURN registered, candidates
 """
@@ -110,34 +122,6 @@ def validate_protocols(protocols: Optional[Sequence[str]]) -> Optional[list[str]
     return protocols
 
 
-def select_candidates(
-    candidates: Iterable[tuple[str, int, float]], count: int, rng: Optional[random.Random] = None
-) -> list[str]:
-    """Choose up to ``count`` Tasks from ``(task, priority, weight)`` candidates.
-
-    Whole priority tiers are taken (lowest number first) while they fit; inside the tier that
-    does not fit, Tasks are sampled without replacement with probability proportional to their
-    weight (Efraimidis-Spirakis keys ``u ** (1 / w)``).
-    """
-    rng = rng or random
-    tiers: dict[int, list[tuple[str, float]]] = defaultdict(list)
-    for task, priority, weight in candidates:
-        if weight > 0:
-            tiers[priority].append((task, weight))
-    chosen: list[str] = []
-    for priority in sorted(tiers):
-        tier = tiers[priority]
-        room = count - len(chosen)
-        if room <= 0:
-            break
-        if len(tier) <= room:
-            chosen.extend(task for task, _ in tier)
-        else:
-            keyed = sorted(tier, key=lambda item: rng.random() ** (1.0 / item[1]), reverse=True)
-            chosen.extend(task for task, _ in keyed[:room])
-    return chosen
-
-
 class ClaimsMixin:
     def claim_taskhub_tasks(
         self,
@@ -162,7 +146,8 @@ class ClaimsMixin:
         }
         claimed: list[str] = []
         for round_number in range(MAX_CLAIM_ROUNDS):
-            record = self.execute_query(_CANDIDATES, params)[0]
+            wanted = count - len(claimed)
+            record = self.execute_query(_CANDIDATES, {**params, "limit": CANDIDATES_PER_CLAIM * wanted})[0]
             if not record["registered"]:
                 if round_number == 0:
                     raise UnregisteredComputeServiceError(
@@ -170,16 +155,25 @@ class ClaimsMixin:
                         "register it before claiming"
                     )
                 break  # the registration expired while we were claiming
-            chosen = select_candidates(record["candidates"], count - len(claimed))
-            if not chosen:
+            candidates: list[str] = record["candidates"]
+            if not candidates:
                 break
-            won = {r["claimed"] for r in self.execute_query(_CLAIM, {**params, "tasks": chosen, "now": utcnow()})}
-            # keep the preference order of the selection, not the locking order
-            claimed.extend(task for task in chosen if task in won)
+            claimed += self._claim_in_order(params, candidates, wanted)
             if len(claimed) >= count:
                 break
         result: list[Optional[ScopedKey]] = [ScopedKey.from_str(sk) for sk in claimed]
         return result + [None] * (count - len(result))
+
+    def _claim_in_order(self, params: dict[str, Any], candidates: list[str], wanted: int) -> list[str]:
+        """Claim up to ``wanted`` of ``candidates``, most preferred first, falling back on the
+        spares for those lost to other claimers; returns the Tasks won, in preference order."""
+        won: list[str] = []
+        while candidates and len(won) < wanted:
+            chosen, candidates = candidates[: wanted - len(won)], candidates[wanted - len(won):]
+            taken = {r["claimed"] for r in self.execute_query(_CLAIM, {**params, "tasks": chosen, "now": utcnow()})}
+            # keep the preference order of the selection, not the locking order
+            won.extend(task for task in chosen if task in taken)
+        return won
 
     def get_task_history(self, task: ScopedKeyLike) -> list[dict[str, Any]]:
         """Every claim of a Task, oldest first: who ran it, when, and how the attempt ended."""

@@ -13,6 +13,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Optional, Sequence, Union
 
+from neo4j import ManagedTransaction
+
 from ...models import ComputeManagerID, ComputeServiceID, Scope, ScopedKey
 from ..models import (
     ComputeManagerInstruction,
@@ -24,37 +26,28 @@ from ..models import (
 from .base import ConflictError
 from .claims import CLAIMABLE_TASK, scoped_key_str, validate_protocols
 from .scoping import ScopedKeyLike, as_scope, to_native
+from .status import apply_status, lock_tasks
 
-# Deletes the registration bound to `csr` after sending its running Tasks back to waiting. The
-# registration is locked first (so no claim can add a CLAIMS edge unseen), then each Task, whose
-# status is re-read under its lock so a result recorded meanwhile is never overwritten.
-_RELEASE_AND_DELETE = """
-SET csr._release_lock = true
-REMOVE csr._release_lock
+# Registrations are locked (in identifier order, as every other writer does) before the Tasks they
+# claim are read, so no claim can add a CLAIMS edge unseen; `$expire_time` is re-checked under the
+# lock so a heartbeat that arrived meanwhile keeps its registration.
+_LOCK_REGISTRATIONS = """
+UNWIND $identifiers AS identifier
+WITH DISTINCT identifier ORDER BY identifier
+MATCH (csr:ComputeServiceRegistration {identifier: identifier})
+SET csr._lock = true
+REMOVE csr._lock
 WITH csr
-CALL {
-    WITH csr
-    OPTIONAL MATCH (csr)-[:CLAIMS]->(t:Task)
-    SET t._release_lock = true
-    REMOVE t._release_lock
-    WITH csr, t
-    WHERE t.status = 'running' AND EXISTS { (csr)-[:CLAIMS]->(t) }
-    SET t.status = 'waiting', t.claim = null
-    WITH csr, t
-    OPTIONAL MATCH (t)-[:ATTEMPTED]->(att:TaskAttempt {compute_service_id: csr.identifier})
-    WHERE att.ended IS NULL
-    SET att.ended = $now, att.outcome = 'requeued'
-    RETURN count(DISTINCT t) AS requeued
-}
-WITH csr, csr.identifier AS identifier
-DETACH DELETE csr
-RETURN identifier
+WHERE $expire_time IS NULL OR csr.heartbeat < $expire_time
+OPTIONAL MATCH (csr)-[:CLAIMS]->(t:Task)
+RETURN csr.identifier AS identifier, collect(t._scoped_key) AS tasks
 """
 
-_DEREGISTER = (
-    "MATCH (csr:ComputeServiceRegistration {identifier: $compute_service_id})\n" + _RELEASE_AND_DELETE
-)
-_EXPIRE = "MATCH (csr:ComputeServiceRegistration) WHERE csr.heartbeat < $expire_time\n" + _RELEASE_AND_DELETE
+_DELETE_REGISTRATIONS = """
+UNWIND $identifiers AS identifier
+MATCH (csr:ComputeServiceRegistration {identifier: identifier})
+DETACH DELETE csr
+"""
 
 _CREATE_SERVICE = """
 CREATE (csr:ComputeServiceRegistration {
@@ -161,10 +154,8 @@ class ComputeMixin:
 
         Returns the id, or None if it was not registered (e.g. it had already expired).
         """
-        records = self.execute_query(
-            _DEREGISTER, {"compute_service_id": _service_id(compute_service_id), "now": utcnow()}
-        )
-        return ComputeServiceID(records[0]["identifier"]) if records else None
+        removed = self._release_and_delete([_service_id(compute_service_id)], expire_time=None)
+        return ComputeServiceID(removed[0]) if removed else None
 
     def heartbeat_computeservice(
         self, compute_service_id: Union[ComputeServiceID, str], heartbeat: datetime
@@ -179,8 +170,34 @@ class ComputeMixin:
 
     def expire_registrations(self, expire_time: datetime) -> list[ComputeServiceID]:
         """Delete registrations whose last heartbeat is older than ``expire_time``; requeue their Tasks."""
-        records = self.execute_query(_EXPIRE, {"expire_time": expire_time, "now": utcnow()})
-        return [ComputeServiceID(record["identifier"]) for record in records]
+        expired = [
+            record["identifier"]
+            for record in self.execute_query(
+                "MATCH (csr:ComputeServiceRegistration) WHERE csr.heartbeat < $expire_time "
+                "RETURN csr.identifier AS identifier",
+                {"expire_time": expire_time},
+            )
+        ]
+        if not expired:
+            return []
+        return [ComputeServiceID(identifier) for identifier in self._release_and_delete(expired, expire_time)]
+
+    def _release_and_delete(self, identifiers: list[str], expire_time: Optional[datetime]) -> list[str]:
+        """Delete registrations (those still older than ``expire_time``, if given) after sending their
+        running Tasks back to waiting, in one transaction; returns the identifiers deleted."""
+
+        def work(tx: ManagedTransaction) -> list[str]:
+            locked = list(tx.run(_LOCK_REGISTRATIONS, identifiers=identifiers, expire_time=expire_time))
+            claimed = sorted({task for record in locked for task in record["tasks"]})
+            current = lock_tasks(tx, claimed) if claimed else {}
+            running = sorted(sk for sk, status in current.items() if status == "running")
+            if running:
+                apply_status(tx, running, "waiting")
+            deleted = [record["identifier"] for record in locked]
+            tx.run(_DELETE_REGISTRATIONS, identifiers=deleted).consume()
+            return deleted
+
+        return self.write_transaction(work)
 
     def log_failure_compute_service(
         self, compute_service_id: Union[ComputeServiceID, str], failure_time: datetime

@@ -19,7 +19,7 @@ from ..models import TaskRestartPattern, TaskStatusEnum
 from .actions import cancel_from_taskhubs
 from .claims import scoped_key_str
 from .scoping import ScopedKeyLike, as_scoped_key, node_props
-from .status import apply_status, lock_tasks, write_transaction
+from .status import apply_status, lock_tasks
 
 _ADD_PATTERNS = """
 MATCH (th:GufeTokenizable:TaskHub {_scoped_key: $taskhub})
@@ -136,7 +136,7 @@ class RestartsMixin:
             _resolve_task_restarts(tx, actioned)
             return created
 
-        return [ScopedKey.from_str(sk) for sk in write_transaction(self, work)]
+        return [ScopedKey.from_str(sk) for sk in self.write_transaction(work)]
 
     def remove_task_restart_patterns(self, taskhub: ScopedKeyLike, patterns: Sequence[str]) -> None:
         """Remove patterns from a TaskHub (with their APPLIES counters); unknown patterns are ignored."""
@@ -188,7 +188,7 @@ class RestartsMixin:
         Tasks that are not errored, or have no pattern applying to them, are left alone.
         """
         task_sks = sorted({scoped_key_str(task) for task in tasks})
-        restarted = write_transaction(self, lambda tx: _resolve_task_restarts(tx, task_sks))
+        restarted = self.write_transaction(lambda tx: _resolve_task_restarts(tx, task_sks))
         return [ScopedKey.from_str(sk) for sk in restarted]
 
 

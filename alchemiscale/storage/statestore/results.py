@@ -16,7 +16,7 @@ from ...models import ComputeServiceID, Scope, ScopedKey
 from ..models import ProtocolDAGResultRef, TaskStatusEnum, Tracebacks
 from .claims import scoped_key_str
 from .scoping import ScopedKeyLike, as_scoped_key, node_props, to_native
-from .status import apply_status, lock_tasks, write_transaction
+from .status import apply_status, lock_tasks
 
 _MERGE_REF = """
 MATCH (t:GufeTokenizable:Task {_scoped_key: $task})
@@ -248,4 +248,4 @@ class ResultsMixin:
             apply_status(tx, [params["task"]], outcome, result_ref=params["ref_sk"])
             return RecordedResult(ref_sk, outcome.value)
 
-        return write_transaction(self, work)
+        return self.write_transaction(work)

@@ -20,7 +20,7 @@ and restart modules call them inside their own transactions so the side effects 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Optional, TypeVar, Union
+from typing import Optional, Union
 
 from neo4j import ManagedTransaction
 from neo4j.exceptions import ClientError
@@ -30,7 +30,6 @@ from ..models import NetworkStateEnum, TaskStatusEnum, utcnow
 from .scoping import ScopedKeyLike, as_scope, as_scoped_key, as_scoped_keys, ordered, scope_filter
 
 S = TaskStatusEnum
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -91,17 +90,6 @@ def check_task_status(status: str) -> str:
         return TaskStatusEnum(status).value
     except ValueError:
         raise ValueError(f"invalid Task status {status!r}; expected one of: {', '.join(ALL_STATUSES)}") from None
-
-
-def write_transaction(store, work: Callable[[ManagedTransaction], T]) -> T:
-    """Run ``work`` in a write transaction, rerun from the start if Neo4j aborts it as transient.
-
-    Writers lock in one order, but a CLAIMS edge made after the registrations were locked can
-    still meet a claimer head-on; Neo4j then aborts one side as deadlocked, and the rerun reads
-    everything afresh under new locks.
-    """
-    with store.driver.session(database=store.dbname) as session:
-        return session.execute_write(work)
 
 
 def lock_tasks(tx: ManagedTransaction, task_sks: list[str]) -> dict[str, str]:
@@ -200,7 +188,7 @@ class TaskStatusMixin:
                 _raise_for_refused(keys, current, target, rule)
             return set(apply_status(tx, sorted(current), target))
 
-        moved = write_transaction(self, work)
+        moved = self.write_transaction(work)
         return [k if str(k) in moved else None for k in keys]
 
     # -- status counts ------------------------------------------------------------------

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 from collections import Counter
@@ -10,11 +9,7 @@ from collections import Counter
 import pytest
 
 from alchemiscale.models import ComputeServiceID
-from alchemiscale.storage.statestore.claims import (
-    UnregisteredComputeServiceError,
-    select_candidates,
-    validate_protocols,
-)
+from alchemiscale.storage.statestore.claims import _CANDIDATES, UnregisteredComputeServiceError, validate_protocols
 
 from .compute_helpers import claim_all, count, make_ref, register, scoped, transformation_keys
 
@@ -32,22 +27,38 @@ def actioned_tasks(store, taskhub, transformations):
     return tasks
 
 
-# -- selection (no database) ---------------------------------------------------------------
+def read_candidates(store, taskhub, service, limit: int) -> list[str]:
+    params = {"taskhub": str(taskhub), "compute_service_id": str(service), "protocols": None, "limit": limit}
+    return store.execute_query(_CANDIDATES, params)[0]["candidates"]
 
 
-def test_select_candidates_takes_whole_tiers_in_priority_order():
-    candidates = [("c1", 3, 0.5), ("a1", 1, 0.5), ("b1", 2, 0.5), ("a2", 1, 0.1), ("b2", 2, 0.9), ("b3", 2, 0.5)]
-    chosen = select_candidates(candidates, 4, rng=random.Random(1))
-    assert set(chosen[:2]) == {"a1", "a2"}
-    assert len(chosen) == 4 and set(chosen[2:]) < {"b1", "b2", "b3"}
-    assert set(select_candidates(candidates, 10)) == {c[0] for c in candidates}
+# -- candidate selection and validation ----------------------------------------------------------
 
 
-def test_select_candidates_samples_by_weight_within_a_tier():
-    rng = random.Random(7)
-    picks = Counter(select_candidates([("heavy", 1, 0.75), ("light", 1, 0.25)], 1, rng=rng)[0] for _ in range(4000))
-    assert 0.71 < picks["heavy"] / 4000 < 0.79
-    assert select_candidates([("zero", 1, 0.0)], 1) == []
+def test_candidates_take_whole_tiers_in_priority_order(hub):
+    store, taskhub, transformations = hub
+    keys = actioned_tasks(store, taskhub, transformations[:6])
+    store.set_task_priority(keys[:2], 1)
+    store.set_task_priority(keys[2:5], 2)
+    store.set_task_priority(keys[5:], 3)
+    tasks = [str(t) for t in keys]
+    service = register(store)
+    chosen = read_candidates(store, taskhub, service, 4)
+    assert set(chosen[:2]) == set(tasks[:2])
+    assert len(chosen) == 4 and set(chosen[2:]) < set(tasks[2:5])
+    assert set(read_candidates(store, taskhub, service, 10)) == set(tasks)
+
+
+def test_candidates_sample_by_weight_within_a_tier(hub):
+    store, taskhub, transformations = hub
+    heavy, light, zero = actioned_tasks(store, taskhub, transformations[:3])
+    store.set_task_weights({heavy: 0.75, light: 0.25, zero: 0.0}, taskhub)
+    service = register(store)
+    draws = 400
+    picks = Counter(read_candidates(store, taskhub, service, 1)[0] for _ in range(draws))
+    assert set(picks) <= {str(heavy), str(light)}  # weight zero is never a candidate
+    assert 0.65 < picks[str(heavy)] / draws < 0.85  # ~4 standard deviations around 0.75
+    assert sorted(read_candidates(store, taskhub, service, 5)) == sorted([str(heavy), str(light)])
 
 
 @pytest.mark.parametrize("protocols", [[], ["1Protocol"], ["My-Protocol"], ["Proto col"], "SuccessProtocol", [3]])
