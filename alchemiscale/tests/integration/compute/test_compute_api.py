@@ -219,6 +219,12 @@ class TestResults:
     def test_success_result(
         self, api, registered, compute_network, compute_client, n4js_fresh, tmp_path, compute_objectstore
     ):
+        # NonTransformations use SuccessProtocol too: leave only Transformations to claim
+        n4js_fresh.cancel_tasks(
+            [t for t in compute_network.tasks.values()
+             if n4js_fresh.get_task_transformation(t).qualname == "NonTransformation"],
+            compute_network.taskhub,
+        )
         [claimed] = api.post(
             f"/taskhubs/{compute_network.taskhub}/claim",
             json={"compute_service_id": str(registered), "count": 1, "protocols": ["SuccessProtocol"]},
