@@ -14,6 +14,7 @@ condition                                                  status
 invalid value (``ValueError``; bad scope parameters)       400
 integer too large for the store (``OverflowError``)        400
 corrupt gzip request body                                  400
+gzip request body expanding past 2 GiB                     413
 store refused the operation (``Neo4jStoreError``)          400
 missing, malformed, expired or foreign token               401
 target scope not granted by the token                      401
@@ -28,7 +29,6 @@ Neo4j or object store unreachable (``GET /check``)         503
 
 from __future__ import annotations
 
-import gzip
 import json
 import logging
 import zlib
@@ -84,6 +84,30 @@ def error_message(exc: Exception) -> str:
 # --- gzip -------------------------------------------------------------------------------
 
 
+MAX_GUNZIPPED_BODY_BYTES = 2 * 1024**3  # far above any real network or result; stops gzip bombs
+
+
+def gunzip_body(body: bytes, limit: int = MAX_GUNZIPPED_BODY_BYTES) -> bytes:
+    """Decompress a gzip request body, refusing corrupt data and bodies that expand past ``limit``."""
+    decompressor = zlib.decompressobj(wbits=zlib.MAX_WBITS | 16)
+    try:
+        plain = decompressor.decompress(body, limit)
+        if decompressor.unconsumed_tail:
+            raise HTTPException(
+                status.HTTP_413_CONTENT_TOO_LARGE,
+                detail=f"gzip request body expands past {limit} bytes; send less per request",
+            )
+        plain += decompressor.flush()
+        if not decompressor.eof:
+            raise zlib.error("truncated gzip data")
+    except zlib.error as e:
+        raise HTTPException(
+            status.HTTP_400_BAD_REQUEST,
+            detail=f"request body declared Content-Encoding: gzip but is not valid gzip data: {e}",
+        ) from e
+    return plain
+
+
 class GzipRequest(Request):
     """A request whose body is gunzipped when it arrives with ``Content-Encoding: gzip``."""
 
@@ -94,13 +118,7 @@ class GzipRequest(Request):
         if not hasattr(self, "_body"):
             body = await super().body()
             if self.is_gzipped():
-                try:
-                    body = gzip.decompress(body)
-                except (OSError, EOFError, zlib.error) as e:
-                    raise HTTPException(
-                        status.HTTP_400_BAD_REQUEST,
-                        detail=f"request body declared Content-Encoding: gzip but is not valid gzip data: {e}",
-                    ) from e
+                body = gunzip_body(body)
             self._body = body
         return self._body
 
