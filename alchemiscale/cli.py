@@ -127,7 +127,7 @@ def gunicorn_settings(params: dict[str, Any]) -> dict[str, Any]:
         "workers": params["workers"],
         "bind": f"{params['host']}:{params['port']}",
         "loglevel": params["loglevel"],
-        "worker_class": "uvicorn.workers.UvicornWorker",
+        "worker_class": "uvicorn_worker.UvicornWorker",
     }
 
 
