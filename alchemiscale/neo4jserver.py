@@ -218,7 +218,7 @@ def render_conf(data_dir: Path, bolt_port: int, pagecache: str) -> str:
     return header + "".join(f"{key}={value}\n" for key, value in settings.items())
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     """Whether process `pid` exists and has not exited.
 
     A JVM's main thread can end (showing the process as a zombie) while its other threads are
@@ -242,7 +242,7 @@ def _pid_alive(pid: int) -> bool:
 
 def _is_server_for(pid: int, data_dir: Path) -> bool:
     """Whether `pid` is a live Neo4j server for `data_dir`, not some process that reused the pid."""
-    if not _pid_alive(pid):
+    if not pid_alive(pid):
         return False
     if not HAS_PROCFS:
         return True
@@ -356,7 +356,7 @@ class Neo4jServer:
         if self._process is not None:
             return self._process.poll() is None
         if self._attached_pid is not None:
-            return _pid_alive(self._attached_pid)
+            return pid_alive(self._attached_pid)
         return False
 
     def __repr__(self) -> str:

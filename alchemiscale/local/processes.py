@@ -2,8 +2,8 @@
 
 Every process is started in its own session, so it outlives the command that started it and its
 children (gunicorn workers, a compute service's task process) share its process group: stopping
-the group leaves nothing behind. Zombies count as exited, since an orphan's zombie may linger
-until some ancestor reaps it.
+the group leaves nothing behind. Zombies with no threads left count as exited, since an orphan's
+zombie may linger until some ancestor reaps it.
 """
 
 from __future__ import annotations
@@ -19,9 +19,8 @@ from typing import Mapping, Optional, Sequence
 
 import httpx
 
-from ..neo4jserver import port_in_use
+from ..neo4jserver import HAS_PROCFS, pid_alive, port_in_use
 
-HAS_PROCFS = Path("/proc/self/stat").exists()
 # Below Linux's default ephemeral range (32768-60999), so outgoing connections cannot take a chosen port
 # in the seconds between choosing it and a server binding it.
 QUIET_PORT_RANGE = range(20000, 32000)
@@ -62,20 +61,6 @@ def _proc_stat(pid: int) -> Optional[list[str]]:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
         return None
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether ``pid`` exists and is not a zombie."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    if not HAS_PROCFS:
-        return True
-    fields = _proc_stat(pid)
-    return fields is not None and fields[0] != "Z"
 
 
 def group_members(pgid: int) -> list[int]:
