@@ -7,7 +7,7 @@ export ALCHEMISCALE_NEO4J_LIB ?= $(CURDIR)/.cache/neo4j/lib
 PYTEST_ARGS ?=
 PYTEST_WORKERS ?= 2
 
-.PHONY: help install neo4j test test-unit demo docs bench bench-full clean
+.PHONY: help install upstream-peer neo4j test test-unit demo docs bench bench-full clean
 
 help:
 	@echo "make demo   - set up and run a local deployment computing a small hydration free energy network"
@@ -15,20 +15,30 @@ help:
 	@echo "make docs   - build the Sphinx documentation (warnings are errors)"
 	@echo "make bench  - quick benchmarks (bench/); make bench-full for the full preset"
 
-$(PY):
-	$(PYTHON) -m venv $(VENV)
+UPSTREAM_VENV := .venv-upstream
+UPSTREAM_STAMP := $(UPSTREAM_VENV)/.installed
+REQUIREMENTS := $(wildcard devtools/requirements/*.txt) devtools/install-env.sh
+# the gufe 1.x / openfe wheels; without them the stack comes from its public git tags
+export ALCHEMISCALE_WHEELHOUSE ?= $(abspath ../shared/wheels)
+export PYTHON
 
-$(STAMP): pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet --upgrade pip setuptools wheel
-	$(PY) -m pip install --quiet -e '.[chemistry,test,docs]'
+$(STAMP): pyproject.toml $(REQUIREMENTS)
+	bash devtools/install-env.sh $(VENV) chemistry,test,docs
 	touch $(STAMP)
 
+# upstream alchemiscale 0.8.0 in an environment of its own: a real peer client and compute service for tests
+$(UPSTREAM_STAMP): $(REQUIREMENTS)
+	bash devtools/install-env.sh --upstream $(UPSTREAM_VENV)
+	touch $(UPSTREAM_STAMP)
+
 install: $(STAMP) neo4j
+
+upstream-peer: $(UPSTREAM_STAMP)
 
 neo4j: $(STAMP)
 	$(PY) -m alchemiscale.neo4jserver fetch --lib-dir $(ALCHEMISCALE_NEO4J_LIB)
 
-test: install
+test: install upstream-peer
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 test-unit: $(STAMP)
