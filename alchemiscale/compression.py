@@ -101,10 +101,10 @@ def summarize_protocoldagresult(chain_json: list) -> dict[str, Any]:
     """What a server needs to know about a ProtocolDAGResult keyed chain, read without gufe.
 
     Returns ``{key, ok, transformation_key, failures, n_units, n_results}``. ``ok`` is True only when
-    every ProtocolUnit has a successful (non-failure) ProtocolUnitResult; gufe 0.4's own ``ok()``
-    counts failures as results, so it is not used. ``failures`` lists ``{source_key, failure_key,
-    traceback, exception}`` for each ProtocolUnitFailure. ``transformation_key`` is the DAG's name
-    when that is a Transformation key (as gufe names DAGs it creates), else None.
+    every ProtocolUnit has a successful (non-failure) ProtocolUnitResult, as gufe's own ``ok()``.
+    ``failures`` lists ``{source_key, failure_key, traceback, exception}`` for each
+    ProtocolUnitFailure. ``transformation_key`` is the result's own label (gufe 1.x records the
+    Transformation it came from), else its name when that is a Transformation key, else None.
     """
     try:
         chain = KeyedChain.from_json(chain_json)
@@ -138,7 +138,8 @@ def summarize_protocoldagresult(chain_json: list) -> dict[str, Any]:
     return {
         "key": root.key,
         "ok": all(unit_key in succeeded for unit_key in unit_keys),
-        "transformation_key": _transformation_key(root.keyed_dict.get("name")),
+        "transformation_key": _transformation_key(root.keyed_dict.get("transformation_key"))
+        or _transformation_key(root.keyed_dict.get("name")),
         "failures": failures,
         "n_units": len(unit_keys),
         "n_results": len(result_keys),

@@ -1,86 +1,31 @@
 """gufe objects to and from keyed chains (client and compute side: imports gufe).
 
-gufe 0.4 has keyed dicts but no keyed chain, so this module builds the chain itself: every
-GufeTokenizable reachable from an object, as ``[key, keyed dict]`` pairs, dependencies first.
-JSON text uses gufe's own codecs, so numpy arrays, bytes and paths survive the trip.
+A keyed chain is gufe 1.x's own serialization (:class:`gufe.tokenization.KeyedChain`): every
+GufeTokenizable reachable from an object as ``[key, keyed dict]`` pairs, dependencies first, the
+object last. Servers store and serve it as JSON without gufe. The JSON text uses gufe's own codecs,
+so numpy arrays, bytes, paths, units and Settings survive the trip.
 """
 
 from __future__ import annotations
 
-import copy
 import json
 from typing import Any
 
-from gufe.tokenization import (
-    JSON_HANDLER,
-    GufeKey,
-    GufeTokenizable,
-    from_dict,
-    is_gufe_key_dict,
-    modify_dependencies,
-)
-
-KEY_STUB = ":gufe-key:"
+from gufe.tokenization import JSON_HANDLER, GufeTokenizable, KeyedChain
 
 KeyedChainJSON = list[list]
 
 
-def _direct_dependencies(obj: GufeTokenizable) -> list[GufeTokenizable]:
-    found: list[GufeTokenizable] = []
-
-    def record(dependency: GufeTokenizable):
-        found.append(dependency)
-        return dependency
-
-    modify_dependencies(
-        obj.to_shallow_dict(), record, lambda o: isinstance(o, GufeTokenizable), mode="encode", top=True
-    )
-    return found
+def to_keyed_chain(obj: GufeTokenizable) -> list[tuple[str, dict]]:
+    """All objects reachable from ``obj`` as ``(key, keyed dict)``, dependencies first, ``obj`` last."""
+    return obj.to_keyed_chain()
 
 
-def to_keyed_chain(obj: GufeTokenizable) -> KeyedChainJSON:
-    """All objects reachable from ``obj`` as ``[key, keyed dict]``, dependencies first, ``obj`` last."""
-    chain: dict[str, dict] = {}
-    stack: list[tuple[GufeTokenizable, bool]] = [(obj, False)]
-    while stack:
-        current, expanded = stack.pop()
-        key = str(current.key)
-        if key in chain:
-            continue
-        if expanded:
-            chain[key] = current.to_keyed_dict()
-            continue
-        stack.append((current, True))
-        for dependency in reversed(_direct_dependencies(current)):
-            if str(dependency.key) not in chain:
-                stack.append((dependency, False))
-    return [[key, keyed_dict] for key, keyed_dict in chain.items()]
-
-
-def from_keyed_chain(chain: KeyedChainJSON) -> GufeTokenizable:
-    """Rebuild the root object of a keyed chain (the last entry).
-
-    References are resolved from the chain itself, not gufe's global registry: gufe 0.4 registers
-    a rebuilt ProtocolUnit under a fresh random key before restoring its stored ``_key``, so a
-    registry lookup fails in any process that never held the original objects.
-    """
+def from_keyed_chain(chain: list) -> GufeTokenizable:
+    """Rebuild the root object of a keyed chain (its last entry), resolving references within the chain."""
     if not chain:
         raise ValueError("cannot rebuild a gufe object from an empty keyed chain")
-    built: dict[str, GufeTokenizable] = {}
-    obj = None
-    for key, keyed_dict in chain:
-        keyed_dict = copy.deepcopy(keyed_dict)  # gufe pops from the dict it decodes
-        if isinstance(keyed_dict.get("_key"), str):
-            keyed_dict["_key"] = GufeKey(keyed_dict["_key"])
-        try:
-            resolved = modify_dependencies(
-                keyed_dict, lambda stub: built[stub[KEY_STUB]], is_gufe_key_dict, mode="decode", top=True
-            )
-        except KeyError as e:
-            raise ValueError(f"keyed chain entry {key!r} refers to {e.args[0]!r}, which no earlier entry defines") from None
-        obj = from_dict(resolved)
-        built[key] = obj
-    return obj
+    return KeyedChain([(key, keyed_dict) for key, keyed_dict in chain]).to_gufe()
 
 
 def dumps(value: Any) -> str:

@@ -22,9 +22,9 @@ from pathlib import Path
 import yaml
 
 from gufe import AlchemicalNetwork, Transformation
-from gufe.protocols.protocoldag import execute
 
 from alchemiscale.gufe_chain import to_keyed_chain_json
+from alchemiscale.tests.protocols import execute_locally
 
 from .data import transformation_network
 from .harness import Report, Stack, timed, unique_scope
@@ -47,7 +47,7 @@ def run_direct(transformations: list[Transformation], workdir: Path) -> float:
         for i, transformation in enumerate(transformations):
             shared = workdir / f"direct-{i}"
             shared.mkdir(parents=True)
-            result = execute(transformation.create(), shared=shared)
+            result = execute_locally(transformation.create(), shared)
             if not result.ok():
                 raise RuntimeError(f"direct execution of {transformation.name} failed")
 

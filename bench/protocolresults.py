@@ -19,13 +19,12 @@ from pathlib import Path
 
 import numpy as np
 from gufe.protocols import ProtocolUnit
-from gufe.protocols.protocoldag import execute
 
 from alchemiscale.compression import deserialize_protocoldagresult, serialize_protocoldagresult
 from alchemiscale.gufe_chain import to_keyed_chain_json
 from alchemiscale.models import ComputeServiceID, ScopedKey
 from alchemiscale.storage.objectstore import LocalObjectStore
-from alchemiscale.tests.protocols import FinishUnit, SetupUnit, SuccessProtocol
+from alchemiscale.tests.protocols import FinishUnit, SetupUnit, SuccessProtocol, TestSettings, execute_locally, protocol_settings
 
 from .data import transformation_network
 from .harness import PeakRSS, Report, Stack, timed, unique_scope
@@ -45,18 +44,28 @@ class SamplingUnit(ProtocolUnit):
         return {"window": window, "value": float(samples.mean()), "samples": samples}
 
 
+class PayloadSettings(TestSettings):
+    values_per_window: int = 2500
+
+
+def payload_settings(values_per_window: int) -> PayloadSettings:
+    return PayloadSettings(**dict(protocol_settings(n_windows=4)), values_per_window=values_per_window)
+
+
 class PayloadProtocol(SuccessProtocol):
-    """SuccessProtocol with sample arrays; settings ``{"n_windows", "values_per_window"}``."""
+    """SuccessProtocol with sample arrays (``settings.n_windows`` windows of ``values_per_window``)."""
+
+    _settings_cls = PayloadSettings
 
     @classmethod
     def _default_settings(cls):
-        return {"n_windows": 4, "values_per_window": 2500}
+        return payload_settings(2500)
 
-    def _create(self, stateA, stateB, mapping=None, extend_from=None):
+    def _create(self, stateA, stateB, mapping=None, extends=None):
         setup = SetupUnit(name="setup", stateA=stateA, stateB=stateB, start=None)
         windows = [
-            SamplingUnit(name=f"window {i}", setup=setup, window=i, n_values=self.settings["values_per_window"])
-            for i in range(self.settings["n_windows"])
+            SamplingUnit(name=f"window {i}", setup=setup, window=i, n_values=self.settings.values_per_window)
+            for i in range(self.settings.n_windows)
         ]
         return [setup, *windows, FinishUnit(name="finish", simulations=windows)]
 
@@ -73,7 +82,7 @@ def claim_all(client, taskhub: ScopedKey, service: ComputeServiceID, n_tasks: in
 
 def run(stack: Stack, n_results: int, preset: str) -> Report:
     report = Report("results", preset)
-    protocols = [PayloadProtocol({"n_windows": 4, "values_per_window": n}) for n in VALUES_PER_WINDOW]
+    protocols = [PayloadProtocol(payload_settings(n)) for n in VALUES_PER_WINDOW]
     network = transformation_network(n_results // TASKS_PER_TRANSFORMATION, "results network", protocols)
     scope = unique_scope("bench", "results", "p")
     network_sk, taskhub_sk, _ = stack.store.assemble_network(to_keyed_chain_json(network), scope)
@@ -93,7 +102,7 @@ def run(stack: Stack, n_results: int, preset: str) -> Report:
         def make_payload(task: ScopedKey) -> bytes:
             transformation = by_key[stack.store.get_task_transformation(task).gufe_key]
             with tempfile.TemporaryDirectory(prefix="bench-results-") as shared:
-                return serialize_protocoldagresult(execute(transformation.create(), shared=Path(shared)))
+                return serialize_protocoldagresult(execute_locally(transformation.create(), Path(shared)))
 
         make_seconds, payloads = timed(lambda: [make_payload(task) for task in claimed])
         total_mb = sum(len(p) for p in payloads) / 1e6

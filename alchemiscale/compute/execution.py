@@ -1,7 +1,7 @@
 """Running one ProtocolDAG: unit by unit with retries, in a child process that can be killed.
 
-gufe 0.4's ``execute`` uses one shared folder, no per-unit scratch folders and no retries, so
-:func:`run_protocoldag` walks the DAG itself. :class:`ChildExecution` runs it in a spawned
+:func:`run_protocoldag` walks the DAG itself rather than calling gufe's ``execute_DAG``, so that
+every attempt of every unit gets a fresh scratch folder and carries provenance (host, Task, attempt). :class:`ChildExecution` runs it in a spawned
 process, so a Task that is no longer wanted can be stopped at once by killing that process:
 the ProtocolDAG goes to the child as a keyed-chain JSON file and the ProtocolDAGResult comes
 back as a zstd-compressed keyed-chain file (see :mod:`alchemiscale.compression`).
@@ -24,8 +24,8 @@ import traceback
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from gufe.protocols import ProtocolDAG, ProtocolDAGResult, ProtocolUnit, ProtocolUnitFailure
-from gufe.protocols.protocolunit import ProtocolUnitResultBase
+from gufe.protocols import Context, ProtocolDAG, ProtocolDAGResult, ProtocolUnit, ProtocolUnitFailure
+from gufe.protocols.protocolunit import ProtocolUnitResult
 from gufe.tokenization import JSON_HANDLER
 
 from ..compression import serialize_protocoldagresult
@@ -49,9 +49,19 @@ class ExecutionFailureUnit(ProtocolUnit):
 
 
 def failed_protocoldagresult(
-    name: Optional[str], step: str, exception: BaseException, traceback_text: str, provenance: dict[str, Any]
+    step: str,
+    exception: BaseException,
+    traceback_text: str,
+    provenance: dict[str, Any],
+    *,
+    name: Optional[str] = None,
+    transformation_key: Optional[str] = None,
+    extends_key: Optional[str] = None,
 ) -> ProtocolDAGResult:
-    """A ProtocolDAGResult saying that ``step`` failed with ``exception`` (and its traceback)."""
+    """A ProtocolDAGResult saying that ``step`` failed with ``exception`` (and its traceback).
+
+    ``name`` and the keys label it as gufe labels the result of a ProtocolDAG it created.
+    """
     unit = ExecutionFailureUnit(name=step)
     failure = ProtocolUnitFailure(
         name=step,
@@ -61,7 +71,24 @@ def failed_protocoldagresult(
         exception=(type(exception).__qualname__, _json_safe_args(exception.args)),
         traceback=traceback_text,
     )
-    return ProtocolDAGResult(name=name, protocol_units=[unit], protocol_unit_results=[failure])
+    return ProtocolDAGResult(
+        name=name,
+        protocol_units=[unit],
+        protocol_unit_results=[failure],
+        transformation_key=transformation_key,
+        extends_key=extends_key,
+    )
+
+
+def dag_labels(protocoldag: Optional[ProtocolDAG]) -> dict[str, Optional[str]]:
+    """The labels of a ProtocolDAG that its result carries (see :func:`failed_protocoldagresult`)."""
+    if protocoldag is None:
+        return {}
+    return {
+        "name": protocoldag.name,
+        "transformation_key": protocoldag.transformation_key,
+        "extends_key": protocoldag.extends_key,
+    }
 
 
 def _json_safe_args(args: Sequence[Any]) -> tuple:
@@ -84,7 +111,7 @@ def _with_results(inputs: Any, results: dict) -> Any:
     return inputs
 
 
-def _stamp(result: ProtocolUnitResultBase, provenance: dict[str, Any]) -> None:
+def _stamp(result: ProtocolUnitResult, provenance: dict[str, Any]) -> None:
     """Add provenance to the result's outputs (never replacing an output of the unit's own).
 
     A failure's exception arguments are made serializable too, so an odd argument cannot
@@ -114,7 +141,7 @@ def run_protocoldag(
     """
     shared.mkdir(parents=True, exist_ok=True)
     results: dict = {}
-    attempts: list[ProtocolUnitResultBase] = []
+    attempts: list[ProtocolUnitResult] = []
     for unit in protocoldag.protocol_units:
         inputs = _with_results(unit.inputs, results)
         unit_scratch = scratch / str(unit.key)
@@ -122,7 +149,7 @@ def run_protocoldag(
             shutil.rmtree(unit_scratch, ignore_errors=True)
             unit_scratch.mkdir(parents=True)
             start = utc_now_iso()
-            result = unit.execute(shared=shared, scratch=unit_scratch, **inputs)
+            result = unit.execute(context=Context(scratch=unit_scratch, shared=shared), **inputs)
             _stamp(result, unit_provenance(host_provenance, task, attempt, start, utc_now_iso()))
             attempts.append(result)
             if not keep_scratch:
@@ -133,7 +160,11 @@ def run_protocoldag(
         if not result.ok():
             break
     return ProtocolDAGResult(
-        name=protocoldag.name, protocol_units=protocoldag.protocol_units, protocol_unit_results=attempts
+        name=protocoldag.name,
+        protocol_units=protocoldag.protocol_units,
+        protocol_unit_results=attempts,
+        transformation_key=protocoldag.transformation_key,
+        extends_key=protocoldag.extends_key,
     )
 
 
@@ -151,10 +182,9 @@ def _child_main(job_path: str) -> None:
     job = json.loads(Path(job_path).read_text())
     threading.Thread(target=_exit_when_orphaned, args=(job["parent_pid"],), daemon=True).start()
     start = utc_now_iso()
-    name = None
+    protocoldag = None
     try:
         protocoldag = from_keyed_chain_json(job["protocoldag"])
-        name = protocoldag.name
         result = run_protocoldag(
             protocoldag,
             shared=Path(job["shared"]),
@@ -168,7 +198,9 @@ def _child_main(job_path: str) -> None:
     except Exception as e:  # report it as the Task's failure rather than dying without a word
         provenance = unit_provenance(job["host_provenance"], job["task"], 0, start, utc_now_iso())
         data = serialize_protocoldagresult(
-            failed_protocoldagresult(name, "execute ProtocolDAG", e, traceback.format_exc(), provenance)
+            failed_protocoldagresult(
+                "execute ProtocolDAG", e, traceback.format_exc(), provenance, **dag_labels(protocoldag)
+            )
         )
     result_path = Path(job["result_path"])
     partial = result_path.with_name(result_path.name + ".partial")
@@ -269,10 +301,10 @@ class ChildExecution:
         )
         error = RuntimeError(f"the process executing the ProtocolDAG {reason} without producing a result")
         failure = failed_protocoldagresult(
-            self.protocoldag.name,
             "execute ProtocolDAG",
             error,
             f"{type(error).__qualname__}: {error}\n",
             unit_provenance(self._job["host_provenance"], self._job["task"], 0, self.started_at, utc_now_iso()),
+            **dag_labels(self.protocoldag),
         )
         return serialize_protocoldagresult(failure)

@@ -56,14 +56,11 @@ def make_logger(compute_service_id: str, loglevel: str, logfile: Optional[Path])
 
 
 def create_protocoldag(transformation, extends, name: str):
-    """The ProtocolDAG of a Transformation (gufe 0.4's ``Transformation.create`` takes no ``extend_from``)."""
-    return transformation.protocol.create(
-        stateA=transformation.stateA,
-        stateB=transformation.stateB,
-        mapping=getattr(transformation, "mapping", None),
-        extend_from=extends,
-        name=name,
-    )
+    """The ProtocolDAG of a Transformation, continuing from ``extends`` (a ProtocolDAGResult) if given.
+
+    It is named after its Task, as upstream names it; gufe labels it with the Transformation's key.
+    """
+    return transformation.create(extends=extends, name=name)
 
 
 class SynchronousComputeService:
@@ -240,20 +237,22 @@ class SynchronousComputeService:
         """Run one claimed Task and push its result; returns the result's ScopedKey, or None if none was pushed."""
         self.logger.info("executing task %s", task)
         start = utc_now_iso()
-        name = None
+        transformation_key = None
         try:
             try:
                 transformation, extends = self.client.retrieve_task_transformation(task)
             except AlchemiscaleClientError as e:
                 self.logger.error("could not retrieve the transformation of task %s: %s", task, e)
                 return None
-            name = str(transformation.key)
-            protocoldag = create_protocoldag(transformation, extends, name)
+            transformation_key = str(transformation.key)
+            protocoldag = create_protocoldag(transformation, extends, name=str(task))
         except Exception as e:  # e.g. the Protocol's package is missing here, or Protocol.create raised
-            step = "create ProtocolDAG" if name is not None else "load Transformation"
+            step = "create ProtocolDAG" if transformation_key is not None else "load Transformation"
             self.logger.error("task %s failed to %s: %r", task, step.lower(), e)
             provenance = unit_provenance(self._host, str(task), 0, start, utc_now_iso())
-            failure = failed_protocoldagresult(name, step, e, traceback.format_exc(), provenance)
+            failure = failed_protocoldagresult(
+                step, e, traceback.format_exc(), provenance, name=str(task), transformation_key=transformation_key
+            )
             return self.push_result(task, serialize_protocoldagresult(failure))
 
         shared = self.shared_basedir / str(task)

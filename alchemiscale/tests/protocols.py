@@ -6,11 +6,13 @@ recognizable message, so restart patterns and failure handling can be exercised.
 
 from __future__ import annotations
 
-import json
+from pathlib import Path
 from typing import Any, Iterable, Optional
 
 import numpy as np
-from gufe.protocols import Protocol, ProtocolDAGResult, ProtocolResult, ProtocolUnit
+from gufe.protocols import Protocol, ProtocolDAGResult, ProtocolResult, ProtocolUnit, execute_DAG
+from gufe.settings import OpenMMSystemGeneratorFFSettings, Settings, ThermoSettings
+from openff.units import unit
 
 FAILURE_MESSAGE = "simulation exploded on purpose"
 
@@ -55,27 +57,42 @@ class TestProtocolResult(ProtocolResult):
         return None
 
 
+class TestSettings(Settings):
+    """gufe's required force field and thermodynamic settings, plus the number of windows."""
+
+    __test__ = False  # not a pytest test class
+
+    n_windows: int = 2
+
+
+def protocol_settings(**changes: Any) -> TestSettings:
+    """The test protocols' settings; ``changes`` sets the extra fields of a subclass's settings."""
+    return TestSettings(
+        forcefield_settings=OpenMMSystemGeneratorFFSettings(),
+        thermo_settings=ThermoSettings(temperature=298.15 * unit.kelvin),
+        **changes,
+    )
+
+
 class SuccessProtocol(Protocol):
-    """Setup → N simulation windows → finish; settings: ``{"n_windows": int}``."""
+    """Setup → N simulation windows → finish (``settings.n_windows``)."""
 
     result_cls = TestProtocolResult
+    _settings_cls = TestSettings
     simulation_unit = SimulationUnit
-
-    def __hash__(self):
-        return hash((self.__class__.__name__, json.dumps(self.settings, sort_keys=True)))
 
     @classmethod
     def _default_settings(cls):
-        return {"n_windows": 2}
+        return protocol_settings()
 
-    def _create(self, stateA, stateB, mapping=None, extend_from: Optional[ProtocolDAGResult] = None):
+    def _create(self, stateA, stateB, mapping=None, extends: Optional[ProtocolDAGResult] = None):
         start = None
-        if extend_from is not None:
-            start = [r for r in extend_from.protocol_unit_results if r.name == "finish"][0].outputs["final"]
+        if extends is not None:
+            start = [r for r in extends.protocol_unit_results if r.name == "finish"][0].outputs["final"]
         setup = SetupUnit(name="setup", stateA=stateA, stateB=stateB, start=start)
         sims = [
             self.simulation_unit(name=f"window {i}", setup=setup, window=i)
-            for i in range(self.settings["n_windows"])
+            for i in range(self.settings.n_windows)
         ]
         finish = FinishUnit(name="finish", simulations=sims)
         return [setup, *sims, finish]
@@ -98,5 +115,17 @@ class FailingProtocol(SuccessProtocol):
 class BrokenCreateProtocol(SuccessProtocol):
     """Raises while building its ProtocolDAG, before anything runs."""
 
-    def _create(self, stateA, stateB, mapping=None, extend_from=None):
+    def _create(self, stateA, stateB, mapping=None, extends=None):
         raise ValueError("cannot create a DAG for this transformation on purpose")
+
+
+def execute_locally(protocoldag, workdir: Path) -> ProtocolDAGResult:
+    """Run a ProtocolDAG in this process (gufe's ``execute_DAG``), keeping failures as results."""
+    for folder in ("shared", "scratch"):
+        (workdir / folder).mkdir(parents=True, exist_ok=True)
+    return execute_DAG(
+        protocoldag,
+        shared_basedir=workdir / "shared",
+        scratch_basedir=workdir / "scratch",
+        raise_error=False,
+    )

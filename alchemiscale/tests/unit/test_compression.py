@@ -9,7 +9,6 @@ import sys
 import pytest
 import zstandard
 from gufe.protocols import ProtocolDAGResult, ProtocolUnitFailure
-from gufe.protocols.protocoldag import execute
 
 from alchemiscale.compression import (
     ResultDecodeError,
@@ -22,17 +21,17 @@ from alchemiscale.compression import (
     summarize_protocoldagresult,
 )
 from alchemiscale.gufe_chain import to_keyed_chain_json
-from alchemiscale.tests.protocols import FAILURE_MESSAGE
+from alchemiscale.tests.protocols import FAILURE_MESSAGE, execute_locally
 
 
 @pytest.fixture(scope="module")
 def success_result(transformation, tmp_path_factory) -> ProtocolDAGResult:
-    return execute(transformation.create(), shared=tmp_path_factory.mktemp("success"))
+    return execute_locally(transformation.create(), tmp_path_factory.mktemp("success"))
 
 
 @pytest.fixture(scope="module")
 def failure_result(failing_transformation, tmp_path_factory) -> ProtocolDAGResult:
-    return execute(failing_transformation.create(), shared=tmp_path_factory.mktemp("failure"))
+    return execute_locally(failing_transformation.create(), tmp_path_factory.mktemp("failure"))
 
 
 def test_round_trip_of_real_results(success_result, failure_result):
@@ -68,19 +67,24 @@ def test_summary_of_failure_finds_traceback(failure_result, failing_transformati
     assert failure["exception"][0] == "RuntimeError"
 
 
-def test_summary_is_not_fooled_where_gufe_ok_is(success_result):
-    """A failure for every unit satisfies gufe 0.4's ok(); the summary must still say failed."""
+def test_summary_agrees_with_gufe_ok_on_failures(success_result, transformation):
+    """A unit whose only result is a failure makes the DAG failed, for gufe and for the server alike."""
     unit = success_result.protocol_units[0]
     failure = ProtocolUnitFailure(
         name=unit.name, source_key=unit.key, inputs={}, outputs={},
         exception=("RuntimeError", ("late failure",)), traceback="Traceback: late failure",
     )
-    pdr = ProtocolDAGResult(name="not a transformation", protocol_units=[unit], protocol_unit_results=[failure])
-    assert pdr.ok() is True  # the gufe 0.4 behaviour being guarded against
+    pdr = ProtocolDAGResult(
+        name="Task-1", protocol_units=[unit], protocol_unit_results=[failure], transformation_key=transformation.key
+    )
     summary = summarize_protocoldagresult(to_keyed_chain_json(pdr))
-    assert summary["ok"] is False
-    assert summary["transformation_key"] is None
+    assert summary["ok"] is pdr.ok() is False
+    assert summary["transformation_key"] == str(transformation.key)  # gufe's label, not the name
     assert summary["failures"][0]["traceback"] == "Traceback: late failure"
+    unlabelled = ProtocolDAGResult(
+        name="not a transformation", protocol_units=[unit], protocol_unit_results=[failure], transformation_key=None
+    )
+    assert summarize_protocoldagresult(to_keyed_chain_json(unlabelled))["transformation_key"] is None
 
 
 def test_summary_rejects_other_objects(transformation):

@@ -21,7 +21,6 @@ from typing import Iterator, Optional
 
 import pytest
 from gufe import AlchemicalNetwork, Transformation
-from gufe.protocols.protocoldag import execute
 
 from alchemiscale.compute.client import AlchemiscaleComputeClient
 from alchemiscale.gufe_chain import to_keyed_chain_json
@@ -32,6 +31,7 @@ from alchemiscale.storage.statestore import Neo4jStore
 from alchemiscale.tests.conftest import build_network
 from alchemiscale.tests.integration.identities import make_identity
 from alchemiscale.tests.integration.servers import running_uvicorn
+from alchemiscale.tests.protocols import execute_locally
 
 COMPUTE_APP = "alchemiscale.compute.api:app"
 COMPUTE_IDENTIFIER = "compute-identity"
@@ -74,7 +74,7 @@ def run_task(client: AlchemiscaleComputeClient, task: ScopedKey, workdir: Path):
     """Execute a Task's ProtocolDAG in process, as a compute service would; returns the ProtocolDAGResult."""
     transformation, _ = client.retrieve_task_transformation(task)
     workdir.mkdir(parents=True, exist_ok=True)
-    return execute(transformation.create(), shared=workdir)
+    return execute_locally(transformation.create(), workdir)
 
 
 def server_env(neo4j_server, objectstore_root: Path, guard_log: Path, **extra: str) -> dict[str, str]:

@@ -8,18 +8,18 @@ from pathlib import Path
 
 import pytest
 from gufe.protocols import ProtocolDAGResult
-from gufe.protocols.protocoldag import execute
 
 from alchemiscale.models import Scope, ScopedKey
 from alchemiscale.settings import LocalObjectStoreSettings, S3ObjectStoreSettings
 from alchemiscale.storage.objectstore import ObjectStore, get_objectstore
+from alchemiscale.tests.protocols import execute_locally
 
 S3_PREFIX = "objectstore"
 
 
 def run_transformation(transformation, workdir: Path) -> ProtocolDAGResult:
     """Execute the Transformation's ProtocolDAG in process, as a compute service would."""
-    return execute(transformation.create(), shared=workdir)
+    return execute_locally(transformation.create(), workdir)
 
 
 @pytest.fixture(scope="session")

@@ -62,7 +62,9 @@ def test_failure_result_carries_the_traceback_to_the_server(transformation):
         raise ValueError("bad input", object())
     except ValueError as e:
         tb = traceback.format_exc()
-        result = failed_protocoldagresult(str(transformation.key), "create ProtocolDAG", e, tb, HOST)
+        result = failed_protocoldagresult(
+            "create ProtocolDAG", e, tb, HOST, name="Task-x", transformation_key=str(transformation.key)
+        )
     server_view = summary(result)
     assert not server_view["ok"] and server_view["transformation_key"] == str(transformation.key)
     [failure] = server_view["failures"]

@@ -20,7 +20,7 @@ from alchemiscale.compute.service import SynchronousComputeService
 from alchemiscale.compute.settings import ComputeServiceSettings
 from alchemiscale.models import ScopedKey
 
-from .protocols import SlowProtocol
+from .protocols import SlowProtocol, slow_settings
 
 REPO_ROOT = Path(__file__).parents[5]
 FAST = {"sleep_interval": 0.2, "deep_sleep_interval": 30, "heartbeat_interval": 0.5, "n_retries": 0, "loglevel": "INFO"}
@@ -110,7 +110,7 @@ def service_process(config: dict, path: Path) -> Iterator[subprocess.Popen]:
 def slow_network(ligands, seconds: float) -> AlchemicalNetwork:
     stateA = ChemicalSystem({"ligand": ligands["methane"]}, name="methane vacuum")
     stateB = ChemicalSystem({"ligand": ligands["ethane"]}, name="ethane vacuum")
-    protocol = SlowProtocol({"n_windows": 1, "seconds": seconds})
+    protocol = SlowProtocol(slow_settings(seconds))
     return AlchemicalNetwork(edges=[Transformation(stateA, stateB, protocol, name="slow")], name="slow network")
 
 

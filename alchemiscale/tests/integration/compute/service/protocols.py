@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 
-from alchemiscale.tests.protocols import FinishUnit, SetupUnit, SimulationUnit, SuccessProtocol
+from alchemiscale.tests.protocols import FinishUnit, SetupUnit, SimulationUnit, SuccessProtocol, TestSettings, protocol_settings
 
 PID_FILENAME = "simulation.pid"
 
@@ -20,14 +20,25 @@ class SlowSimulationUnit(SimulationUnit):
         return SimulationUnit._execute(ctx, setup=setup, window=window)
 
 
+class SlowSettings(TestSettings):
+    seconds: float = 5.0
+
+
 class SlowProtocol(SuccessProtocol):
-    """One slow simulation window; settings: ``{"seconds": float}``."""
+    """One slow simulation window of ``settings.seconds``."""
+
+    _settings_cls = SlowSettings
 
     @classmethod
     def _default_settings(cls):
-        return {"n_windows": 1, "seconds": 5.0}
+        return slow_settings(5.0)
 
-    def _create(self, stateA, stateB, mapping=None, extend_from=None):
+    def _create(self, stateA, stateB, mapping=None, extends=None):
         setup = SetupUnit(name="setup", stateA=stateA, stateB=stateB, start=None)
-        simulation = SlowSimulationUnit(name="window 0", setup=setup, window=0, seconds=self.settings["seconds"])
+        simulation = SlowSimulationUnit(name="window 0", setup=setup, window=0, seconds=self.settings.seconds)
         return [setup, simulation, FinishUnit(name="finish", simulations=[simulation])]
+
+
+def slow_settings(seconds: float) -> SlowSettings:
+    base = protocol_settings(n_windows=1)
+    return SlowSettings(**dict(base), seconds=seconds)

@@ -6,14 +6,13 @@ from pathlib import Path
 
 import pytest
 from gufe.protocols import ProtocolDAGResult, ProtocolResult
-from gufe.protocols.protocoldag import execute
 
 from alchemiscale.compression import serialize_protocoldagresult, summarize_protocoldagresult
 from alchemiscale.gufe_chain import to_keyed_chain_json
 from alchemiscale.interface.client import ResultFormat
 from alchemiscale.models import ComputeServiceID, ScopedKey
 from alchemiscale.storage.models import ComputeServiceRegistration, Tracebacks, utcnow
-from alchemiscale.tests.protocols import FAILURE_MESSAGE
+from alchemiscale.tests.protocols import FAILURE_MESSAGE, execute_locally
 
 
 def scoped(obj, scope) -> ScopedKey:
@@ -58,7 +57,7 @@ def computed(client, n4js, objectstore, network, transformation, failing_transfo
     refs, pdr_keys = {}, {}
     for task in claimed:
         tf, obj = (tf_sk, transformation) if task in tasks else (failing_sk, failing_transformation)
-        pdr = execute(obj.create(), shared=Path(tmp_path_factory.mktemp("shared")))
+        pdr = execute_locally(obj.create(), Path(tmp_path_factory.mktemp("dag")))
         refs[task] = store_result(n4js, objectstore, task, tf, pdr, service)
         pdr_keys[task] = pdr.key
     return {"network": network_sk, "tf": tf_sk, "failing": failing_sk, "tasks": tasks,
