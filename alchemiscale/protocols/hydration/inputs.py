@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from gufe import ChemicalSystem, SmallMoleculeComponent, SolventComponent
+from gufe.protocols import ProtocolValidationError
 
 # Elements GAFF has atom types for; sqm's AM1 would accept more, but GAFF typing would then fail.
 GAFF_ELEMENTS = frozenset({"H", "C", "N", "O", "F", "P", "S", "Cl", "Br", "I"})
 
 
-class ParameterizationError(ValueError):
+class ParameterizationError(ProtocolValidationError, ValueError):
     """A molecule cannot be given GAFF parameters and AM1-BCC charges."""
 
 
-class HydrationInputError(ValueError):
+class HydrationInputError(ProtocolValidationError, ValueError):
     """The two ChemicalSystems do not describe a hydration free energy."""
 
 

@@ -18,6 +18,7 @@ from typing import Iterator, Optional
 import numpy as np
 import openmm
 from gufe import SmallMoleculeComponent, SolventComponent
+from openff.units.openmm import to_openmm
 from openmm import app, unit
 
 from .inputs import ParameterizationError, check_parameterizable, molecule_label
@@ -109,7 +110,7 @@ def build_vacuum_system(
         topology,
         nonbondedMethod=app.NoCutoff,
         constraints=app.HBonds,
-        hydrogenMass=settings.hydrogen_mass_amu * unit.amu,
+        hydrogenMass=settings.forcefield_settings.hydrogen_mass * unit.amu,
     )
     return PreparedSystem(system, topology, positions_nm, None, list(range(topology.getNumAtoms())))
 
@@ -131,7 +132,7 @@ def build_solvent_system(
     modeller.addSolvent(
         forcefield,
         model="tip3p",
-        padding=settings.solvent_padding_nm * unit.nanometer,
+        padding=to_openmm(settings.solvation_settings.solvent_padding),
         positiveIon=solvent.positive_ion,
         negativeIon=solvent.negative_ion,
         ionicStrength=solvent.ion_concentration.m_as("molar") * unit.molar,
@@ -140,13 +141,15 @@ def build_solvent_system(
     system = forcefield.createSystem(
         modeller.topology,
         nonbondedMethod=app.PME,
-        nonbondedCutoff=settings.nonbonded_cutoff_nm * unit.nanometer,
+        nonbondedCutoff=to_openmm(settings.forcefield_settings.nonbonded_cutoff),
         constraints=app.HBonds,
         rigidWater=True,
-        hydrogenMass=settings.hydrogen_mass_amu * unit.amu,
+        hydrogenMass=settings.forcefield_settings.hydrogen_mass * unit.amu,
     )
     system.addForce(
-        openmm.MonteCarloBarostat(settings.pressure_bar * unit.bar, settings.temperature_kelvin * unit.kelvin)
+        openmm.MonteCarloBarostat(
+            to_openmm(settings.thermo_settings.pressure), to_openmm(settings.thermo_settings.temperature)
+        )
     )
     box_nm = np.array(modeller.topology.getPeriodicBoxVectors().value_in_unit(unit.nanometer), dtype=float)
     positions = np.array(modeller.positions.value_in_unit(unit.nanometer), dtype=float)

@@ -1,18 +1,19 @@
-"""The absolute hydration free-energy Protocol and its result (gufe 0.4 API)."""
+"""The absolute hydration free-energy Protocol and its result."""
 
 from __future__ import annotations
 
 from typing import Any, Iterable, Optional
 
-from gufe import ChemicalSystem, SmallMoleculeComponent
-from gufe.protocols import Protocol, ProtocolDAGResult, ProtocolResult, ProtocolUnit
+from gufe import ChemicalSystem, ComponentMapping, SmallMoleculeComponent, SolventComponent
+from gufe.protocols import Protocol, ProtocolDAGResult, ProtocolResult, ProtocolUnit, ProtocolValidationError
+from openff.units import Quantity, unit
 
 from .analysis import combine_repeats
 from .inputs import check_parameterizable, solute_and_solvent
 from .settings import HydrationSettings
 from .units import HydrationResultUnit, HydrationSetupUnit, SolventLegUnit, VacuumLegUnit
 
-ESTIMATE_UNIT = "kcal/mol"
+ESTIMATE_UNIT = unit.kilocalorie_per_mole
 
 # Per-DAG numbers a ProtocolResult keeps (final configurations stay out: they are only for extensions).
 REPEAT_FIELDS = (
@@ -36,36 +37,30 @@ REPEAT_FIELDS = (
 class HydrationProtocolResult(ProtocolResult):
     """Hydration free energies of repeated DAGs of one Transformation, combined.
 
-    ``data["repeats"]`` holds one plain dict per successful DAG; ``data["n_failed"]`` counts the DAGs
-    that did not finish. Estimates are ΔG_hyd = G(solvated) − G(gas) in kcal/mol.
+    ``data["repeats"]`` holds one plain dict per successful DAG (numbers in the units their names give);
+    ``data["n_failed"]`` counts the DAGs that did not finish. Estimates are ΔG_hyd = G(solvated) − G(gas).
     """
 
-    @classmethod
-    def _from_dict(cls, dct: dict) -> "HydrationProtocolResult":
-        # gufe 0.4's ProtocolResult._from_dict would nest everything under a second "data" key.
-        return cls(**dct["data"])
-
-    def get_estimate(self) -> Optional[float]:
-        """Mean ΔG_hyd over repeats, kcal/mol (None without a successful repeat)."""
+    def get_estimate(self) -> Optional[Quantity]:
+        """Mean ΔG_hyd over repeats in kcal/mol (None without a successful repeat)."""
         combined = self._combined()
-        return None if combined is None else combined[0]
+        return None if combined is None else combined[0] * ESTIMATE_UNIT
 
-    def get_uncertainty(self) -> Optional[float]:
-        """Standard error of that mean, kcal/mol (see ``analysis.combine_repeats``)."""
+    def get_uncertainty(self) -> Optional[Quantity]:
+        """Standard error of that mean in kcal/mol (see ``analysis.combine_repeats``)."""
         combined = self._combined()
-        return None if combined is None else combined[1]
+        return None if combined is None else combined[1] * ESTIMATE_UNIT
 
     def get_rate_of_convergence(self) -> None:
         """Not estimated by this protocol."""
         return None
 
-    def get_individual_estimates(self) -> list[tuple[float, float]]:
-        """(ΔG_hyd, σ) of each repeat, kcal/mol."""
-        return [(r["delta_g_kcal_per_mol"], r["uncertainty_kcal_per_mol"]) for r in self.data["repeats"]]
-
-    @property
-    def unit(self) -> str:
-        return ESTIMATE_UNIT
+    def get_individual_estimates(self) -> list[tuple[Quantity, Quantity]]:
+        """(ΔG_hyd, σ) of each repeat in kcal/mol."""
+        return [
+            (r["delta_g_kcal_per_mol"] * ESTIMATE_UNIT, r["uncertainty_kcal_per_mol"] * ESTIMATE_UNIT)
+            for r in self.data["repeats"]
+        ]
 
     def _combined(self) -> Optional[tuple[float, float]]:
         repeats = self.data.get("repeats", [])
@@ -85,43 +80,44 @@ class HydrationProtocol(Protocol):
     """
 
     result_cls = HydrationProtocolResult
+    _settings_cls = HydrationSettings
 
     def __init__(self, settings: HydrationSettings):
-        if not isinstance(settings, HydrationSettings):
-            raise TypeError(f"HydrationProtocol needs HydrationSettings, got {type(settings).__name__}")
+        # Sections edited in place (gufe's idiom: change the default settings, then build the Protocol)
+        # validate only themselves; a validated copy also checks the rules that span sections.
+        if isinstance(settings, HydrationSettings):
+            settings = settings.with_changes()
         super().__init__(settings)
 
     @classmethod
     def _default_settings(cls) -> HydrationSettings:
         return HydrationSettings.production()
 
-    def _to_dict(self) -> dict:
-        return {"settings": self.settings.to_json_dict()}
-
-    @classmethod
-    def _from_dict(cls, dct: dict) -> "HydrationProtocol":
-        return cls(settings=HydrationSettings.from_json_dict(dct["settings"]))
+    def _validate(
+        self,
+        *,
+        stateA: ChemicalSystem,
+        stateB: ChemicalSystem,
+        mapping: Optional[ComponentMapping | list[ComponentMapping]],
+        extends: Optional[ProtocolDAGResult] = None,
+    ) -> None:
+        self._checked_inputs(stateA, stateB, mapping, extends)
 
     def _create(
         self,
         stateA: ChemicalSystem,
         stateB: ChemicalSystem,
-        mapping: Optional[dict] = None,
-        extend_from: Optional[ProtocolDAGResult] = None,
+        mapping: Optional[ComponentMapping | list[ComponentMapping]] = None,
+        extends: Optional[ProtocolDAGResult] = None,
     ) -> list[ProtocolUnit]:
-        if mapping:
-            raise ValueError("a hydration free energy uses no atom mapping; pass mapping=None")
-        component, solvent = solute_and_solvent(stateA, stateB)
-        check_parameterizable(component)
-        settings = self.settings.to_json_dict()
-
+        component, solvent, earlier = self._checked_inputs(stateA, stateB, mapping, extends)
         reuse, vacuum_start, solvent_start = None, None, None
-        if extend_from is not None:
-            earlier = _earlier_outputs(extend_from, component, self.settings)
+        if earlier is not None:
             reuse = earlier[HydrationSetupUnit]["parameters"]
             vacuum_start = _final_state(earlier[VacuumLegUnit])
             solvent_start = _final_state(earlier[SolventLegUnit])
 
+        settings = self.settings
         label = component.name or component.smiles
         setup = HydrationSetupUnit(name=f"setup ({label})", component=component, settings=settings, reuse=reuse)
         vacuum = VacuumLegUnit(
@@ -146,50 +142,57 @@ class HydrationProtocol(Protocol):
     def _gather(self, protocol_dag_results: Iterable[ProtocolDAGResult]) -> dict[str, Any]:
         repeats, n_failed = [], 0
         for dag_result in protocol_dag_results:
-            outputs = _successful_outputs(dag_result)
-            if outputs is None or HydrationResultUnit not in outputs:
+            outputs = _outputs_by_unit_class(dag_result) if dag_result.ok() else {}
+            if HydrationResultUnit not in outputs:
                 n_failed += 1
                 continue
             combined = outputs[HydrationResultUnit]
             repeats.append({field: combined[field] for field in REPEAT_FIELDS})
-        return {"repeats": repeats, "n_failed": n_failed, "unit": ESTIMATE_UNIT}
+        return {"repeats": repeats, "n_failed": n_failed}
+
+    def _checked_inputs(
+        self,
+        stateA: ChemicalSystem,
+        stateB: ChemicalSystem,
+        mapping: Optional[ComponentMapping | list[ComponentMapping]],
+        extends: Optional[ProtocolDAGResult],
+    ) -> tuple[SmallMoleculeComponent, SolventComponent, Optional[dict[type, dict]]]:
+        """The molecule, the water and, when extending, the earlier DAG's outputs by unit class.
+
+        Raises a ProtocolValidationError (HydrationInputError, ParameterizationError among them) naming
+        what is wrong.
+        """
+        if mapping:
+            raise ProtocolValidationError("a hydration free energy uses no atom mapping; pass mapping=None")
+        component, solvent = solute_and_solvent(stateA, stateB)
+        check_parameterizable(component)
+        earlier = None if extends is None else _earlier_outputs(extends, component, self.settings)
+        return component, solvent, earlier
 
 
-def _successful_outputs(dag_result: ProtocolDAGResult) -> Optional[dict[type, dict]]:
-    """Outputs by unit class when every unit has a successful result, else None.
-
-    gufe 0.4's ``ProtocolDAGResult.ok()`` is True even when the last unit failed, so check each unit.
-    """
-    outputs = {}
-    for unit in dag_result.protocol_units:
-        try:
-            result = dag_result.unit_to_result(unit)
-        except KeyError:
-            return None
-        if not result.ok():
-            return None
-        outputs[type(unit)] = result.outputs
-    return outputs
+def _outputs_by_unit_class(dag_result: ProtocolDAGResult) -> dict[type, dict]:
+    """Outputs of each unit's successful result, by unit class (the DAG must be ``ok()``)."""
+    return {type(unit): dag_result.unit_to_result(unit).outputs for unit in dag_result.protocol_units}
 
 
 def _earlier_outputs(
     dag_result: ProtocolDAGResult, component: SmallMoleculeComponent, settings: HydrationSettings
 ) -> dict[type, dict]:
     """The finished DAG an extension continues from, checked to be this calculation's."""
-    outputs = _successful_outputs(dag_result)
-    needed = (HydrationSetupUnit, VacuumLegUnit, SolventLegUnit)
-    if outputs is None or any(kind not in outputs for kind in needed):
-        raise ValueError("can only extend from a hydration ProtocolDAGResult whose units all succeeded")
+    outputs = _outputs_by_unit_class(dag_result) if dag_result.ok() else {}
+    if any(kind not in outputs for kind in (HydrationSetupUnit, VacuumLegUnit, SolventLegUnit)):
+        raise ProtocolValidationError("can only extend from a hydration ProtocolDAGResult whose units all succeeded")
     setup_units = [u for u in dag_result.protocol_units if isinstance(u, HydrationSetupUnit)]
     earlier_component = setup_units[0].inputs["component"]
     if earlier_component != component:
-        raise ValueError(
+        raise ProtocolValidationError(
             f"cannot extend: the earlier result is for molecule {earlier_component.name!r}, not {component.name!r}"
         )
     earlier_forcefield = outputs[HydrationSetupUnit]["parameters"]["forcefield"]
-    if earlier_forcefield != settings.forcefield:
-        raise ValueError(
-            f"cannot extend: the earlier result used {earlier_forcefield}, these settings use {settings.forcefield}"
+    forcefield = settings.forcefield_settings.small_molecule_forcefield
+    if earlier_forcefield != forcefield:
+        raise ProtocolValidationError(
+            f"cannot extend: the earlier result used {earlier_forcefield}, these settings use {forcefield}"
         )
     return outputs
 

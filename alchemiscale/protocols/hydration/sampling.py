@@ -10,6 +10,7 @@ from typing import Optional
 
 import numpy as np
 import openmm
+from openff.units.openmm import to_openmm
 from openmm import unit
 
 from .parameterize import PreparedSystem
@@ -68,15 +69,16 @@ def run_replica_exchange(
             positions=np.asarray(positions_nm, dtype=float) * unit.nanometer,
             box_vectors=None if box_nm is None else np.asarray(box_nm, dtype=float) * unit.nanometer,
         )
+        sampling = settings.sampling_settings
         move = mcmc.LangevinDynamicsMove(
-            timestep=settings.timestep_fs * unit.femtosecond,
-            collision_rate=settings.collision_rate_per_ps / unit.picosecond,
-            n_steps=settings.steps_per_iteration,
+            timestep=to_openmm(settings.integrator_settings.timestep),
+            collision_rate=to_openmm(settings.integrator_settings.langevin_collision_rate),
+            n_steps=sampling.steps_per_iteration,
             reassign_velocities=False,
             n_restart_attempts=20,
         )
         sampler = multistate.ReplicaExchangeSampler(
-            mcmc_moves=move, number_of_iterations=settings.n_iterations, online_analysis_interval=None
+            mcmc_moves=move, number_of_iterations=sampling.n_iterations, online_analysis_interval=None
         )
         sampler._global_citation_silence = True  # openmmtools prints a citation list to stdout otherwise
         # The global cache cannot change platform while it holds Contexts: empty it, then give the
@@ -89,10 +91,10 @@ def run_replica_exchange(
         sampler.sampler_context_cache = cache.ContextCache(
             platform=platform.platform, platform_properties=dict(platform.properties), capacity=None, time_to_live=None
         )
-        reporter = multistate.MultiStateReporter(str(storage), checkpoint_interval=settings.n_iterations)
+        reporter = multistate.MultiStateReporter(str(storage), checkpoint_interval=sampling.n_iterations)
         try:
             sampler.create(thermodynamic_states=thermodynamic_states, sampler_states=sampler_state, storage=reporter)
-            equilibration_iterations = settings.equilibration_iterations if start is None else 0
+            equilibration_iterations = sampling.equilibration_iterations if start is None else 0
             if equilibration_iterations > 0:
                 sampler.equilibrate(equilibration_iterations)
             started = time.perf_counter()
@@ -106,7 +108,7 @@ def run_replica_exchange(
             for context_cache in (sampler.energy_context_cache, sampler.sampler_context_cache):
                 context_cache.empty()
     n_replicas = len(windows)
-    production_ns = n_replicas * settings.n_iterations * settings.ns_per_iteration
+    production_ns = n_replicas * sampling.n_iterations * settings.ns_per_iteration
     return SamplingRun(
         reduced_energies=np.asarray(energies, dtype=float),
         replica_states=replica_states,
@@ -119,7 +121,8 @@ def run_replica_exchange(
 
 def _minimized_positions(prepared: PreparedSystem, platform: PlatformChoice, settings: HydrationSettings) -> np.ndarray:
     """Minimize once, fully coupled and without alchemical forces, rather than once per replica."""
-    if settings.minimization_max_iterations == 0:
+    max_iterations = settings.sampling_settings.minimization_max_iterations
+    if max_iterations == 0:
         return prepared.positions_nm
     context = openmm.Context(
         prepared.system, openmm.VerletIntegrator(0.001), platform.platform, dict(platform.properties)
@@ -127,7 +130,7 @@ def _minimized_positions(prepared: PreparedSystem, platform: PlatformChoice, set
     if prepared.box_nm is not None:
         context.setPeriodicBoxVectors(*(prepared.box_nm * unit.nanometer))
     context.setPositions(prepared.positions_nm * unit.nanometer)
-    openmm.LocalEnergyMinimizer.minimize(context, maxIterations=settings.minimization_max_iterations)
+    openmm.LocalEnergyMinimizer.minimize(context, maxIterations=max_iterations)
     positions = context.getState(getPositions=True).getPositions(asNumpy=True)
     return np.asarray(positions.value_in_unit(unit.nanometer), dtype=float)
 
@@ -144,8 +147,8 @@ def _thermodynamic_states(prepared: PreparedSystem, windows: list[tuple[float, f
     periodic = prepared.box_nm is not None
     base_state = states.ThermodynamicState(
         alchemical_system,
-        temperature=settings.temperature_kelvin * unit.kelvin,
-        pressure=settings.pressure_bar * unit.bar if periodic else None,
+        temperature=to_openmm(settings.thermo_settings.temperature),
+        pressure=to_openmm(settings.thermo_settings.pressure) if periodic else None,
     )
     thermodynamic_states = []
     for electrostatics, sterics in windows:

@@ -1,21 +1,34 @@
-"""Settings of the hydration free-energy protocol.
+"""Settings of the hydration free-energy protocol, as a gufe :class:`~gufe.settings.Settings` tree.
 
-gufe 0.4 hashes a Protocol through its settings and encodes them with its own JSON codec, so the settings
-are a frozen (hashable) model of plain numbers, strings and tuples, with units spelled out in field names.
+``forcefield_settings`` and ``thermo_settings`` are the surface every gufe protocol shares; the other
+sections are this protocol's own. Physical values are openff-units Quantities, converted to the unit each
+field names on validation. Each section checks its own fields; :class:`HydrationSettings` checks the rules
+that span sections (padding vs cutoff, hydrogen mass vs timestep, a complete thermodynamic state).
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, TypeAlias
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from annotated_types import Gt
+from gufe.settings import BaseForceFieldSettings, Settings, SettingsBaseModel, ThermoSettings
+from gufe.settings.typing import GufeQuantity, NanometerQuantity, specify_quantity_units
+from openff.units import Quantity, unit
+from pydantic import Field, field_validator, model_validator
+
+FemtosecondQuantity: TypeAlias = Annotated[GufeQuantity, specify_quantity_units("femtosecond")]
+InversePicosecondQuantity: TypeAlias = Annotated[GufeQuantity, specify_quantity_units("1/picosecond")]
 
 GaffVersion = Literal["gaff-2.11", "gaff-1.81"]
 PlatformName = Literal["auto", "CUDA", "OpenCL", "CPU", "Reference"]
 Precision = Literal["auto", "mixed", "single", "double"]
 
 # A small molecule's box is at least twice the padding; it must stay above twice the cutoff under pressure.
-PADDING_MARGIN_NM = 0.1
+PADDING_MARGIN = 0.1 * unit.nanometer
+MAX_TIMESTEP = 5.0 * unit.femtosecond
+# Above this timestep, hydrogens need repartitioned mass of at least MIN_HMR_HYDROGEN_MASS amu.
+HMR_TIMESTEP = 2.0 * unit.femtosecond
+MIN_HMR_HYDROGEN_MASS = 3.0
 
 PRODUCTION_LAMBDA_ELECTROSTATICS = (1.0, 0.75, 0.5, 0.25) + (0.0,) * 12
 PRODUCTION_LAMBDA_STERICS = (1.0,) * 5 + (0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.35, 0.3, 0.2, 0.1, 0.0)
@@ -23,88 +36,53 @@ PRODUCTION_LAMBDA_STERICS = (1.0,) * 5 + (0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.35, 0.
 FAST_LAMBDA_ELECTROSTATICS = (1.0, 0.67, 0.33, 0.0, 0.0, 0.0, 0.0, 0.0)
 FAST_LAMBDA_STERICS = (1.0, 1.0, 1.0, 1.0, 0.7, 0.45, 0.25, 0.0)
 
+# What the fast preset changes relative to production, section by section.
+FAST_CHANGES: dict[str, dict[str, Any]] = {
+    "forcefield_settings": {"nonbonded_cutoff": 0.8 * unit.nanometer},
+    "solvation_settings": {"solvent_padding": 1.0 * unit.nanometer},
+    "lambda_settings": {
+        "lambda_electrostatics": FAST_LAMBDA_ELECTROSTATICS,
+        "lambda_sterics": FAST_LAMBDA_STERICS,
+    },
+    "sampling_settings": {
+        "minimization_max_iterations": 200,
+        "equilibration_iterations": 3,
+        "n_iterations": 30,
+        "steps_per_iteration": 125,
+    },
+}
 
-class HydrationSettings(BaseModel):
-    """Everything that defines a hydration free-energy calculation.
 
-    The defaults are the production preset; :meth:`fast` gives a short calculation for demos and tests.
-    The lambda schedule is the solvent leg's: electrostatics are switched off first, then sterics.
-    The vacuum leg samples only the windows with full sterics, since decoupled sterics have no partner
-    to interact with in vacuum.
+class HydrationForceFieldSettings(BaseForceFieldSettings):
+    """GAFF + AM1-BCC for the molecule, TIP3P water, H-bond constraints and PME in the solvent leg."""
+
+    small_molecule_forcefield: GaffVersion = "gaff-2.11"
+    """GAFF version for the molecule's atom types and parameters."""
+    hydrogen_mass: float = Field(3.0, ge=1.0, le=5.0)
+    """Hydrogen mass in amu after repartitioning from the bonded heavy atom (1.008: no repartitioning)."""
+    nonbonded_cutoff: Annotated[NanometerQuantity, Gt(0)] = 1.0 * unit.nanometer
+    """PME real-space cutoff of the solvent leg (the vacuum leg has none)."""
+
+
+class LambdaSettings(SettingsBaseModel):
+    """The solvent leg's windows: electrostatics are switched off first, then sterics.
+
+    1.0 is fully coupled, 0.0 decoupled. The vacuum leg samples only the windows with full sterics, since
+    decoupled sterics have no partner to interact with in vacuum.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    forcefield: GaffVersion = "gaff-2.11"
-    temperature_kelvin: float = Field(298.15, gt=0)
-    pressure_bar: float = Field(1.01325, gt=0)
-    timestep_fs: float = Field(4.0, gt=0, le=5.0)
-    hydrogen_mass_amu: float = Field(3.0, ge=1.0, le=5.0)
-    collision_rate_per_ps: float = Field(1.0, gt=0)
-    solvent_padding_nm: float = Field(1.2, gt=0)
-    nonbonded_cutoff_nm: float = Field(1.0, gt=0)
     lambda_electrostatics: tuple[float, ...] = PRODUCTION_LAMBDA_ELECTROSTATICS
     lambda_sterics: tuple[float, ...] = PRODUCTION_LAMBDA_STERICS
-    minimization_max_iterations: int = Field(1000, ge=0)
-    equilibration_iterations: int = Field(100, ge=0)
-    n_iterations: int = Field(2500, ge=2)
-    steps_per_iteration: int = Field(250, ge=1)
-    platform: PlatformName = "auto"
-    precision: Precision = "auto"
 
     @model_validator(mode="after")
-    def _check_consistency(self) -> "HydrationSettings":
+    def _check_schedule(self) -> "LambdaSettings":
         _check_lambda_schedule(self.lambda_electrostatics, self.lambda_sterics)
         if len(self.vacuum_window_indices()) < 2:
             raise ValueError(
                 "the lambda schedule needs a window with lambda_electrostatics=0.0 and lambda_sterics=1.0: "
                 "the vacuum leg samples the full-sterics windows and needs at least two of them"
             )
-        if self.solvent_padding_nm < self.nonbonded_cutoff_nm + PADDING_MARGIN_NM - 1e-9:
-            raise ValueError(
-                f"solvent_padding_nm ({self.solvent_padding_nm}) must exceed nonbonded_cutoff_nm "
-                f"({self.nonbonded_cutoff_nm}) by at least {PADDING_MARGIN_NM} nm, so the periodic box stays "
-                "more than twice the cutoff while the barostat changes its size"
-            )
-        if self.timestep_fs > 2.0 and self.hydrogen_mass_amu < 3.0:
-            raise ValueError(
-                f"timestep_fs={self.timestep_fs} needs hydrogen mass repartitioning: "
-                f"set hydrogen_mass_amu to at least 3.0 (got {self.hydrogen_mass_amu})"
-            )
         return self
-
-    @classmethod
-    def production(cls, **changes: Any) -> "HydrationSettings":
-        """16 windows, 2.5 ns of replica exchange per window at 4 fs with HMR."""
-        return cls(**changes)
-
-    @classmethod
-    def fast(cls, **changes: Any) -> "HydrationSettings":
-        """8 windows and 15 ps per window: a smoke test or demo, not a converged estimate."""
-        preset: dict[str, Any] = dict(
-            solvent_padding_nm=1.0,
-            nonbonded_cutoff_nm=0.8,
-            lambda_electrostatics=FAST_LAMBDA_ELECTROSTATICS,
-            lambda_sterics=FAST_LAMBDA_STERICS,
-            minimization_max_iterations=200,
-            equilibration_iterations=3,
-            n_iterations=30,
-            steps_per_iteration=125,
-        )
-        preset.update(changes)
-        return cls(**preset)
-
-    def with_changes(self, **changes: Any) -> "HydrationSettings":
-        """A validated copy with some fields changed (``model_copy`` would skip validation)."""
-        return type(self).model_validate({**self.to_json_dict(), **changes})
-
-    def to_json_dict(self) -> dict[str, Any]:
-        """Plain JSON values (tuples become lists)."""
-        return self.model_dump(mode="json")
-
-    @classmethod
-    def from_json_dict(cls, data: dict[str, Any]) -> "HydrationSettings":
-        return cls.model_validate(data)
 
     @property
     def n_windows(self) -> int:
@@ -114,9 +92,145 @@ class HydrationSettings(BaseModel):
         """Windows the vacuum leg samples: those where sterics are still fully on."""
         return [i for i, sterics in enumerate(self.lambda_sterics) if sterics == 1.0]
 
+
+class SolvationSettings(SettingsBaseModel):
+    """The cubic TIP3P box of the solvent leg."""
+
+    solvent_padding: Annotated[NanometerQuantity, Gt(0)] = 1.2 * unit.nanometer
+    """Minimum distance from the molecule to the box edge."""
+
+
+class IntegratorSettings(SettingsBaseModel):
+    """Langevin dynamics between replica exchanges."""
+
+    timestep: FemtosecondQuantity = 4.0 * unit.femtosecond
+    langevin_collision_rate: Annotated[InversePicosecondQuantity, Gt(0)] = 1.0 / unit.picosecond
+
+    @field_validator("timestep")
+    @classmethod
+    def _timestep_in_range(cls, timestep: Quantity) -> Quantity:
+        if not 0 < timestep <= MAX_TIMESTEP:
+            raise ValueError(f"timestep must be above 0 and at most {MAX_TIMESTEP:~}, got {timestep:~}")
+        return timestep
+
+
+class SamplingSettings(SettingsBaseModel):
+    """How long each leg samples: counts of iterations and MD steps, per replica."""
+
+    minimization_max_iterations: int = Field(1000, ge=0)
+    """Energy minimization of the fully coupled system before equilibration; 0 skips it."""
+    equilibration_iterations: int = Field(100, ge=0)
+    """Replica-exchange iterations discarded before production (skipped when extending)."""
+    n_iterations: int = Field(2500, ge=2)
+    """Production replica-exchange iterations per leg."""
+    steps_per_iteration: int = Field(250, ge=1)
+    """MD steps between exchange attempts."""
+
+
+class EngineSettings(SettingsBaseModel):
+    """Where OpenMM runs."""
+
+    platform: PlatformName = "auto"
+    """``auto``: the first of CUDA, OpenCL and CPU that can create a Context."""
+    precision: Precision = "auto"
+    """Applied on GPU platforms only; ``auto`` means mixed."""
+
+
+class HydrationSettings(Settings):
+    """Everything that defines a hydration free-energy calculation.
+
+    Build one with a preset, :meth:`production` (the protocol's default) or :meth:`fast` (a short calculation
+    for demos and tests), and change sections with :meth:`with_changes`.
+    """
+
+    forcefield_settings: HydrationForceFieldSettings
+    thermo_settings: ThermoSettings
+    lambda_settings: LambdaSettings
+    solvation_settings: SolvationSettings
+    integrator_settings: IntegratorSettings
+    sampling_settings: SamplingSettings
+    engine_settings: EngineSettings
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> "HydrationSettings":
+        temperature, pressure = self.thermo_settings.temperature, self.thermo_settings.pressure
+        if temperature is None or temperature.m_as("kelvin") <= 0:
+            raise ValueError(f"thermo_settings.temperature must be a positive temperature, got {temperature}")
+        if pressure is None or pressure.m_as("bar") <= 0:
+            raise ValueError(
+                f"thermo_settings.pressure must be a positive pressure (the solvent leg runs at constant "
+                f"pressure), got {pressure}"
+            )
+        padding = self.solvation_settings.solvent_padding
+        cutoff = self.forcefield_settings.nonbonded_cutoff
+        if padding.m_as("nanometer") < (cutoff + PADDING_MARGIN).m_as("nanometer") - 1e-9:
+            raise ValueError(
+                f"solvation_settings.solvent_padding ({padding:~}) must exceed forcefield_settings.nonbonded_cutoff "
+                f"({cutoff:~}) by at least {PADDING_MARGIN:~}, so the periodic box stays more than twice the cutoff "
+                "while the barostat changes its size"
+            )
+        timestep = self.integrator_settings.timestep
+        hydrogen_mass = self.forcefield_settings.hydrogen_mass
+        if timestep > HMR_TIMESTEP and hydrogen_mass < MIN_HMR_HYDROGEN_MASS:
+            raise ValueError(
+                f"integrator_settings.timestep={timestep:~} needs hydrogen mass repartitioning: set "
+                f"forcefield_settings.hydrogen_mass to at least {MIN_HMR_HYDROGEN_MASS} (got {hydrogen_mass})"
+            )
+        return self
+
+    @classmethod
+    def production(cls, **changes: Any) -> "HydrationSettings":
+        """16 windows, 2.5 ns of replica exchange per window at 4 fs with HMR, 298.15 K and 1 atm."""
+        return cls.model_validate(
+            _merged(
+                {
+                    "forcefield_settings": HydrationForceFieldSettings(),
+                    "thermo_settings": ThermoSettings(temperature=298.15 * unit.kelvin, pressure=1.01325 * unit.bar),
+                    "lambda_settings": LambdaSettings(),
+                    "solvation_settings": SolvationSettings(),
+                    "integrator_settings": IntegratorSettings(),
+                    "sampling_settings": SamplingSettings(),
+                    "engine_settings": EngineSettings(),
+                },
+                changes,
+            )
+        )
+
+    @classmethod
+    def fast(cls, **changes: Any) -> "HydrationSettings":
+        """8 windows and 15 ps per window: a smoke test or demo, not a converged estimate."""
+        return cls.production(**_merged(FAST_CHANGES, changes))
+
+    def with_changes(self, **changes: Any) -> "HydrationSettings":
+        """A validated, unfrozen copy with some sections changed.
+
+        Each keyword names a section: a dict changes only the fields it names, a settings object replaces
+        the section, e.g. ``settings.with_changes(engine_settings={"platform": "CPU"})``.
+        """
+        return type(self).model_validate(_merged(self.model_dump(), changes))
+
+    @property
+    def n_windows(self) -> int:
+        return self.lambda_settings.n_windows
+
     @property
     def ns_per_iteration(self) -> float:
-        return self.steps_per_iteration * self.timestep_fs * 1e-6
+        """Simulated time per replica per iteration."""
+        timestep = self.integrator_settings.timestep
+        return (self.sampling_settings.steps_per_iteration * timestep).m_as("nanosecond")
+
+
+def _merged(sections: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """``sections`` with ``changes`` applied: dicts update a section given as a dict or object, others replace it."""
+    merged = dict(sections)
+    for name, change in changes.items():
+        current = merged.get(name)
+        if isinstance(change, dict) and isinstance(current, SettingsBaseModel):
+            current = current.model_dump()
+        if isinstance(change, dict) and isinstance(current, dict):
+            change = {**current, **change}
+        merged[name] = change
+    return merged
 
 
 def _check_lambda_schedule(electrostatics: tuple[float, ...], sterics: tuple[float, ...]) -> None:

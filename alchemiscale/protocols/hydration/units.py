@@ -1,7 +1,7 @@
 """The ProtocolUnits of a hydration DAG: setup → vacuum leg + solvent leg → hydration free energy.
 
-Unit inputs and outputs are plain JSON values, gufe objects or numpy arrays, so a ProtocolDAGResult
-encodes with gufe's JSON_HANDLER. Everything large (netCDF energies, trajectories) stays in scratch.
+Unit inputs and outputs are plain JSON values, gufe objects, the protocol's Settings or numpy arrays, so a
+ProtocolDAGResult encodes with gufe's JSON_HANDLER. Everything large (netCDF energies) stays in ``ctx.scratch``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any, ClassVar, Optional
 
 import numpy as np
 from gufe import SmallMoleculeComponent, SolventComponent
-from gufe.protocols import ProtocolUnit, ProtocolUnitResult
+from gufe.protocols import Context, ProtocolUnit, ProtocolUnitResult
 
 from .analysis import hydration_free_energy, kt_kcal_per_mol, mbar_estimate
 from .parameterize import (
@@ -35,19 +35,18 @@ class HydrationSetupUnit(ProtocolUnit):
 
     @staticmethod
     def _execute(
-        ctx,
+        ctx: Context,
         *,
         component: SmallMoleculeComponent,
-        settings: dict,
+        settings: HydrationSettings,
         reuse: Optional[dict] = None,
         **inputs,
     ) -> dict[str, Any]:
-        hydration_settings = HydrationSettings.from_json_dict(settings)
         started = time.perf_counter()
         if reuse is not None:
             parameters = MoleculeParameters.from_json_dict(reuse)
         else:
-            parameters = compute_parameters(component, hydration_settings.forcefield)
+            parameters = compute_parameters(component, settings.forcefield_settings.small_molecule_forcefield)
         return {
             "molecule": component.name,
             "smiles": component.smiles,
@@ -79,37 +78,36 @@ class HydrationLegUnit(ProtocolUnit):
     @classmethod
     def _execute(
         cls,
-        ctx,
+        ctx: Context,
         *,
         setup: ProtocolUnitResult,
         component: SmallMoleculeComponent,
         solvent: SolventComponent,
-        settings: dict,
+        settings: HydrationSettings,
         start: Optional[dict] = None,
         **inputs,
     ) -> dict[str, Any]:
         started = time.perf_counter()
-        hydration_settings = HydrationSettings.from_json_dict(settings)
         parameters = MoleculeParameters.from_json_dict(setup.outputs["parameters"])
-        prepared = cls._prepare(component, solvent, parameters, hydration_settings)
+        prepared = cls._prepare(component, solvent, parameters, settings)
+        schedule = settings.lambda_settings
         windows = [
-            (hydration_settings.lambda_electrostatics[i], hydration_settings.lambda_sterics[i])
-            for i in cls._window_indices(hydration_settings)
+            (schedule.lambda_electrostatics[i], schedule.lambda_sterics[i]) for i in cls._window_indices(settings)
         ]
-        platform = select_platform(hydration_settings.platform, hydration_settings.precision)
+        platform = select_platform(settings.engine_settings.platform, settings.engine_settings.precision)
         starting_state = None
         if start is not None:
             starting_state = StartingState(np.asarray(start["positions_nm"]), _optional_array(start["box_nm"]))
         run = run_replica_exchange(
             prepared,
             windows,
-            hydration_settings,
+            settings,
             platform,
             storage=Path(ctx.scratch) / f"{cls.leg}.nc",
             start=starting_state,
         )
         estimate = mbar_estimate(run.reduced_energies, run.replica_states)
-        kt = kt_kcal_per_mol(hydration_settings.temperature_kelvin)
+        kt = kt_kcal_per_mol(settings.thermo_settings.temperature.m_as("kelvin"))
         return {
             "leg": cls.leg,
             "delta_g_kcal_per_mol": estimate.delta_f_kt * kt,
@@ -117,7 +115,7 @@ class HydrationLegUnit(ProtocolUnit):
             "min_neighbour_overlap": estimate.min_neighbour_overlap,
             "n_windows": len(windows),
             "n_atoms": prepared.n_atoms,
-            "n_iterations": hydration_settings.n_iterations,
+            "n_iterations": settings.sampling_settings.n_iterations,
             "equilibration_iterations_discarded": estimate.equilibration_iterations,
             "statistical_inefficiency": estimate.statistical_inefficiency,
             "n_uncorrelated_iterations": estimate.n_uncorrelated_iterations,
@@ -143,7 +141,7 @@ class VacuumLegUnit(HydrationLegUnit):
 
     @classmethod
     def _window_indices(cls, settings: HydrationSettings) -> list[int]:
-        return settings.vacuum_window_indices()
+        return settings.lambda_settings.vacuum_window_indices()
 
 
 class SolventLegUnit(HydrationLegUnit):
@@ -164,7 +162,7 @@ class HydrationResultUnit(ProtocolUnit):
     """Combines the two legs of one DAG into that DAG's hydration free energy."""
 
     @staticmethod
-    def _execute(ctx, *, vacuum: ProtocolUnitResult, solvent: ProtocolUnitResult, **inputs) -> dict[str, Any]:
+    def _execute(ctx: Context, *, vacuum: ProtocolUnitResult, solvent: ProtocolUnitResult, **inputs) -> dict[str, Any]:
         vac, solv = vacuum.outputs, solvent.outputs
         delta_g, sigma = hydration_free_energy(
             vac["delta_g_kcal_per_mol"],

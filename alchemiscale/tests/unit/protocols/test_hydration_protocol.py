@@ -7,10 +7,11 @@ import math
 
 import numpy as np
 import pytest
-from gufe import AlchemicalNetwork, ChemicalSystem, SolventComponent, Transformation
-from gufe.protocols import ProtocolDAG, execute
+from gufe import AlchemicalNetwork, ChemicalSystem, LigandAtomMapping, SolventComponent, Transformation
+from gufe.protocols import ProtocolDAG, ProtocolValidationError, execute_DAG
 from gufe.tokenization import JSON_HANDLER
-from openff.units import unit
+from openff.units import Quantity, unit
+from pydantic import ValidationError
 
 from alchemiscale.gufe_chain import from_keyed_chain_json, to_keyed_chain_json
 from alchemiscale.protocols.hydration import (
@@ -24,6 +25,7 @@ from alchemiscale.protocols.hydration import (
     SolventLegUnit,
     VacuumLegUnit,
     hydration_transformation,
+    pure_water,
     small_molecule_from_smiles,
 )
 from alchemiscale.protocols.hydration.analysis import combine_repeats, hydration_free_energy, mbar_estimate
@@ -40,25 +42,46 @@ def test_default_settings_are_the_production_preset():
 
 
 def test_protocol_needs_hydration_settings():
-    with pytest.raises(TypeError, match="HydrationSettings"):
+    with pytest.raises(ValueError, match="HydrationSettings"):
         HydrationProtocol({"n_iterations": 3})
 
 
 def test_protocol_round_trips_through_dicts_and_json():
-    protocol = HydrationProtocol(HydrationSettings.fast(platform="CPU"))
+    protocol = HydrationProtocol(HydrationSettings.fast(engine_settings={"platform": "CPU"}))
     from_dict = HydrationProtocol.from_dict(protocol.to_dict())
     assert from_dict == protocol and from_dict.key == protocol.key
     text = json.dumps(protocol.to_dict(), cls=JSON_HANDLER.encoder)
-    assert HydrationProtocol.from_dict(json.loads(text, cls=JSON_HANDLER.decoder)).settings.platform == "CPU"
+    restored = HydrationProtocol.from_dict(json.loads(text, cls=JSON_HANDLER.decoder))
+    assert restored.key == protocol.key and restored.settings.engine_settings.platform == "CPU"
+    assert restored.settings.is_frozen
     keyed = protocol.to_keyed_dict()
-    assert keyed["settings"] == protocol.settings.to_json_dict()
+    assert keyed["settings"] == protocol.settings
     assert HydrationProtocol.from_keyed_dict(keyed) == protocol
 
 
 def test_settings_change_the_protocol_key():
     fast = HydrationProtocol(HydrationSettings.fast())
-    assert fast.key != HydrationProtocol(HydrationSettings.fast(n_iterations=41)).key
+    assert fast.key != HydrationProtocol(HydrationSettings.fast(sampling_settings={"n_iterations": 41})).key
     assert fast.key == HydrationProtocol(HydrationSettings.fast()).key
+
+
+def test_protocol_freezes_its_settings():
+    settings = HydrationSettings.fast()
+    protocol = HydrationProtocol(settings)
+    with pytest.raises(AttributeError, match="immutable"):
+        protocol.settings.sampling_settings.n_iterations = 5
+    settings.sampling_settings.n_iterations = 5  # the caller's copy stays editable
+    assert protocol.settings.sampling_settings.n_iterations == 30
+
+
+def test_protocol_checks_sections_edited_in_place_against_each_other():
+    settings = HydrationProtocol.default_settings()
+    settings.forcefield_settings.nonbonded_cutoff = 1.2 * unit.nanometer  # valid on its own
+    with pytest.raises(ValidationError, match="solvent_padding .* must exceed"):
+        HydrationProtocol(settings)
+    settings.solvation_settings.solvent_padding = 1.4 * unit.nanometer
+    protocol = HydrationProtocol(settings)
+    assert protocol.settings.forcefield_settings.nonbonded_cutoff == 1.2 * unit.nanometer
 
 
 def test_transformation_sits_in_a_network_and_round_trips_as_a_keyed_chain(methane_transformation):
@@ -72,12 +95,14 @@ def test_transformation_sits_in_a_network_and_round_trips_as_a_keyed_chain(metha
 def test_transformation_states(methane_transformation):
     (ligand,) = [c for c in methane_transformation.stateA.components.values() if c.smiles == "C"]
     assert ligand.name == "methane"
-    assert list(methane_transformation.stateB.components.values()) == [SolventComponent()]
+    assert list(methane_transformation.stateB.components.values()) == [pure_water()]
+    assert pure_water().ion_concentration == 0.0 * unit.molar and pure_water().smiles == "O"
     assert methane_transformation.name == "methane hydration"
 
 
 def test_dag_is_setup_then_two_independent_legs_then_result(methane_transformation):
     dag = methane_transformation.create()
+    assert dag.transformation_key == methane_transformation.key and dag.extends_key is None
     units = {type(u): u for u in dag.protocol_units}
     assert set(units) == {HydrationSetupUnit, VacuumLegUnit, SolventLegUnit, HydrationResultUnit}
     setup, vacuum = units[HydrationSetupUnit], units[VacuumLegUnit]
@@ -86,8 +111,15 @@ def test_dag_is_setup_then_two_independent_legs_then_result(methane_transformati
     assert vacuum.dependencies == [setup] and solvent.dependencies == [setup]
     assert set(result.dependencies) == {vacuum, solvent}
     assert dag.protocol_units[0] is setup and dag.protocol_units[-1] is result
+    assert setup.inputs["settings"] == methane_transformation.protocol.settings
     text = json.dumps(dag.to_dict(), cls=JSON_HANDLER.encoder)
-    assert len(ProtocolDAG.from_dict(json.loads(text, cls=JSON_HANDLER.decoder)).protocol_units) == 4
+    restored = ProtocolDAG.from_dict(json.loads(text, cls=JSON_HANDLER.decoder))
+    assert len(restored.protocol_units) == 4
+    assert restored.protocol_units[1].inputs["settings"] == methane_transformation.protocol.settings
+
+
+def _parts(transformation: Transformation):
+    return transformation.protocol, transformation.stateA, transformation.stateB
 
 
 def _system(*components, name="s"):
@@ -106,12 +138,13 @@ def _system(*components, name="s"):
     ],
 )
 def test_wrong_end_states_are_rejected(case, message):
+    """By ``validate`` and by ``create``, as gufe's ProtocolValidationError."""
     protocol = HydrationProtocol(HydrationSettings.fast())
     methane = small_molecule_from_smiles("C", "methane")
     ethane = small_molecule_from_smiles("CC", "ethane")
-    water = SolventComponent()
+    water = pure_water()
     salty = SolventComponent(ion_concentration=0.15 * unit.molar)
-    methanol = SolventComponent(smiles="CO")
+    methanol = SolventComponent(smiles="CO", ion_concentration=0.0 * unit.molar)
     states = {
         "no molecule": (_system(water), _system(water)),
         "two molecules": (_system(methane, ethane, water), _system(water)),
@@ -120,8 +153,30 @@ def test_wrong_end_states_are_rejected(case, message):
         "no solvent": (_system(methane), _system(water)),
         "not water": (_system(methane, methanol), _system(methanol)),
     }[case]
+    with pytest.raises(HydrationInputError, match=message) as raised:
+        protocol.validate(stateA=states[0], stateB=states[1], mapping=None)
+    assert isinstance(raised.value, ProtocolValidationError)
     with pytest.raises(HydrationInputError, match=message):
-        protocol.create(stateA=states[0], stateB=states[1])
+        protocol.create(stateA=states[0], stateB=states[1], mapping=None)
+
+
+def test_a_mapping_is_rejected(methane_transformation):
+    methane = small_molecule_from_smiles("C", "methane")
+    mapping = LigandAtomMapping(methane, methane, {0: 0})
+    protocol, stateA, stateB = _parts(methane_transformation)
+    with pytest.raises(ProtocolValidationError, match="no atom mapping"):
+        protocol.validate(stateA=stateA, stateB=stateB, mapping=mapping)
+    protocol.validate(stateA=stateA, stateB=stateB, mapping=None)
+
+
+def test_validate_names_a_molecule_gaff_cannot_handle(methane_transformation):
+    silane = small_molecule_from_smiles("[SiH4]", "silane")
+    water = pure_water()
+    with pytest.raises(ParameterizationError, match="'silane'.*element\\(s\\) Si") as raised:
+        methane_transformation.protocol.validate(
+            stateA=_system(silane, water), stateB=_system(water), mapping=None
+        )
+    assert isinstance(raised.value, ProtocolValidationError)
 
 
 @pytest.mark.parametrize(
@@ -142,16 +197,28 @@ def test_unparsable_smiles_is_named():
         hydration_transformation("C1CC", "broken")
 
 
-def test_failed_setup_unit_names_the_molecule_and_gather_counts_it(tmp_path):
-    silane = small_molecule_from_smiles("[SiH4]", "silane")
-    settings = HydrationSettings.fast().to_json_dict()
-    setup = HydrationSetupUnit(name="setup", component=silane, settings=settings)
-    vacuum = VacuumLegUnit(name="vacuum", setup=setup, component=silane, solvent=SolventComponent(), settings=settings)
-    solvent = SolventLegUnit(
-        name="solvent", setup=setup, component=silane, solvent=SolventComponent(), settings=settings
+def _execute(dag: ProtocolDAG, basedir):
+    """Run a DAG in-process, recording failures instead of raising them."""
+    (basedir / "shared").mkdir()
+    (basedir / "scratch").mkdir()
+    return execute_DAG(
+        dag, shared_basedir=basedir / "shared", scratch_basedir=basedir / "scratch", raise_error=False
     )
-    result = HydrationResultUnit(name="result", vacuum=vacuum, solvent=solvent)
-    dag_result = execute(ProtocolDAG(protocol_units=[setup, vacuum, solvent, result]), shared=tmp_path)
+
+
+def _silane_units() -> list:
+    """The DAG a protocol would build for silane, which GAFF cannot parameterize (create() refuses it)."""
+    silane = small_molecule_from_smiles("[SiH4]", "silane")
+    settings = HydrationProtocol(HydrationSettings.fast()).settings
+    setup = HydrationSetupUnit(name="setup", component=silane, settings=settings)
+    vacuum = VacuumLegUnit(name="vacuum", setup=setup, component=silane, solvent=pure_water(), settings=settings)
+    solvent = SolventLegUnit(name="solvent", setup=setup, component=silane, solvent=pure_water(), settings=settings)
+    return [setup, vacuum, solvent, HydrationResultUnit(name="result", vacuum=vacuum, solvent=solvent)]
+
+
+def test_failed_setup_unit_names_the_molecule_and_gather_counts_it(tmp_path):
+    dag_result = _execute(ProtocolDAG(protocol_units=_silane_units(), transformation_key=None), tmp_path)
+    assert not dag_result.ok()
 
     (failure,) = dag_result.protocol_unit_failures
     assert failure.exception[0] == "ParameterizationError"
@@ -159,31 +226,37 @@ def test_failed_setup_unit_names_the_molecule_and_gather_counts_it(tmp_path):
 
     gathered = HydrationProtocol(HydrationSettings.fast()).gather([dag_result])
     assert isinstance(gathered, HydrationProtocolResult)
+    assert gathered.n_protocol_dag_results == 1
     assert gathered.data["n_failed"] == 1 and gathered.data["repeats"] == []
     assert gathered.get_estimate() is None and gathered.get_uncertainty() is None
 
 
-def test_protocol_result_round_trips_through_json():
+def test_protocol_result_gives_quantities_and_round_trips_through_json():
     repeats = [
         {"delta_g_kcal_per_mol": 1.0, "uncertainty_kcal_per_mol": 0.2},
         {"delta_g_kcal_per_mol": 3.0, "uncertainty_kcal_per_mol": 0.2},
     ]
-    result = HydrationProtocolResult(repeats=repeats, n_failed=1, unit="kcal/mol")
+    result = HydrationProtocolResult(n_protocol_dag_results=3, repeats=repeats, n_failed=1)
     text = json.dumps(result.to_dict(), cls=JSON_HANDLER.encoder)
     restored = HydrationProtocolResult.from_dict(json.loads(text, cls=JSON_HANDLER.decoder))
-    assert restored.data == result.data
-    assert restored.get_estimate() == pytest.approx(2.0) and restored.get_uncertainty() == pytest.approx(1.0)
-    assert restored.get_individual_estimates() == [(1.0, 0.2), (3.0, 0.2)]
+    assert restored.data == result.data and restored.n_protocol_dag_results == 3
+    estimate, uncertainty = restored.get_estimate(), restored.get_uncertainty()
+    assert isinstance(estimate, Quantity) and estimate.units == unit.kilocalorie_per_mole
+    assert estimate.m == pytest.approx(2.0) and uncertainty.m_as("kcal/mol") == pytest.approx(1.0)
+    assert estimate.m_as("kJ/mol") == pytest.approx(2.0 * 4.184)
+    assert restored.get_individual_estimates() == [
+        (1.0 * unit.kilocalorie_per_mole, 0.2 * unit.kilocalorie_per_mole),
+        (3.0 * unit.kilocalorie_per_mole, 0.2 * unit.kilocalorie_per_mole),
+    ]
 
 
 def test_extending_needs_a_successful_result(tmp_path, methane_transformation):
-    silane = small_molecule_from_smiles("[SiH4]", "silane")
-    setup = HydrationSetupUnit(name="setup", component=silane, settings=HydrationSettings.fast().to_json_dict())
-    failed = execute(ProtocolDAG(protocol_units=[setup]), shared=tmp_path)
-    with pytest.raises(ValueError, match="all succeeded"):
-        methane_transformation.protocol.create(
-            stateA=methane_transformation.stateA, stateB=methane_transformation.stateB, extend_from=failed
-        )
+    failed = _execute(ProtocolDAG(protocol_units=_silane_units()[:1], transformation_key=None), tmp_path)
+    protocol, stateA, stateB = _parts(methane_transformation)
+    with pytest.raises(ProtocolValidationError, match="all succeeded"):
+        protocol.validate(stateA=stateA, stateB=stateB, mapping=None, extends=failed)
+    with pytest.raises(ProtocolValidationError, match="all succeeded"):
+        methane_transformation.create(extends=failed)
 
 
 def test_hydration_free_energy_is_vacuum_minus_solvent():
