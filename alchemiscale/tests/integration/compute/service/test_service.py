@@ -63,7 +63,8 @@ def test_completes_tasks_and_results_carry_provenance(
     for name, task in zip(names, tasks):
         [result] = task_results(n4js_fresh, compute_objectstore, task, setup.transformations[name])
         assert {r.name for r in result.protocol_unit_results} == {"setup", "window 0", "window 1", "finish"}
-        assert result.name == setup.transformations[name].gufe_key
+        assert result.name == str(task)  # named after its Task, as upstream's service names it
+        assert result.transformation_key == setup.transformations[name].gufe_key
         provenance = result.protocol_unit_results[0].outputs[PROVENANCE_KEY]
         assert provenance["task"] == str(task)
         assert provenance["compute_service_id"] == str(service.compute_service_id)
