@@ -35,7 +35,8 @@ TARGET_FRACTION = 0.95
 def hydration_methane() -> list[Transformation]:
     from alchemiscale.protocols.hydration import HydrationSettings, hydration_transformation
 
-    return [hydration_transformation("C", "methane", settings=HydrationSettings.fast(platform="CPU"))]
+    settings = HydrationSettings.fast(engine_settings={"platform": "CPU"})
+    return [hydration_transformation("C", "methane", settings=settings)]
 
 
 def test_protocol_transformations(count: int) -> list[Transformation]:

@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from gufe.protocols import execute
+from gufe.protocols import execute_DAG
 
 from alchemiscale.protocols.hydration import HydrationResultUnit, HydrationSettings, hydration_transformation
 
@@ -45,9 +45,12 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
 
 
 def settings_from(arguments: argparse.Namespace) -> HydrationSettings:
-    changes = {"platform": arguments.platform, "forcefield": arguments.forcefield}
+    changes = {
+        "engine_settings": {"platform": arguments.platform},
+        "forcefield_settings": {"small_molecule_forcefield": arguments.forcefield},
+    }
     if arguments.iterations is not None:
-        changes["n_iterations"] = arguments.iterations
+        changes["sampling_settings"] = {"n_iterations": arguments.iterations}
     preset = HydrationSettings.fast if arguments.preset == "fast" else HydrationSettings.production
     return preset(**changes)
 
@@ -57,12 +60,17 @@ def run_molecule(name: str, settings: HydrationSettings) -> dict:
     smiles, experimental = MOLECULES[name]
     transformation = hydration_transformation(smiles, name, settings=settings)
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix=f"hydration-{name}-") as shared:
-        dag_result = execute(transformation.create(), shared=shared)
+    with tempfile.TemporaryDirectory(prefix=f"hydration-{name}-") as workdir:
+        shared, scratch = Path(workdir, "shared"), Path(workdir, "scratch")
+        shared.mkdir()
+        scratch.mkdir()
+        dag_result = execute_DAG(
+            transformation.create(), shared_basedir=shared, scratch_basedir=scratch, raise_error=False
+        )
     total_wall_time_s = time.perf_counter() - started
     row = {"molecule": name, "smiles": smiles, "experimental": experimental, "total_wall_time_s": total_wall_time_s}
     failures = dag_result.protocol_unit_failures
-    if failures:
+    if not dag_result.ok():
         row["error"] = f"{failures[0].name}: {failures[0].exception[0]}: {failures[0].exception[1]}"
         return row
     (result_unit,) = [u for u in dag_result.protocol_units if isinstance(u, HydrationResultUnit)]
@@ -73,7 +81,8 @@ def run_molecule(name: str, settings: HydrationSettings) -> dict:
 
 
 def print_table(rows: list[dict], settings: HydrationSettings, preset: str) -> None:
-    print(f"\nHydration free energies, {preset} preset, {settings.forcefield}/AM1-BCC, TIP3P (kcal/mol)")
+    forcefield = settings.forcefield_settings.small_molecule_forcefield
+    print(f"\nHydration free energies, {preset} preset, {forcefield}/AM1-BCC, TIP3P (kcal/mol)")
     header = (
         f"{'molecule':<10} {'exp':>6} {'calc':>7} {'±':>5} {'error':>6} {'vacuum':>7} {'solvent':>8} "
         f"{'overlap':>7} {'vac ns/d':>9} {'solv ns/d':>9} {'platform':>8} {'wall s':>7}"

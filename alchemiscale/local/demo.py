@@ -186,7 +186,10 @@ def _outcome(client, molecule: DemoMolecule, transformation: ScopedKey, task: Sc
         return DemoOutcome(molecule, status, error=_failure_summary(client, task))
     result = client.get_transformation_results(transformation, visualize=False)
     repeats = result.data.get("repeats", [])
-    return DemoOutcome(molecule, status, result.get_estimate(), result.get_uncertainty(),
+    estimate, uncertainty = result.get_estimate(), result.get_uncertainty()
+    return DemoOutcome(molecule, status,
+                       None if estimate is None else estimate.m_as("kcal/mol"),
+                       None if uncertainty is None else uncertainty.m_as("kcal/mol"),
                        repeats[0]["platform"] if repeats else None)
 
 

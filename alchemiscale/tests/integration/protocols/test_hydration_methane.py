@@ -10,10 +10,13 @@ import json
 import math
 import time
 
+from pathlib import Path
+
 import numpy as np
 import pytest
-from gufe import ProtocolDAGResult, Transformation
-from gufe.protocols import execute
+from gufe import ProtocolDAG, ProtocolDAGResult, Transformation
+from gufe.protocols import execute_DAG
+from openff.units import unit
 
 from alchemiscale.gufe_chain import from_keyed_chain_json, to_keyed_chain_json
 from alchemiscale.protocols.hydration import (
@@ -25,20 +28,33 @@ from alchemiscale.protocols.hydration import (
     hydration_transformation,
 )
 
+CPU = {"engine_settings": {"platform": "CPU"}}
 # The smallest calculation that still exercises every step, for the extension test.
-TINY = dict(platform="CPU", n_iterations=3, steps_per_iteration=10, equilibration_iterations=0)
+TINY = {
+    **CPU,
+    "sampling_settings": {"n_iterations": 3, "steps_per_iteration": 10, "equilibration_iterations": 0},
+}
+
+
+def _execute(dag: ProtocolDAG, basedir: Path) -> ProtocolDAGResult:
+    """Run a DAG in-process the gufe 1.x way; failures are recorded, not raised, so _outputs can show them."""
+    for name in ("shared", "scratch"):
+        (basedir / name).mkdir(parents=True)
+    return execute_DAG(
+        dag, shared_basedir=basedir / "shared", scratch_basedir=basedir / "scratch", raise_error=False
+    )
 
 
 def _outputs(dag_result: ProtocolDAGResult) -> dict[type, dict]:
-    assert not dag_result.protocol_unit_failures, [f.traceback for f in dag_result.protocol_unit_failures]
+    assert dag_result.ok(), [f.traceback for f in dag_result.protocol_unit_failures]
     return {type(unit): dag_result.unit_to_result(unit).outputs for unit in dag_result.protocol_units}
 
 
 @pytest.fixture(scope="module")
 def methane_run(tmp_path_factory) -> tuple[Transformation, ProtocolDAGResult, float]:
-    transformation = hydration_transformation("C", "methane", settings=HydrationSettings.fast(platform="CPU"))
+    transformation = hydration_transformation("C", "methane", settings=HydrationSettings.fast(**CPU))
     started = time.perf_counter()
-    dag_result = execute(transformation.create(), shared=tmp_path_factory.mktemp("methane-shared"))
+    dag_result = _execute(transformation.create(), tmp_path_factory.mktemp("methane"))
     return transformation, dag_result, time.perf_counter() - started
 
 
@@ -63,8 +79,9 @@ def test_methane_fast_preset_gives_a_finite_hydration_free_energy(methane_run):
     assert sum(outputs[HydrationSetupUnit]["parameters"]["partial_charges"]) == pytest.approx(0.0, abs=1e-6)
 
     gathered = transformation.gather([dag_result])
-    assert gathered.get_estimate() == pytest.approx(result["delta_g_kcal_per_mol"])
-    assert gathered.get_uncertainty() == pytest.approx(result["uncertainty_kcal_per_mol"])
+    assert gathered.n_protocol_dag_results == 1
+    assert gathered.get_estimate().m_as(unit.kilocalorie_per_mole) == pytest.approx(result["delta_g_kcal_per_mol"])
+    assert gathered.get_uncertainty().m_as("kcal/mol") == pytest.approx(result["uncertainty_kcal_per_mol"])
 
 
 def test_result_survives_a_keyed_chain_round_trip_and_stays_small(methane_run):
@@ -76,23 +93,22 @@ def test_result_survives_a_keyed_chain_round_trip_and_stays_small(methane_run):
     final_box = _outputs(restored)[SolventLegUnit]["final_box_nm"]
     assert final_box.shape == (3, 3)
     gathered = transformation.gather([dag_result, restored])
-    assert len(gathered.data["repeats"]) == 2
-    assert gathered.get_estimate() == pytest.approx(transformation.gather([dag_result]).get_estimate())
+    assert len(gathered.data["repeats"]) == 2 and gathered.n_protocol_dag_results == 2
+    assert gathered.get_estimate().m == pytest.approx(transformation.gather([dag_result]).get_estimate().m)
 
 
 def test_extension_reuses_parameters_and_continues_from_the_final_state(tmp_path):
     transformation = hydration_transformation("C", "methane", settings=HydrationSettings.fast(**TINY))
-    first = execute(transformation.create(), shared=tmp_path / "first")
+    first = _execute(transformation.create(), tmp_path / "first")
     earlier = _outputs(first)
 
-    dag = transformation.protocol.create(
-        stateA=transformation.stateA, stateB=transformation.stateB, extend_from=first, name="extension"
-    )
+    dag = transformation.create(extends=first, name="extension")
+    assert dag.extends_key == first.key and dag.transformation_key == transformation.key
     solvent_unit = next(u for u in dag.protocol_units if isinstance(u, SolventLegUnit))
     np.testing.assert_array_equal(
         solvent_unit.inputs["start"]["positions_nm"], earlier[SolventLegUnit]["final_positions_nm"]
     )
-    second = execute(dag, shared=tmp_path / "second")
+    second = _execute(dag, tmp_path / "second")
     later = _outputs(second)
 
     assert later[HydrationSetupUnit]["reused_parameters"] is True
@@ -102,3 +118,4 @@ def test_extension_reuses_parameters_and_continues_from_the_final_state(tmp_path
     assert math.isfinite(later[HydrationResultUnit]["delta_g_kcal_per_mol"])
     gathered = transformation.gather([first, second])
     assert len(gathered.get_individual_estimates()) == 2 and gathered.data["n_failed"] == 0
+    assert gathered.n_protocol_dag_results == 2

@@ -16,6 +16,7 @@ from typing import Iterator
 
 import pytest
 from gufe import AlchemicalNetwork
+from openff.units import Quantity
 
 from alchemiscale.compute.provenance import PROVENANCE_KEY
 from alchemiscale.interface.client import AlchemiscaleClient
@@ -39,13 +40,14 @@ HYDRATION_UNITS = {"HydrationSetupUnit", "VacuumLegUnit", "SolventLegUnit", "Hyd
 # Two windows with full sterics for the vacuum leg, one decoupled; minimization stays on, since
 # an unminimized water box blows up at once.
 MINIMAL_SETTINGS = HydrationSettings.fast(
-    platform="CPU",
-    lambda_electrostatics=(1.0, 0.0, 0.0),
-    lambda_sterics=(1.0, 1.0, 0.0),
-    minimization_max_iterations=100,
-    equilibration_iterations=0,
-    n_iterations=5,
-    steps_per_iteration=10,
+    engine_settings={"platform": "CPU"},
+    lambda_settings={"lambda_electrostatics": (1.0, 0.0, 0.0), "lambda_sterics": (1.0, 1.0, 0.0)},
+    sampling_settings={
+        "minimization_max_iterations": 100,
+        "equilibration_iterations": 0,
+        "n_iterations": 5,
+        "steps_per_iteration": 10,
+    },
 )
 
 
@@ -89,13 +91,15 @@ def test_service_runs_a_methane_hydration_task_end_to_end(user_client, service_c
     gathered = client.get_transformation_results(transformation_sk, visualize=False)
     assert isinstance(gathered, HydrationProtocolResult)
     assert gathered.data["n_failed"] == 0 and len(gathered.data["repeats"]) == 1
+    assert gathered.n_protocol_dag_results == 1
     estimate, uncertainty = gathered.get_estimate(), gathered.get_uncertainty()
-    assert isinstance(estimate, float) and math.isfinite(estimate)
-    assert isinstance(uncertainty, float) and math.isfinite(uncertainty) and uncertainty >= 0.0
+    assert isinstance(estimate, Quantity) and math.isfinite(estimate.m_as("kcal/mol"))
+    assert isinstance(uncertainty, Quantity) and math.isfinite(uncertainty.m_as("kcal/mol"))
+    assert uncertainty.m_as("kcal/mol") >= 0.0
 
     [dag_result] = client.get_task_results(task, visualize=False)
-    assert dag_result.name == str(transformation.key)
-    assert not dag_result.protocol_unit_failures
+    assert dag_result.transformation_key == transformation.key
+    assert dag_result.ok() and not dag_result.protocol_unit_failures
     assert {type(unit).__name__ for unit in dag_result.protocol_units} == HYDRATION_UNITS
     assert {type(result).__name__ for result in dag_result.protocol_unit_results} == {"ProtocolUnitResult"}
     assert len(dag_result.protocol_unit_results) == len(HYDRATION_UNITS)
@@ -106,4 +110,6 @@ def test_service_runs_a_methane_hydration_task_end_to_end(user_client, service_c
         assert provenance["attempt"] == 0 and provenance["start"] <= provenance["end"]
         assert provenance["versions"]["openmm"] and provenance["versions"]["gufe"]
     [setup_unit] = [unit for unit in dag_result.protocol_units if isinstance(unit, HydrationSetupUnit)]
-    assert dag_result.unit_to_result(setup_unit).outputs["parameters"]["forcefield"] == MINIMAL_SETTINGS.forcefield
+    forcefield = dag_result.unit_to_result(setup_unit).outputs["parameters"]["forcefield"]
+    assert forcefield == MINIMAL_SETTINGS.forcefield_settings.small_molecule_forcefield
+    assert setup_unit.inputs["settings"] == MINIMAL_SETTINGS
