@@ -30,6 +30,7 @@ from gufe.tokenization import JSON_HANDLER
 
 from ..compression import serialize_protocoldagresult
 from ..gufe_chain import from_keyed_chain_json, to_keyed_chain_json
+from .environment import interpreter_tools_on_path
 from .provenance import PROVENANCE_KEY, unit_provenance, utc_now_iso
 
 JOB_FILENAME = "protocoldag-job.json"
@@ -185,15 +186,16 @@ def _child_main(job_path: str) -> None:
     protocoldag = None
     try:
         protocoldag = from_keyed_chain_json(job["protocoldag"])
-        result = run_protocoldag(
-            protocoldag,
-            shared=Path(job["shared"]),
-            scratch=Path(job["scratch"]),
-            n_retries=job["n_retries"],
-            keep_scratch=job["keep_scratch"],
-            host_provenance=job["host_provenance"],
-            task=job["task"],
-        )
+        with interpreter_tools_on_path():
+            result = run_protocoldag(
+                protocoldag,
+                shared=Path(job["shared"]),
+                scratch=Path(job["scratch"]),
+                n_retries=job["n_retries"],
+                keep_scratch=job["keep_scratch"],
+                host_provenance=job["host_provenance"],
+                task=job["task"],
+            )
         data = serialize_protocoldagresult(result)
     except Exception as e:  # report it as the Task's failure rather than dying without a word
         provenance = unit_provenance(job["host_provenance"], job["task"], 0, start, utc_now_iso())

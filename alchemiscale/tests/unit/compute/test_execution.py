@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 import traceback
+from pathlib import Path
 
 from alchemiscale.compression import (
     decompress_keyed_chain,
@@ -12,6 +15,7 @@ from alchemiscale.compression import (
     serialize_protocoldagresult,
     summarize_protocoldagresult,
 )
+from alchemiscale.compute.environment import interpreter_tools_on_path
 from alchemiscale.compute.execution import ChildExecution, failed_protocoldagresult, run_protocoldag
 from alchemiscale.compute.provenance import PROVENANCE_KEY
 from alchemiscale.compute.service import create_protocoldag
@@ -113,3 +117,12 @@ def test_cancelled_child_gives_no_result_and_a_dead_child_gives_a_failure(transf
     # what the service would report had the child died on its own
     failure = deserialize_protocoldagresult(execution.result_bytes())
     assert "killed by signal SIGKILL" in failure.protocol_unit_failures[0].traceback
+
+
+def test_interpreter_tools_are_on_path_while_protocols_run(monkeypatch):
+    """openfe's AM1-BCC charges need sqm, which lives next to the interpreter, not on a service's PATH."""
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    assert shutil.which("sqm") is None
+    with interpreter_tools_on_path():
+        assert shutil.which("sqm") == str(Path(sys.executable).parent / "sqm")
+    assert os.environ["PATH"] == "/usr/bin:/bin"
