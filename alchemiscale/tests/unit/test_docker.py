@@ -72,7 +72,8 @@ def test_dockerfiles(image):
     text = (DOCKER / image / "Dockerfile").read_text()
     assert text.startswith("#") and "FROM python:3.11" in text
     assert "ENTRYPOINT" in text and "USER alchemiscale" in text
+    extras = set(re.findall(r"'\.\[(\w+)\]'", text))
     if image == "alchemiscale-server":
-        assert "[chemistry]" not in text  # servers never need the chemistry stack
+        assert not extras and "requirements" not in text  # servers never need the chemistry stack
     else:
-        assert "[chemistry]" in text
+        assert extras == {"compute"} and "openfe-stack-git.txt" in text
