@@ -45,12 +45,49 @@ def decompress_keyed_chain(data: bytes, *, max_size: int = MAX_DECOMPRESSED_BYTE
     Raises :class:`ResultDecodeError` for corrupt, truncated or oversized data, invalid JSON, or JSON
     that is not a keyed chain.
     """
+    data = _require_bytes(data)
+    raw = _zstd_decompress(data, max_size) if data.startswith(ZSTD_MAGIC) else data
+    return _parse_keyed_chain(raw)
+
+
+def canonical_result_bytes(data: bytes, *, max_size: int = MAX_DECOMPRESSED_BYTES) -> tuple[bytes, list]:
+    """Uploaded result bytes in the one form that is stored, with the keyed chain they hold.
+
+    The stored form is that of :func:`compress_keyed_chain`: zstd-compressed keyed-chain JSON. Such
+    bytes come back unchanged; legacy plain UTF-8 JSON is compressed. Raises :class:`ResultDecodeError`
+    as :func:`decompress_keyed_chain` does.
+    """
+    data = _require_bytes(data)
+    if data.startswith(ZSTD_MAGIC):
+        return data, _parse_keyed_chain(_zstd_decompress(data, max_size))
+    if len(data) > max_size:
+        raise ResultDecodeError(f"result data is {len(data)} bytes of JSON; the limit is {max_size}")
+    chain = _parse_keyed_chain(data)
+    return zstandard.ZstdCompressor(level=COMPRESSION_LEVEL).compress(data), chain
+
+
+def gufe_bytes_value(latin1_text: str, *, max_size: int = MAX_DECOMPRESSED_BYTES) -> bytes:
+    """The bytes that gufe's JSON encoding of a bytes value holds, read as gufe's decoder reads them.
+
+    gufe encodes bytes as ``{"__class__": "bytes", "__module__": "builtins", ":is_custom:": true,
+    "latin-1": text}``; since gufe 1.2 the text is of the zstd-compressed bytes, before that of the
+    bytes themselves, and gufe's decoder decompresses only what is zstd. Upstream compute clients
+    send results this way, so an upload of a result arrives compressed twice.
+    """
+    data = latin1_to_bytes(latin1_text)
+    return _zstd_decompress(data, max_size) if data.startswith(ZSTD_MAGIC) else data
+
+
+def _require_bytes(data: Any) -> bytes:
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise ResultDecodeError(f"result data must be bytes, got {type(data).__name__}")
     data = bytes(data)
     if not data:
         raise ResultDecodeError("result data is empty")
-    raw = _zstd_decompress(data, max_size) if data.startswith(ZSTD_MAGIC) else data
+    return data
+
+
+def _parse_keyed_chain(raw: bytes) -> list:
     try:
         chain = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as e:

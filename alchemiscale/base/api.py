@@ -361,7 +361,10 @@ def register_exception_handlers(app: FastAPI) -> None:
 def create_base_app(api_name: str, credential_cls: type[CredentialedEntity], **fastapi_kwargs: Any) -> FastAPI:
     """A FastAPI app with gzip, the error mapping, ``/ping``, ``/token`` and the base routes,
     accepting only tokens issued to ``credential_cls`` identities."""
-    app = FastAPI(title=api_name, version=__version__, **fastapi_kwargs)
+    # Upstream's clients POST their JSON bodies without a Content-Type header; FastAPI's strict
+    # default would not read those as JSON. The strictness guards against cross-site requests
+    # riding on a browser's cookies, and these APIs accept bearer tokens only.
+    app = FastAPI(title=api_name, version=__version__, strict_content_type=False, **fastapi_kwargs)
     app.state.credential_class = credential_cls
     add_gzip_middleware(app)
     register_exception_handlers(app)

@@ -7,9 +7,9 @@ upstream clients do) or as ``org-campaign-project`` strings.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, Literal, Optional, Union
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from ..models import Scope
 
@@ -48,8 +48,23 @@ class ClaimTasksBody(Body):
     protocols: Optional[list[str]] = None
 
 
+class GufeEncodedBytes(Body):
+    """gufe's JSON encoding of a bytes value, in which upstream compute clients send results.
+
+    ``latin-1`` holds the bytes (zstd-compressed once more since gufe 1.2) as a latin-1 string; see
+    :func:`alchemiscale.compression.gufe_bytes_value`.
+    """
+
+    class_name: Literal["bytes"] = Field(alias="__class__")
+    module: Literal["builtins"] = Field(alias="__module__")
+    is_custom: Literal[True] = Field(alias=":is_custom:")
+    latin1: str = Field(alias="latin-1")
+
+
 class SetTaskResultBody(Body):
-    protocoldagresult: str = Field(description="latin-1 string of the zstd-compressed keyed-chain bytes")
+    protocoldagresult: Union[str, GufeEncodedBytes] = Field(
+        description="latin-1 string of the zstd-compressed keyed-chain bytes, or gufe's JSON encoding of those bytes"
+    )
     compute_service_id: str
 
 
@@ -65,6 +80,12 @@ class RegisterComputeManagerBody(Body):
 class ComputeManagerInstructionBody(Body):
     scopes: list[WireScope] = Field(min_length=1)
     protocols: Optional[list[str]] = None
+
+    @field_validator("protocols")
+    @classmethod
+    def _empty_means_any(cls, protocols: Optional[list[str]]) -> Optional[list[str]]:
+        """An empty list counts Tasks of any Protocol: upstream managers send ``[]`` for no filter."""
+        return protocols or None
 
 
 class ComputeManagerStatusBody(Body):

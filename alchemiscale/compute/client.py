@@ -68,7 +68,7 @@ class AlchemiscaleComputeClient(AlchemiscaleBaseClient):
             hubs: dict[ScopedKey, TaskHub] = {}
             for scope in _scope_dicts(scopes):
                 found = self._get_resource("/taskhubs", params={**scope, "return_gufe": True})
-                hubs.update({ScopedKey.from_str(sk): TaskHub(**hub) for sk, hub in found.items()})
+                hubs.update({ScopedKey.from_str(sk): TaskHub.from_gufe_json(hub) for sk, hub in found.items()})
             return hubs
         keys: set[ScopedKey] = set()
         for scope in _scope_dicts(scopes):

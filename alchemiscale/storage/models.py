@@ -8,6 +8,7 @@ like any other stored object.
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
 from datetime import datetime, timezone
 from enum import StrEnum
@@ -89,6 +90,22 @@ class TaskHub(StoredModel):
     @property
     def key(self) -> str:
         return f"TaskHub-{_md5(self.network)}"
+
+    def to_gufe_json(self) -> str:
+        """The TaskHub as the compute API sends it: JSON text of the gufe dict of upstream's TaskHub
+        class, so that upstream compute clients rebuild it with ``GufeTokenizable.from_dict``."""
+        return json.dumps({"network": self.network, "weight": self.weight, **_UPSTREAM_TASKHUB_CLASS})
+
+    @classmethod
+    def from_gufe_json(cls, text: str) -> "TaskHub":
+        """Inverse of :meth:`to_gufe_json`."""
+        fields = json.loads(text)
+        if not isinstance(fields, dict) or fields.get("__qualname__") != "TaskHub":
+            raise ValueError(f"not the JSON text of a TaskHub: {text[:200]!r}")
+        return cls(network=fields["network"], weight=fields["weight"])
+
+
+_UPSTREAM_TASKHUB_CLASS = {"__qualname__": "TaskHub", "__module__": "alchemiscale.storage.models", ":version:": 1}
 
 
 class NetworkMark(StoredModel):

@@ -76,13 +76,13 @@ def query_taskhubs(
     n4js: N4jsDepends,
     scope: Annotated[Scope, Depends(scope_params)],
     return_gufe: bool = False,
-) -> Union[list[str], dict[str, dict]]:
-    """TaskHubs in ``scope`` that the token grants: ScopedKeys, or ``{sk: {network, weight}}``."""
+) -> Union[list[str], dict[str, str]]:
+    """TaskHubs in ``scope`` that the token grants: ScopedKeys, or ``{sk: TaskHub.to_gufe_json()}``."""
     if return_gufe:
-        found: dict[str, dict] = {}
+        found: dict[str, str] = {}
         for query_scope in validate_scopes_query(scope, caller):
             for sk, hub in n4js.query_taskhubs(scope=query_scope, return_gufe=True).items():
-                found[str(sk)] = hub.model_dump()
+                found[str(sk)] = hub.to_gufe_json()
         return found
     keys: list[str] = []
     for query_scope in validate_scopes_query(scope, caller):

@@ -1,14 +1,14 @@
 """What a compute service needs to run a Task, where its result goes, and whether it is still wanted.
 
 Results are handled without gufe: the uploaded bytes are decompressed and checked as a keyed chain,
-summarized (success, key, failures) straight from the JSON, and the original compressed bytes are
-stored untouched.
+summarized (success, key, failures) straight from the JSON, and stored in one form, the
+zstd-compressed keyed chain that every client reads back (see :func:`_decode_result`).
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Optional
+from typing import Optional, Union
 
 from fastapi import HTTPException, status
 
@@ -16,7 +16,8 @@ from ...base.api import KeyedChainResponse, N4jsDepends, ObjectStoreDepends, par
 from ...compression import (
     ResultDecodeError,
     bytes_to_latin1,
-    decompress_keyed_chain,
+    canonical_result_bytes,
+    gufe_bytes_value,
     latin1_to_bytes,
     summarize_protocoldagresult,
 )
@@ -24,7 +25,7 @@ from ...models import ComputeServiceID, ScopedKey
 from ...security.auth import authorize
 from ...storage.models import ProtocolDAGResultRef, Tracebacks, utcnow
 from ...storage.objectstore import protocoldagresult_location
-from ..bodies import SetTaskResultBody, TasksWantedBody
+from ..bodies import GufeEncodedBytes, SetTaskResultBody, TasksWantedBody
 from .common import CallerDepends, check_service_owner, compute_router, parse_service_id
 
 logger = logging.getLogger(__name__)
@@ -55,11 +56,19 @@ def retrieve_task_transformation(
     return KeyedChainResponse([chain, extends_result])
 
 
-def _decode_result(text: str) -> tuple[bytes, dict]:
-    """The uploaded bytes and their summary; 422 naming the problem if they are not a ProtocolDAGResult."""
+def _decode_result(upload: Union[str, GufeEncodedBytes]) -> tuple[bytes, dict]:
+    """The result bytes to store and their summary; 422 naming the problem if they are not a ProtocolDAGResult.
+
+    Our clients send the zstd-compressed keyed chain as a latin-1 string; upstream's send gufe's
+    JSON encoding of those bytes, which compresses them once more. Both end as the same stored bytes.
+    """
     try:
-        data = latin1_to_bytes(text)
-        summary = summarize_protocoldagresult(decompress_keyed_chain(data))
+        if isinstance(upload, GufeEncodedBytes):
+            data = gufe_bytes_value(upload.latin1)
+        else:
+            data = latin1_to_bytes(upload)
+        data, chain = canonical_result_bytes(data)
+        summary = summarize_protocoldagresult(chain)
     except ResultDecodeError as e:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT, detail=f"invalid protocoldagresult: {e}"

@@ -1,7 +1,7 @@
 """Restart patterns: regexes on a network's TaskHub that send failed Tasks back to waiting.
 
-Every route is keyed by the network and resolved to its TaskHub. Clearing is a POST: upstream
-made it a GET, which proxies, caches and crawlers may replay.
+Every route is keyed by the network and resolved to its TaskHub. Clearing answers GET, the verb
+upstream clients use, and POST, which proxies, caches and crawlers do not replay as they may a GET.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ def remove_restart_patterns(
     return [str(sk)]
 
 
+@router.get("/networks/{network_scoped_key}/restartpatterns/clear")
 @router.post("/networks/{network_scoped_key}/restartpatterns/clear")
 def clear_restart_patterns(network_scoped_key: str, token_data: UserToken, n4js: N4jsDepends) -> list[str]:
     sk = authorized_key(network_scoped_key, token_data)

@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+import gzip
+import json
 import time
 
 import httpx
+import numpy as np
 import pytest
 import zstandard
+from gufe.protocols import ProtocolDAG, ProtocolUnit
+from gufe.tokenization import JSON_HANDLER, GufeTokenizable
 
-from alchemiscale.compression import bytes_to_latin1, compress_keyed_chain, serialize_protocoldagresult
+from alchemiscale.compression import (
+    bytes_to_latin1,
+    compress_keyed_chain,
+    deserialize_protocoldagresult,
+    serialize_protocoldagresult,
+)
 from alchemiscale.gufe_chain import to_keyed_chain_json
 from alchemiscale.models import ComputeServiceID, ScopedKey
 from alchemiscale.security.models import CredentialedComputeIdentity, CredentialedUserIdentity
 from alchemiscale.tests.integration.identities import TEST_KEY, make_identity
-from alchemiscale.tests.protocols import FAILURE_MESSAGE
+from alchemiscale.tests.protocols import FAILURE_MESSAGE, execute_locally
 
 from .conftest import (
     COMPUTE_IDENTIFIER,
@@ -69,6 +79,45 @@ def claim(api, service, scope, count=1):
 def upload(api, task, service, protocoldagresult_bytes: bytes) -> httpx.Response:
     body = {"protocoldagresult": bytes_to_latin1(protocoldagresult_bytes), "compute_service_id": str(service)}
     return api.post(f"/tasks/{task}/results", json=body)
+
+
+def upstream_result_bytes(pdr) -> bytes:
+    """A result as upstream's compute client compresses it: its keyed chain written with gufe's
+    JSON_HANDLER encoder, UTF-8 encoded, zstd-compressed."""
+    return zstandard.ZstdCompressor().compress(json.dumps(pdr.to_keyed_chain(), cls=JSON_HANDLER.encoder).encode())
+
+
+def upload_as_upstream(api, task, service, protocoldagresult: object) -> httpx.Response:
+    """POST a result body as upstream's compute client does: gufe's JSON_HANDLER encodes it (bytes
+    become gufe's bytes codec dict, zstd-compressed once more), gzipped, with no Content-Type."""
+    body = json.dumps({"protocoldagresult": protocoldagresult, "compute_service_id": str(service)},
+                      cls=JSON_HANDLER.encoder)
+    return api.post(
+        f"/tasks/{task}/results",
+        content=gzip.compress(body.encode("utf-8"), mtime=0, compresslevel=5),
+        headers={"Content-Encoding": "gzip"},
+    )
+
+
+def upstream_decode(data: bytes):
+    """Read stored result bytes back as upstream's clients do (zstd, gufe's JSON decoder, keyed chain)."""
+    chain = json.loads(zstandard.ZstdDecompressor().decompress(data).decode("utf-8"), cls=JSON_HANDLER.decoder)
+    return GufeTokenizable.from_keyed_chain(chain)
+
+
+class ArrayOutputUnit(ProtocolUnit):
+    """A unit whose outputs gufe's JSON_HANDLER writes as codec dicts: a numpy array and bytes."""
+
+    @staticmethod
+    def _execute(ctx, **inputs):
+        return {"values": np.arange(3.0), "raw": b"\x00\xff"}
+
+
+def claim_one(api, service, taskhub, protocols=None) -> ScopedKey:
+    body = {"compute_service_id": str(service), "count": 1, "protocols": protocols}
+    [claimed] = api.post(f"/taskhubs/{taskhub}/claim", json=body).json()
+    assert claimed is not None
+    return ScopedKey.from_str(claimed)
 
 
 class TestBasics:
@@ -154,7 +203,15 @@ class TestClaiming:
     def test_query_taskhubs(self, api, compute_network, scope_test):
         assert api.get("/taskhubs").json() == [str(compute_network.taskhub)]
         hubs = api.get("/taskhubs", params={"return_gufe": True, **scope_test.to_dict()}).json()
-        assert hubs == {str(compute_network.taskhub): {"network": str(compute_network.network), "weight": 0.5}}
+        # as upstream sends it: JSON text of the gufe dict of upstream's TaskHub class
+        upstream_form = {
+            "network": str(compute_network.network),
+            "weight": 0.5,
+            "__qualname__": "TaskHub",
+            "__module__": "alchemiscale.storage.models",
+            ":version:": 1,
+        }
+        assert hubs == {str(compute_network.taskhub): json.dumps(upstream_form, cls=JSON_HANDLER.encoder)}
         assert api.get("/taskhubs", params={"org": "elsewhere"}).json() == []
 
     def test_claim_pads_with_null(self, api, registered, compute_network, scope_test, n4js_fresh):
@@ -288,6 +345,93 @@ class TestResults:
         assert n4js_fresh.get_task_status([task]) == ["error"]
         assert len(n4js_fresh.get_task_failures(task)) == 2
 
+    def test_results_uploaded_as_upstream(
+        self, api, registered, compute_network, compute_client, n4js_fresh, tmp_path, compute_objectstore
+    ):
+        """Upstream's upload form is stored as ours is, and reads back through both clients' decoding."""
+        task = compute_network.tasks[SOLVENT_EDGE]
+        n4js_fresh.set_task_priority([task], 1)
+        assert claim_one(api, registered, compute_network.taskhub) == task
+        pdr = run_task(compute_client, task, tmp_path / "success")
+        response = upload_as_upstream(api, task, registered, upstream_result_bytes(pdr))
+        assert response.status_code == 200, response.text
+        ref = ScopedKey.from_dict(response.json())
+        assert n4js_fresh.get_task_status([task]) == ["complete"] and n4js_fresh.get_task_results(task) == [ref]
+        transformation = compute_network.transformations[SOLVENT_EDGE]
+        stored = compute_objectstore.pull_protocoldagresult(n4js_fresh.get_protocoldagresultref(ref), transformation)
+        assert stored == upstream_result_bytes(pdr)  # one zstd layer, the form our clients upload
+        assert upstream_decode(stored).key == pdr.key and deserialize_protocoldagresult(stored).key == pdr.key
+        # served to a Task extending it: our compute client and upstream's decoding both rebuild it
+        [follow_up] = n4js_fresh.create_tasks([transformation], extends=[task])
+        assert compute_client.retrieve_task_transformation(follow_up)[1].key == pdr.key
+        _, extends = api.get(f"/tasks/{follow_up}/transformation/gufe").json()
+        assert upstream_decode(extends.encode("latin-1")).key == pdr.key
+
+        # a failure: tracebacks are found in the JSON_HANDLER-written chain
+        failing = claim_one(api, registered, compute_network.taskhub, protocols=["FailingProtocol"])
+        failed = run_task(compute_client, failing, tmp_path / "failure")
+        response = upload_as_upstream(api, failing, registered, upstream_result_bytes(failed))
+        assert response.status_code == 200, response.text
+        assert n4js_fresh.get_task_status([failing]) == ["error"]
+        [[tracebacks]] = n4js_fresh.get_task_tracebacks([failing])
+        assert tracebacks["tracebacks"] and all(FAILURE_MESSAGE in tb for tb in tracebacks["tracebacks"])
+
+    def test_codec_values_in_results(self, api, registered, compute_network, compute_client, n4js_fresh, tmp_path,
+                                     compute_objectstore):
+        """numpy arrays and bytes in a result's outputs (gufe codec dicts in its chain) do not confuse the summary."""
+        task = claim_one(api, registered, compute_network.taskhub, protocols=["SuccessProtocol"])
+        transformation, _ = compute_client.retrieve_task_transformation(task)
+        dag = ProtocolDAG(protocol_units=[ArrayOutputUnit(name="arrays")], transformation_key=transformation.key)
+        pdr = execute_locally(dag, tmp_path)
+        assert '"__class__": "ndarray"' in json.dumps(pdr.to_keyed_chain(), cls=JSON_HANDLER.encoder)
+        response = upload_as_upstream(api, task, registered, upstream_result_bytes(pdr))
+        assert response.status_code == 200, response.text
+        assert n4js_fresh.get_task_status([task]) == ["complete"]
+        ref = n4js_fresh.get_protocoldagresultref(ScopedKey.from_dict(response.json()))
+        stored = compute_objectstore.pull_protocoldagresult(ref, n4js_fresh.get_task_transformation(task))
+        [result] = upstream_decode(stored).protocol_unit_results
+        assert result.outputs["values"].tolist() == [0.0, 1.0, 2.0] and result.outputs["raw"] == b"\x00\xff"
+
+    def test_legacy_json_result_is_stored_compressed(
+        self, api, registered, compute_network, compute_client, n4js_fresh, tmp_path, compute_objectstore
+    ):
+        task = claim_one(api, registered, compute_network.taskhub, protocols=["SuccessProtocol"])
+        chain_json = json.dumps(to_keyed_chain_json(run_task(compute_client, task, tmp_path))).encode("utf-8")
+        response = upload(api, task, registered, chain_json)
+        assert response.status_code == 200, response.text
+        ref = n4js_fresh.get_protocoldagresultref(ScopedKey.from_dict(response.json()))
+        stored = compute_objectstore.pull_protocoldagresult(ref, n4js_fresh.get_task_transformation(task))
+        assert stored.startswith(b"\x28\xb5\x2f\xfd") and zstandard.ZstdDecompressor().decompress(stored) == chain_json
+
+    @pytest.mark.parametrize(
+        "codec, problem",
+        [
+            ({"__class__": "bytes", "__module__": "builtins", ":is_custom:": True}, "latin-1"),
+            ({"__class__": "ndarray", "__module__": "numpy", ":is_custom:": True, "latin-1": ""}, "__class__"),
+            ({"__class__": "bytes", "__module__": "builtins", ":is_custom:": True, "latin-1": "\u20ac"}, "U+00FF"),
+            (
+                {"__class__": "bytes", "__module__": "builtins", ":is_custom:": True,
+                 "latin-1": bytes_to_latin1(b"\x28\xb5\x2f\xfd garbage")},
+                "corrupt or truncated zstd",
+            ),
+            (
+                {"__class__": "bytes", "__module__": "builtins", ":is_custom:": True,
+                 "latin-1": bytes_to_latin1(zstandard.ZstdCompressor().compress(
+                     zstandard.ZstdCompressor().compress(b"not json")))},
+                "JSON",
+            ),
+        ],
+        ids=["no latin-1", "not bytes", "not latin-1", "corrupt zstd", "not json"],
+    )
+    def test_bad_codec_upload_is_refused(self, api, registered, compute_network, codec, problem, n4js_fresh):
+        task = claim_one(api, registered, compute_network.taskhub)
+        response = api.post(
+            f"/tasks/{task}/results", json={"protocoldagresult": codec, "compute_service_id": str(registered)}
+        )
+        assert response.status_code == 422
+        assert problem in str(response.json()["detail"])
+        assert n4js_fresh.get_task_status([task]) == ["running"]
+
     @pytest.mark.parametrize(
         "payload, problem",
         [
@@ -353,6 +497,11 @@ class TestComputeManagers:
             "compute_service_ids": [str(service)],
             "num_tasks": len(compute_network.tasks),
         }
+        # upstream managers send [] for "any Protocol"
+        any_protocol = api.post(f"/computemanager/{manager}/instruction", json={"scopes": ["*-*-*"], "protocols": []})
+        assert any_protocol.json() == instruction
+        filtered = {"scopes": ["*-*-*"], "protocols": ["FailingProtocol"]}
+        assert api.post(f"/computemanager/{manager}/instruction", json=filtered).json()["num_tasks"] == 1
         status = api.post(f"/computemanager/{manager}/status", json={"status": "ERROR", "detail": "broken"})
         assert status.status_code == 200
         assert n4js_fresh.get_compute_manager_status(manager).status == "ERROR"
@@ -385,6 +534,9 @@ class TestNoChemistryImports:
             assert api.get(f"/tasks/{claimed}/transformation/gufe").status_code == 200
             pdr = run_task(compute_client, ScopedKey.from_str(claimed), tmp_path / protocol)
             assert upload(api, claimed, registered, serialize_protocoldagresult(pdr)).status_code == 200
+        upstream_task = claim_one(api, registered, compute_network.taskhub, protocols=["SuccessProtocol"])
+        pdr = run_task(compute_client, upstream_task, tmp_path / "upstream")
+        assert upload_as_upstream(api, upstream_task, registered, upstream_result_bytes(pdr)).status_code == 200
         assert api.post("/tasks/wanted", json={"tasks": [], "compute_service_id": str(registered)}).json() == []
         assert api.post(f"/computeservice/{registered}/heartbeat").status_code == 200
         assert compute_api_server.import_guard_log.read_text() == ""

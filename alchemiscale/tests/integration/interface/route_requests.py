@@ -176,6 +176,9 @@ ROUTES: dict[tuple[str, str], Callable[[Dataset], Call]] = {
     ("POST", "/networks/{network_scoped_key}/restartpatterns/clear"): lambda d: Call(
         "POST", f"/networks/{d.network}/restartpatterns/clear"
     ),
+    ("GET", "/networks/{network_scoped_key}/restartpatterns/clear"): lambda d: Call(
+        "GET", f"/networks/{d.network}/restartpatterns/clear"
+    ),
     ("POST", "/networks/{network_scoped_key}/restartpatterns/maxretries"): lambda d: Call(
         "POST", f"/networks/{d.network}/restartpatterns/maxretries", json={"patterns": ["Timeout"], "max_retries": 3}
     ),

@@ -63,7 +63,7 @@ def test_serving_every_route_imports_no_chemistry(neo4j_env, network_chain, spar
     report = json.loads(result.stdout.strip().splitlines()[-1])
     failed = {route: code for route, code in report["statuses"].items() if code != 200}
     assert not failed
-    assert len(report["statuses"]) == 65
+    assert len(report["statuses"]) == 66
     leaked = [m for m in report["modules"] if any(m == f or m.startswith(f + ".") for f in FORBIDDEN)]
     assert leaked == []
     assert "alchemiscale.interface.api" in report["modules"]
