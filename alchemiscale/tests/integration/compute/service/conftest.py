@@ -1,4 +1,5 @@
-"""Compute service test helpers: settings pointing at the real compute API, services in threads and processes."""
+"""Compute service test helpers: settings pointing at the real compute API, services in threads and processes,
+and a user API and client for tests that go from submission to results."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
@@ -18,11 +20,17 @@ from gufe import AlchemicalNetwork, ChemicalSystem, Transformation
 from alchemiscale.compression import deserialize_protocoldagresult
 from alchemiscale.compute.service import SynchronousComputeService
 from alchemiscale.compute.settings import ComputeServiceSettings
-from alchemiscale.models import ScopedKey
+from alchemiscale.interface.client import AlchemiscaleClient
+from alchemiscale.models import Scope, ScopedKey
+from alchemiscale.security.models import CredentialedUserIdentity
+from alchemiscale.tests.integration.compute.conftest import server_env
+from alchemiscale.tests.integration.identities import make_identity
+from alchemiscale.tests.integration.servers import running_uvicorn
 
 from .protocols import SlowProtocol, slow_settings
 
 REPO_ROOT = Path(__file__).parents[5]
+USER_APP = "alchemiscale.interface.api:app"
 FAST = {"sleep_interval": 0.2, "deep_sleep_interval": 30, "heartbeat_interval": 0.5, "n_retries": 0, "loglevel": "INFO"}
 
 
@@ -58,6 +66,24 @@ def service_config(tmp_path, compute_api_url, compute_identity) -> Callable[...,
         }
 
     return make
+
+
+@pytest.fixture(scope="module")
+def user_api_url(neo4j_server, compute_objectstore, tmp_path_factory) -> Iterator[str]:
+    """A user API reading results from the same object store the session compute API writes to."""
+    workdir = tmp_path_factory.mktemp("user-api")
+    env = server_env(neo4j_server, compute_objectstore.root, workdir / "import-guard.log")
+    with running_uvicorn(USER_APP, env, log_path=workdir / "user-api.log") as url:
+        yield url
+
+
+@pytest.fixture
+def user_client(n4js_fresh, compute_identity, user_api_url) -> Iterator[tuple[AlchemiscaleClient, Scope]]:
+    """A user client holding one Scope of its own (created after the database was emptied)."""
+    scope = Scope("service", "user", f"p{uuid.uuid4().hex[:8]}")
+    key = make_identity(n4js_fresh, CredentialedUserIdentity, "service-user", [str(scope)])
+    with AlchemiscaleClient(user_api_url, "service-user", key, use_local_cache=False, max_retries=1) as client:
+        yield client, scope
 
 
 def make_service(config: dict) -> SynchronousComputeService:
