@@ -1,5 +1,5 @@
 # Everything a fresh clone needs: `make demo` and `make test` set up the environment themselves.
-PYTHON ?= python3.11
+PYTHON ?= $(shell command -v python3.11 || echo python3.11)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
@@ -21,6 +21,8 @@ REQUIREMENTS := $(wildcard devtools/requirements/*.txt) devtools/install-env.sh
 # the gufe 1.x / openfe wheels; without them the stack comes from its public git tags
 export ALCHEMISCALE_WHEELHOUSE ?= $(abspath ../shared/wheels)
 export PYTHON
+# AmberTools' sqm (openfe's default AM1-BCC charges) is installed into the environment's bin/
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 $(STAMP): pyproject.toml $(REQUIREMENTS)
 	bash devtools/install-env.sh $(VENV) chemistry,test,docs
