@@ -62,7 +62,7 @@ def get_network_strategy_status(network_scoped_key: str, token_data: UserToken, 
 
 @router.post("/networks/{network_scoped_key}/strategy/awake")
 def set_network_strategy_awake(network_scoped_key: str, token_data: UserToken, n4js: N4jsDepends) -> Optional[str]:
-    """Set the status to awake and clear the recorded error; the Strategy's ScopedKey, or null if none."""
+    """Set the status to awake and clear the recorded error; the network's ScopedKey (as upstream), or null if none."""
     sk = authorized_key(network_scoped_key, token_data)
     updated = n4js.update_strategy_state(sk, status=StrategyStatusEnum.awake, exception=None, traceback=None)
-    return sk_str(n4js.get_network_strategy_scoped_key(sk)) if updated is not None else None
+    return sk_str(sk) if updated is not None else None

@@ -138,10 +138,6 @@ class StrategiesMixin:
             return None
         return self.get_keyed_chain(record["strategy"])
 
-    def get_network_strategy_scoped_key(self, network: ScopedKeyLike) -> Optional[ScopedKey]:
-        record = self._strategy_record(network)
-        return ScopedKey.from_str(record["strategy"]) if record["strategy"] else None
-
     def get_network_strategy_state(self, network: ScopedKeyLike) -> Optional[StrategyState]:
         record = self._strategy_record(network)
         if record["strategy"] is None:

@@ -258,7 +258,7 @@ class TestStrategies:
         )
         api_store.update_strategy_state(dataset.network, status="error", exception=("RuntimeError", "x"), traceback="tb")
         assert client.get(f"{base}/status", headers=headers).json() == "error"
-        assert post(client, f"{base}/awake", {}, headers).json() == strategy_sk
+        assert post(client, f"{base}/awake", {}, headers).json() == str(dataset.network)
         state = client.get(f"{base}/state", headers=headers).json()
         assert (state["status"], state["exception"], state["traceback"]) == ("awake", None, None)
         assert post(client, base, {"strategy": None}, headers).json() is None

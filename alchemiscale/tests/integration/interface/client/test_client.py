@@ -147,7 +147,7 @@ def test_strategy(client, network_sk):
     state = client.get_network_strategy_state(network_sk)
     assert state["max_tasks_per_transformation"] == 5 and state["mode"] == "partial"
     assert client.get_network_strategy_status(network_sk) == "awake"
-    assert client.set_network_strategy_awake(network_sk) == strategy_sk
+    assert client.set_network_strategy_awake(network_sk) == network_sk
     assert client.set_network_strategy(network_sk, None) is None
     assert client.get_network_strategy(network_sk) is None
 
