@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any, Optional, Union
+import functools
+from collections.abc import Callable, Iterable
+from typing import Any, Optional, TypeVar, Union
 
 from ..models import ScopedKey
 
 ScopedKeyLike = Union[ScopedKey, str]
+
+Method = TypeVar("Method", bound=Callable[..., Any])
 
 
 def as_scoped_key(value: Union[ScopedKeyLike, dict]) -> ScopedKey:
@@ -34,3 +37,17 @@ def optional_scoped_keys(values: Iterable[Any]) -> list[Optional[ScopedKey]]:
 def wire_keys(values: Iterable[ScopedKeyLike]) -> list[str]:
     """ScopedKeys as request-body strings, validated here so a typo fails before any request."""
     return [str(key) for key in as_scoped_keys(values)]
+
+
+def network_scoped_key_alias(method: Method) -> Method:
+    """Let ``method`` take its ``network`` argument as ``network_scoped_key=`` too, upstream's name for it."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args: Any, **kwargs: Any) -> Any:
+        if "network_scoped_key" in kwargs:
+            if "network" in kwargs:
+                raise TypeError(f"{method.__name__}() got both 'network' and 'network_scoped_key'; pass one")
+            kwargs["network"] = kwargs.pop("network_scoped_key")
+        return method(self, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]

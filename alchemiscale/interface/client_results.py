@@ -1,4 +1,5 @@
-"""Result retrieval for the user client: ProtocolDAGResults fetched concurrently, cached, then gathered.
+"""Result retrieval for the user client: ProtocolDAGResults fetched concurrently, cached, then gathered
+(or bundled with their network into a gufe ``AlchemicalArchive``).
 
 The server keeps each ProtocolDAGResult as zstd-compressed keyed-chain bytes and sends them as one
 latin-1 string. Those bytes never change, so they are cached on disk under the ScopedKey of their
@@ -10,17 +11,20 @@ their downloads finish, so only the gathered results (not every raw payload) sta
 from __future__ import annotations
 
 import asyncio
+import json
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal, Optional, Union
 
 from ..base.client import AlchemiscaleBaseClient, progress_bar
 from ..compression import deserialize_protocoldagresult, latin1_to_bytes
 from ..models import ScopedKey
+from .client_common import as_scoped_keys
 
 if TYPE_CHECKING:  # pragma: no cover
     from gufe import Transformation
+    from gufe.archival import AlchemicalArchive
     from gufe.protocols import ProtocolDAGResult
 
 ScopedKeyLike = Union[ScopedKey, str]
@@ -41,7 +45,22 @@ class ResultFormat(StrEnum):
     """The ProtocolDAGResults themselves."""
 
 
-def parse_result_format(return_as: Union[ResultFormat, str]) -> ResultFormat:
+def parse_result_format(
+    return_as: Union[ResultFormat, str], return_protocoldagresults: Optional[bool] = None
+) -> ResultFormat:
+    """The ResultFormat a results method was asked for.
+
+    ``return_protocoldagresults`` is upstream's deprecated spelling: ``True`` means
+    ``"ProtocolDAGResults"``, ``False`` leaves ``return_as`` as it is; either warns.
+    """
+    if return_protocoldagresults is not None:
+        warnings.warn(
+            "return_protocoldagresults is deprecated; use return_as='ProtocolDAGResults' instead",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        if return_protocoldagresults:
+            return_as = ResultFormat.PROTOCOL_DAG_RESULTS
     try:
         return ResultFormat(return_as)
     except ValueError:
@@ -63,11 +82,40 @@ def _sk(value: ScopedKeyLike) -> ScopedKey:
     return ScopedKey.from_str(value)
 
 
+def archive_metadata(
+    metadata: Optional[Sequence[Optional[Mapping]]], networks: list[ScopedKey]
+) -> list[Optional[dict]]:
+    """One metadata dict (or None) per network, checked before anything is downloaded.
+
+    Each dict must be JSON-encodable by gufe's encoder, as the archive it goes into must be.
+    """
+    if metadata is None:
+        return [None] * len(networks)
+    if isinstance(metadata, (Mapping, str, bytes)) or not isinstance(metadata, Sequence):
+        raise ValueError("metadata must be a list holding a dict (or None) for each network, or None")
+    if len(metadata) != len(networks):
+        raise ValueError(f"metadata has {len(metadata)} entries for {len(networks)} networks; give one per network")
+    from gufe.tokenization import JSON_HANDLER
+
+    checked: list[Optional[dict]] = []
+    for network, meta in zip(networks, metadata):
+        if meta is not None:
+            if not isinstance(meta, Mapping):
+                raise ValueError(f"metadata for {network} must be a dict or None, got {type(meta).__name__}")
+            try:
+                json.dumps(meta, cls=JSON_HANDLER.encoder)
+            except (TypeError, ValueError) as e:
+                raise ValueError(f"metadata for {network} cannot be serialized: {e}") from None
+            meta = dict(meta)
+        checked.append(meta)
+    return checked
+
+
 class ResultsMixin(AlchemiscaleBaseClient):
     """Result methods of :class:`~alchemiscale.interface.client.AlchemiscaleClient`.
 
-    Relies on ``get_network``, ``get_network_transformations``, ``get_transformation`` and
-    ``get_task_transformation``, which the full client defines.
+    Relies on ``check_exists``, ``get_network``, ``get_network_transformations``,
+    ``get_transformation`` and ``get_task_transformation``, which the full client defines.
     """
 
     # -- public methods ---------------------------------------------------------------------------
@@ -85,15 +133,7 @@ class ResultsMixin(AlchemiscaleBaseClient):
         ``return_protocoldagresults=True`` is the deprecated spelling of
         ``return_as="ProtocolDAGResults"``.
         """
-        if return_protocoldagresults is not None:
-            warnings.warn(
-                "return_protocoldagresults is deprecated; use return_as='ProtocolDAGResults' instead",
-                DeprecationWarning,
-                stacklevel=2,
-            )
-            if return_protocoldagresults:
-                return_as = ResultFormat.PROTOCOL_DAG_RESULTS
-        fmt = parse_result_format(return_as)
+        fmt = parse_result_format(return_as, return_protocoldagresults)
         tf = _sk(transformation)
         pdrs = self._transformation_protocoldagresults(tf, "results", compress, visualize)
         return format_results(self.get_transformation(tf, visualize=False), pdrs, fmt)
@@ -120,11 +160,16 @@ class ResultsMixin(AlchemiscaleBaseClient):
         self,
         network: ScopedKeyLike,
         return_as: Union[ResultFormat, str] = ResultFormat.PROTOCOL_RESULT,
+        return_protocoldagresults: Optional[bool] = None,
         compress: bool = True,
         visualize: bool = True,
     ) -> dict[ScopedKey, Any]:
-        """``{Transformation ScopedKey: results in the form return_as names}`` for a whole network."""
-        fmt = parse_result_format(return_as)
+        """``{Transformation ScopedKey: results in the form return_as names}`` for a whole network.
+
+        ``return_protocoldagresults=True`` is the deprecated spelling of
+        ``return_as="ProtocolDAGResults"``.
+        """
+        fmt = parse_result_format(return_as, return_protocoldagresults)
         return self._network_results(_sk(network), "results", fmt, compress, visualize)
 
     def get_network_failures(
@@ -135,7 +180,55 @@ class ResultsMixin(AlchemiscaleBaseClient):
             _sk(network), "failures", ResultFormat.PROTOCOL_DAG_RESULTS, compress, visualize
         )
 
+    def get_network_archive(
+        self,
+        network: ScopedKeyLike,
+        metadata: Optional[Mapping] = None,
+        compress: bool = True,
+        visualize: bool = True,
+    ) -> Optional["AlchemicalArchive"]:
+        """A network with the successful ProtocolDAGResults of each of its Transformations, as a gufe
+        ``AlchemicalArchive`` for long-term storage and sharing; ``None`` if there is no such network.
+
+        ``metadata`` is a dict stored with the archive (anything gufe's JSON encoder can write).
+        """
+        return self.get_network_archives(
+            [network], metadata=None if metadata is None else [metadata], compress=compress, visualize=visualize
+        )[0]
+
+    def get_network_archives(
+        self,
+        networks: Sequence[ScopedKeyLike],
+        metadata: Optional[Sequence[Optional[Mapping]]] = None,
+        compress: bool = True,
+        visualize: bool = True,
+    ) -> list[Optional["AlchemicalArchive"]]:
+        """:meth:`get_network_archive` for each of ``networks`` (no duplicates), in their order.
+
+        ``metadata`` holds a dict or ``None`` per network; it is checked before anything is downloaded.
+        """
+        keys = as_scoped_keys(networks)
+        if len(set(keys)) != len(keys):
+            raise ValueError("networks must not contain duplicate entries")
+        per_network = archive_metadata(metadata, keys)
+        return [self._network_archive(key, meta, compress, visualize) for key, meta in zip(keys, per_network)]
+
     # -- implementation ---------------------------------------------------------------------------
+
+    def _network_archive(
+        self, network: ScopedKey, metadata: Optional[dict], compress: bool, visualize: bool
+    ) -> Optional["AlchemicalArchive"]:
+        from gufe.archival import AlchemicalArchive
+
+        if not self.check_exists(network):
+            return None
+        alchemical_network = self.get_network(network, compress=compress, visualize=visualize)
+        results = self._network_results(network, "results", ResultFormat.PROTOCOL_DAG_RESULTS, compress, visualize)
+        # paired through the server's ScopedKeys: a key computed locally (another gufe version) may differ
+        entries = [
+            (self.get_transformation(tf, compress=compress, visualize=False), pdrs) for tf, pdrs in results.items()
+        ]
+        return AlchemicalArchive(alchemical_network, entries, metadata=metadata)
 
     def _transformation_protocoldagresults(
         self, transformation: ScopedKey, route: ResultRoute, compress: bool, visualize: bool

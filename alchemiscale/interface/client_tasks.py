@@ -15,6 +15,7 @@ from .client_common import (
     ScopedKeyLike,
     as_scoped_key,
     as_scoped_keys,
+    network_scoped_key_alias,
     optional_scoped_key,
     optional_scoped_keys,
     wire_keys,
@@ -241,10 +242,12 @@ class TasksMixin(AlchemiscaleBaseClient):
         return self._bulk(get_batch, keys, batch_size)
 
     # -- restart patterns -------------------------------------------------------------------------
+    # Each method also takes its network as ``network_scoped_key=``, as upstream's client names it.
 
+    @network_scoped_key_alias
     def add_task_restart_patterns(
         self, network: ScopedKeyLike, patterns: Sequence[str], num_allowed_restarts: int
-    ) -> Any:
+    ) -> ScopedKey:
         """Restart errored Tasks of a network whose traceback matches one of the regex ``patterns``.
 
         Each Task is restarted at most ``num_allowed_restarts`` times per pattern; a Task whose
@@ -253,31 +256,35 @@ class TasksMixin(AlchemiscaleBaseClient):
         data = {"patterns": _patterns(patterns), "num_allowed_restarts": _restarts(num_allowed_restarts)}
         return self._restart_post(network, "add", data)
 
+    @network_scoped_key_alias
     def get_task_restart_patterns(self, network: ScopedKeyLike) -> dict[str, int]:
         """``{pattern: allowed restarts}`` for a network."""
         sk = as_scoped_key(network)
         payload = self._post_resource("/bulk/networks/restartpatterns/get", {"networks": [str(sk)]})
         return {pattern: max_retries for pattern, max_retries in payload[str(sk)]}
 
+    @network_scoped_key_alias
     def set_task_restart_patterns_allowed_restarts(
         self, network: ScopedKeyLike, patterns: Sequence[str], num_allowed_restarts: int
-    ) -> Any:
+    ) -> ScopedKey:
         """Change how many restarts existing ``patterns`` allow."""
         data = {"patterns": _patterns(patterns), "max_retries": _restarts(num_allowed_restarts)}
         return self._restart_post(network, "maxretries", data)
 
-    def remove_task_restart_patterns(self, network: ScopedKeyLike, patterns: Sequence[str]) -> Any:
+    @network_scoped_key_alias
+    def remove_task_restart_patterns(self, network: ScopedKeyLike, patterns: Sequence[str]) -> ScopedKey:
         return self._restart_post(network, "remove", {"patterns": _patterns(patterns)})
 
-    def clear_task_restart_patterns(self, network: ScopedKeyLike) -> Any:
+    @network_scoped_key_alias
+    def clear_task_restart_patterns(self, network: ScopedKeyLike) -> ScopedKey:
         """Remove every restart pattern of a network."""
         return self._restart_post(network, "clear", {})
 
-    def _restart_post(self, network: ScopedKeyLike, action: str, data: dict) -> Any:
-        payload = self._post_resource(f"/networks/{as_scoped_key(network)}/restartpatterns/{action}", data)
-        if isinstance(payload, list):
-            return optional_scoped_keys(payload)
-        return optional_scoped_key(payload) if isinstance(payload, (str, dict)) else payload
+    def _restart_post(self, network: ScopedKeyLike, action: str, data: dict) -> ScopedKey:
+        """Change a network's restart patterns; returns the network's ScopedKey, as upstream's ``add`` does."""
+        sk = as_scoped_key(network)
+        self._post_resource(f"/networks/{sk}/restartpatterns/{action}", data)
+        return sk
 
     # -- history and tracebacks -------------------------------------------------------------------
 

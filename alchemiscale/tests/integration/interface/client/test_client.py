@@ -243,6 +243,21 @@ def test_restart_patterns(client, network_sk):
     assert client.get_task_restart_patterns(network_sk) == {}
 
 
+def test_restart_patterns_with_upstream_keyword(client, network_sk):
+    """Upstream's client names the network ``network_scoped_key``; code written for it works unchanged."""
+    added = client.add_task_restart_patterns(network_scoped_key=network_sk, patterns=["Timeout"], num_allowed_restarts=2)
+    assert added == network_sk
+    client.set_task_restart_patterns_allowed_restarts(network_scoped_key=network_sk, patterns=["Timeout"],
+                                                      num_allowed_restarts=4)
+    assert client.get_task_restart_patterns(network_scoped_key=network_sk) == {"Timeout": 4}
+    client.remove_task_restart_patterns(network_scoped_key=network_sk, patterns=["Timeout"])
+    client.add_task_restart_patterns(network_sk, ["Timeout"], 1)
+    assert client.clear_task_restart_patterns(network_scoped_key=network_sk) == network_sk
+    assert client.get_task_restart_patterns(network=network_sk) == {}
+    with pytest.raises(TypeError, match="both 'network' and 'network_scoped_key'"):
+        client.clear_task_restart_patterns(network=network_sk, network_scoped_key=network_sk)
+
+
 def test_history_and_tracebacks_of_unrun_task(client, tasks):
     assert client.get_task_history(tasks[0]) == []
     assert client.get_tasks_tracebacks(tasks) == [[], []]

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
+from gufe.archival import AlchemicalArchive
 from gufe.protocols import ProtocolDAGResult, ProtocolResult
+from gufe.tokenization import JSON_HANDLER, GufeTokenizable
 
 from alchemiscale.compression import serialize_protocoldagresult, summarize_protocoldagresult
 from alchemiscale.gufe_chain import to_keyed_chain_json
@@ -108,6 +111,48 @@ def test_network_results(client, computed, network, user_scope):
 
     failures = client.get_network_failures(computed["network"], visualize=False)
     assert len(failures[computed["failing"]]) == 1 and failures[computed["tf"]] == []
+
+
+def test_network_results_with_upstream_deprecated_keyword(client, computed):
+    with pytest.warns(DeprecationWarning, match="return_protocoldagresults") as warned:
+        dags = client.get_network_results(computed["network"], return_protocoldagresults=True, visualize=False)
+    assert warned[0].filename == __file__  # the warning names the caller's line
+    assert len(dags[computed["tf"]]) == 2 and all(isinstance(p, ProtocolDAGResult) for p in dags[computed["tf"]])
+    with pytest.warns(DeprecationWarning):
+        gathered = client.get_network_results(computed["network"], return_protocoldagresults=False, visualize=False)
+    assert isinstance(gathered[computed["tf"]], ProtocolResult)  # False leaves return_as as it is
+
+
+def test_network_archive(client, computed, network, transformation, failing_transformation):
+    archive = client.get_network_archive(computed["network"], metadata={"campaign": "tests"}, visualize=False)
+    assert isinstance(archive, AlchemicalArchive) and archive.network == network
+    entries = {tf.key: pdrs for tf, pdrs in archive.transformation_results}
+    assert set(entries) == {t.key for t in network.edges}
+    assert sorted(p.key for p in entries[transformation.key]) == sorted(computed["pdr_keys"][t] for t in computed["tasks"])
+    assert entries[failing_transformation.key] == []  # only successful results are archived
+    assert archive.metadata == {"campaign": "tests"}
+    # what an archive is for: gufe's own serialization carries it
+    text = json.dumps(archive.to_keyed_chain(), cls=JSON_HANDLER.encoder)
+    assert GufeTokenizable.from_keyed_chain(json.loads(text, cls=JSON_HANDLER.decoder)).key == archive.key
+
+
+def test_network_archives_and_their_arguments(client, computed, user_scope, forbidden_scope):
+    missing = ScopedKey(gufe_key="AlchemicalNetwork-" + "0" * 32, **user_scope.to_dict())
+    archive, absent = client.get_network_archives([computed["network"], missing], metadata=[None, {"a": 1}],
+                                                  visualize=False)
+    assert archive.metadata == {} and absent is None
+    with pytest.raises(ValueError, match="duplicate"):
+        client.get_network_archives([computed["network"], str(computed["network"])])
+    with pytest.raises(ValueError, match="2 entries for 1 networks"):
+        client.get_network_archives([computed["network"]], metadata=[None, None])
+    with pytest.raises(ValueError, match="must be a list"):
+        client.get_network_archives([computed["network"]], metadata={"a": 1})
+    with pytest.raises(ValueError, match="must be a dict or None"):
+        client.get_network_archive(computed["network"], metadata=["not a dict"])
+    # metadata is checked before any request: a foreign network would answer 401 otherwise
+    foreign = ScopedKey(gufe_key="AlchemicalNetwork-" + "0" * 32, **forbidden_scope.to_dict())
+    with pytest.raises(ValueError, match="cannot be serialized"):
+        client.get_network_archives([foreign], metadata=[{"unserializable": object()}])
 
 
 def test_result_bytes_are_cached(client, computed, objectstore):
