@@ -13,9 +13,11 @@ from gufe.protocols import ProtocolDAGResult, ProtocolUnitFailure
 from alchemiscale.compression import (
     ResultDecodeError,
     bytes_to_latin1,
+    canonical_result_bytes,
     compress_keyed_chain,
     decompress_keyed_chain,
     deserialize_protocoldagresult,
+    gufe_bytes_value,
     latin1_to_bytes,
     serialize_protocoldagresult,
     summarize_protocoldagresult,
@@ -131,6 +133,30 @@ def test_legacy_uncompressed_json_is_accepted(success_result):
     legacy = json.dumps(chain).encode("utf-8")
     assert decompress_keyed_chain(legacy)[-1][0] == str(success_result.key)
     assert deserialize_protocoldagresult(legacy).key == success_result.key
+
+
+def test_gufe_encoded_result_bytes_become_the_stored_form(success_result):
+    """gufe's JSON encoding of bytes (as upstream uploads results) unwraps to the bytes our clients send."""
+    from gufe.tokenization import JSON_HANDLER
+
+    data = serialize_protocoldagresult(success_result)
+    codec = json.loads(json.dumps(data, cls=JSON_HANDLER.encoder))
+    assert codec["__class__"] == "bytes" and not latin1_to_bytes(codec["latin-1"]).startswith(data)
+    assert gufe_bytes_value(codec["latin-1"]) == data
+    # gufe before 1.2 held the bytes uncompressed; gufe's decoder (and so this) decompresses whatever is zstd
+    assert gufe_bytes_value(bytes_to_latin1(data)) == zstandard.ZstdDecompressor().decompress(data)
+    stored, chain = canonical_result_bytes(data)
+    assert stored == data and chain[-1][0] == str(success_result.key)
+    legacy = json.dumps(to_keyed_chain_json(success_result)).encode("utf-8")
+    stored, _ = canonical_result_bytes(legacy)
+    assert stored.startswith(b"\x28\xb5\x2f\xfd") and decompress_keyed_chain(stored)[-1][0] == str(success_result.key)
+    # both layers keep the decompressed-size limit
+    with pytest.raises(ResultDecodeError, match="the limit is 100"):
+        gufe_bytes_value(codec["latin-1"], max_size=100)
+    with pytest.raises(ResultDecodeError, match="the limit is 100"):
+        canonical_result_bytes(data, max_size=100)
+    with pytest.raises(ResultDecodeError, match="the limit is 100"):
+        canonical_result_bytes(legacy, max_size=100)
 
 
 def test_compress_rejects_non_chain():
