@@ -78,13 +78,19 @@ class RegisterComputeManagerBody(Body):
 
 
 class ComputeManagerInstructionBody(Body):
-    scopes: list[WireScope] = Field(min_length=1)
+    """Empty lists mean no restriction, as upstream managers send them without a configured filter."""
+
+    scopes: list[WireScope] = Field(default_factory=list, validate_default=True)
     protocols: Optional[list[str]] = None
+
+    @field_validator("scopes")
+    @classmethod
+    def _empty_means_every_scope(cls, scopes: list[Scope]) -> list[Scope]:
+        return scopes or [Scope()]
 
     @field_validator("protocols")
     @classmethod
-    def _empty_means_any(cls, protocols: Optional[list[str]]) -> Optional[list[str]]:
-        """An empty list counts Tasks of any Protocol: upstream managers send ``[]`` for no filter."""
+    def _empty_means_any_protocol(cls, protocols: Optional[list[str]]) -> Optional[list[str]]:
         return protocols or None
 
 

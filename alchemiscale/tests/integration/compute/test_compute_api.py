@@ -497,9 +497,9 @@ class TestComputeManagers:
             "compute_service_ids": [str(service)],
             "num_tasks": len(compute_network.tasks),
         }
-        # upstream managers send [] for "any Protocol"
-        any_protocol = api.post(f"/computemanager/{manager}/instruction", json={"scopes": ["*-*-*"], "protocols": []})
-        assert any_protocol.json() == instruction
+        # upstream managers without configured filters send [] for "every Scope" and "any Protocol"
+        unfiltered = api.post(f"/computemanager/{manager}/instruction", json={"scopes": [], "protocols": []})
+        assert unfiltered.json() == instruction
         filtered = {"scopes": ["*-*-*"], "protocols": ["FailingProtocol"]}
         assert api.post(f"/computemanager/{manager}/instruction", json=filtered).json()["num_tasks"] == 1
         status = api.post(f"/computemanager/{manager}/status", json={"status": "ERROR", "detail": "broken"})
