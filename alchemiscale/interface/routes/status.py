@@ -8,7 +8,7 @@ from fastapi import Body, HTTPException, status
 
 from ...base.api import N4jsDepends, validate_scopes_query
 from ...models import Scope
-from ...storage.models import NetworkStateEnum, TaskStatusEnum
+from ...storage.models import TaskStatusEnum
 from ...storage.statestore.status import check_task_status
 from ..bodies import NetworksBody, TasksBody, TaskStatusBody
 from .common import UserToken, apply_permitted, authorized_key, sk_str, sk_strs, user_router
@@ -65,10 +65,11 @@ def set_tasks_status(body: TaskStatusBody, token_data: UserToken, n4js: N4jsDepe
 
 @router.get("/scopes/{scope}/status")
 def get_scope_status(
-    scope: str, token_data: UserToken, n4js: N4jsDepends, network_state: str = NetworkStateEnum.active.value
+    scope: str, token_data: UserToken, n4js: N4jsDepends, network_state: Optional[str] = None
 ) -> dict[str, int]:
-    """``{status: count}`` over the Tasks of networks whose state matches the ``network_state`` regex,
-    summed over the parts of ``scope`` the token may see."""
+    """``{status: count}`` over the Tasks of networks whose state matches the ``network_state`` regex
+    (absent: any state, as upstream; clients send ``active`` by default), summed over the parts of
+    ``scope`` the token may see."""
     counts: dict[str, int] = {}
     for permitted in validate_scopes_query(Scope.from_str(scope), token_data):
         for task_status, count in n4js.get_scope_status(permitted, network_state=network_state).items():

@@ -192,6 +192,20 @@ class TestStatusCounts:
         assert client.get(f"/networks/{missing}/status", headers=headers).status_code == 404
         assert post(client, "/bulk/networks/status", {"networks": [missing]}, headers).json() == [{}]
 
+    def test_scope_counts_without_network_state_cover_every_state(self, client, dataset, headers):
+        """As upstream's route does: its client sends no parameter for ``network_state=None``."""
+        networks = client.get("/networks", params={**dataset.scope.to_dict(), "state": ".*"}, headers=headers).json()
+        states = post(client, "/bulk/networks/state/get", {"networks": networks}, headers).json()
+        everything = client.get(f"/scopes/{dataset.scope}/status", headers=headers).json()
+        assert everything
+        post(client, "/bulk/networks/state/set", {"networks": networks, "states": ["inactive"] * len(networks)}, headers)
+        try:
+            assert client.get(f"/scopes/{dataset.scope}/status", headers=headers).json() == everything
+            active = client.get(f"/scopes/{dataset.scope}/status", params={"network_state": "active"}, headers=headers)
+            assert active.json() == {}
+        finally:
+            post(client, "/bulk/networks/state/set", {"networks": networks, "states": states}, headers)
+
 
 class TestRestartPatterns:
     def test_add_get_maxretries_remove_clear(self, client, dataset, headers):
