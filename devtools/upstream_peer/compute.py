@@ -79,7 +79,8 @@ def exercise_compute_client(config: dict, rec: Recorder) -> None:
     )
     taskhub = scoped_key(config["taskhub"])
     claimed = rec.call("compute.claim_taskhub_tasks", client.claim_taskhub_tasks, taskhub, service, count=1) or []
-    claimed += rec.call("compute.claim_tasks", client.claim_tasks, scopes, service, count=1, protocols=["DummyProtocol"]) or []
+    claim = dict(count=1, protocols=["DummyProtocol"])
+    claimed += rec.call("compute.claim_tasks", client.claim_tasks, scopes, service, **claim) or []
     for n, task in enumerate(t for t in claimed if t is not None):
         suffix = "" if n == 0 else f":{n}"
         rec.call(f"compute.get_task_transformation{suffix}", client.get_task_transformation, task)

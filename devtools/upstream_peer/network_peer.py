@@ -6,7 +6,10 @@ Config ``phase``:
   ``scope``, creates one Task on each of its three Transformations and actions them. Output: the
   ScopedKeys, and the network as gufe's own keyed chain (JSON text), so that another client can
   submit the very same network.
-- ``read``: every result and failure of config ``network``, per Transformation, and its status.
+- ``read``: for each network of config ``networks`` (``{label: ScopedKey}``), its status, its
+  results, and the ProtocolDAGResults and failures of each Transformation (records
+  ``method@label``); with config ``resubmit`` (``{"scope", "keyed_chain"}``), first submits that
+  network, as gufe rebuilds it from the chain.
 """
 
 from __future__ import annotations
@@ -47,32 +50,39 @@ def submit(config: dict, client, rec: Recorder) -> dict:
 
 
 def read(config: dict, client, rec: Recorder) -> None:
-    network = scoped_key(config["network"])
+    from gufe.tokenization import JSON_HANDLER, GufeTokenizable
+
+    if "resubmit" in config:
+        chain = json.loads(config["resubmit"]["keyed_chain"], cls=JSON_HANDLER.decoder)
+        network = GufeTokenizable.from_keyed_chain(chain)
+        target = scope(config["resubmit"]["scope"])
+        rec.call("create_network@resubmit", client.create_network, network, target, visualize=False)
     each = lambda found, summarize: {str(tf): summarize(value) for tf, value in found.items()}  # noqa: E731
     pdrs = lambda found: [pdr_summary(pdr) for pdr in found]  # noqa: E731
-    rec.call("get_network_status", client.get_network_status, network, visualize=False)
-    rec.call(
-        "get_network_results",
-        client.get_network_results,
-        network,
-        visualize=False,
-        summary=lambda found: each(found, result_summary),
-    )
-    rec.call(
-        "get_network_results:ProtocolDAGResults",
-        client.get_network_results,
-        network,
-        return_as="ProtocolDAGResults",
-        visualize=False,
-        summary=lambda found: each(found, pdrs),
-    )
-    rec.call(
-        "get_network_failures",
-        client.get_network_failures,
-        network,
-        visualize=False,
-        summary=lambda found: each(found, pdrs),
-    )
+    for label, network_text in config["networks"].items():
+        network = scoped_key(network_text)
+        rec.call(f"get_network_status@{label}", client.get_network_status, network, visualize=False)
+        rec.call(
+            f"get_network_results@{label}",
+            client.get_network_results,
+            network,
+            visualize=False,
+            summary=lambda found: each(found, result_summary),
+        )
+        transformations = client.get_network_transformations(network)
+        rec.call(
+            f"get_transformation_results@{label}",
+            lambda: {
+                tf: client.get_transformation_results(tf, return_as="ProtocolDAGResults", visualize=False)
+                for tf in transformations
+            },
+            summary=lambda found: each(found, pdrs),
+        )
+        rec.call(
+            f"get_transformation_failures@{label}",
+            lambda: {tf: client.get_transformation_failures(tf, visualize=False) for tf in transformations},
+            summary=lambda found: each(found, pdrs),
+        )
 
 
 def main() -> None:

@@ -37,7 +37,11 @@ def peer_versions() -> dict:
     import alchemiscale
     import gufe
 
-    return {"alchemiscale": alchemiscale.__version__, "alchemiscale_file": alchemiscale.__file__, "gufe": gufe.__version__}
+    return {
+        "alchemiscale": alchemiscale.__version__,
+        "alchemiscale_file": alchemiscale.__file__,
+        "gufe": gufe.__version__,
+    }
 
 
 def jsonable(value: Any) -> Any:
@@ -73,7 +77,8 @@ class Recorder:
         try:
             value = fn(*args, **kwargs)
         except Exception as e:
-            self.records[label] = {"ok": False, "error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()}
+            error = f"{type(e).__name__}: {e}"
+            self.records[label] = {"ok": False, "error": error, "traceback": traceback.format_exc()}
             value = None
         else:
             try:

@@ -100,7 +100,11 @@ def manage(config: dict, client, rec: Recorder) -> dict:
         summary=lambda t: {**_same(t, edges["broken"]), "protocol": type(t.protocol).__qualname__},
     )
     rec.call(
-        "get_chemicalsystem", client.get_chemicalsystem, cs["ethane"], visualize=False, summary=lambda c: _same(c, systems["ethane"])
+        "get_chemicalsystem",
+        client.get_chemicalsystem,
+        cs["ethane"],
+        visualize=False,
+        summary=lambda c: _same(c, systems["ethane"]),
     )
 
     # weights
@@ -113,8 +117,8 @@ def manage(config: dict, client, rec: Recorder) -> dict:
     # tasks
     ok1 = rec.call("create_tasks", client.create_tasks, tf["ok1"], count=2) or [None, None]
     extending = rec.call("create_tasks:extends", client.create_tasks, tf["ok1"], extends=ok1[0]) or [None]
-    ok2_broken = rec.call("create_transformations_tasks", client.create_transformations_tasks, [tf["ok2"], tf["broken"]])
-    ok2_broken = ok2_broken or [None, None]
+    pair = [tf["ok2"], tf["broken"]]
+    ok2_broken = rec.call("create_transformations_tasks", client.create_transformations_tasks, pair) or [None, None]
     spare = rec.call("create_tasks:spare", client.create_tasks, tf["ok2"]) or [None]
     tasks = {
         "ok1": ok1[0],
@@ -168,7 +172,11 @@ def manage(config: dict, client, rec: Recorder) -> dict:
     rec.call("add_task_restart_patterns", client.add_task_restart_patterns, a, NEVER_MATCHES[:1], 2)
     rec.call("get_task_restart_patterns", client.get_task_restart_patterns, a)
     rec.call(
-        "set_task_restart_patterns_allowed_restarts", client.set_task_restart_patterns_allowed_restarts, a, NEVER_MATCHES[:1], 4
+        "set_task_restart_patterns_allowed_restarts",
+        client.set_task_restart_patterns_allowed_restarts,
+        a,
+        NEVER_MATCHES[:1],
+        4,
     )
     rec.call("get_task_restart_patterns:after_set", client.get_task_restart_patterns, a)
     rec.call("remove_task_restart_patterns", client.remove_task_restart_patterns, a, NEVER_MATCHES[:1])
@@ -214,7 +222,13 @@ def results(config: dict, client, rec: Recorder) -> None:
 
     rec.call("get_tasks_status:after_compute", client.get_tasks_status, list(task.values()))
     rec.call("get_network_status:after_compute", client.get_network_status, a, visualize=False)
-    rec.call("get_transformation_results", client.get_transformation_results, tf["ok1"], visualize=False, summary=result_summary)
+    rec.call(
+        "get_transformation_results",
+        client.get_transformation_results,
+        tf["ok1"],
+        visualize=False,
+        summary=result_summary,
+    )
     rec.call(
         "get_transformation_results:ProtocolResults",
         client.get_transformation_results,
@@ -242,7 +256,9 @@ def results(config: dict, client, rec: Recorder) -> None:
             summary=pdrs,
         )
     rec.call("get_transformation_results:none", client.get_transformation_results, tf["broken"], visualize=False)
-    rec.call("get_transformation_failures", client.get_transformation_failures, tf["broken"], visualize=False, summary=pdrs)
+    rec.call(
+        "get_transformation_failures", client.get_transformation_failures, tf["broken"], visualize=False, summary=pdrs
+    )
     rec.call("get_task_results", client.get_task_results, task["ok1_extending"], visualize=False, summary=pdrs)
     rec.call("get_task_results:failed_task", client.get_task_results, task["broken"], visualize=False, summary=pdrs)
     rec.call("get_task_failures", client.get_task_failures, task["broken"], visualize=False, summary=pdrs)
@@ -254,14 +270,6 @@ def results(config: dict, client, rec: Recorder) -> None:
         summary=lambda found: by_transformation(found, result_summary),
     )
     rec.call(
-        "get_network_results:ProtocolDAGResults",
-        client.get_network_results,
-        a,
-        return_as="ProtocolDAGResults",
-        visualize=False,
-        summary=lambda found: by_transformation(found, pdrs),
-    )
-    rec.call(
         "get_network_failures",
         client.get_network_failures,
         a,
@@ -271,7 +279,7 @@ def results(config: dict, client, rec: Recorder) -> None:
     rec.call(
         "get_network_archive",
         client.get_network_archive,
-        a,
+        b,
         metadata={"campaign": "upstream peer"},
         visualize=False,
         summary=_archive_summary,

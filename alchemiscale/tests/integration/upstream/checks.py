@@ -13,6 +13,15 @@ import alchemiscale
 
 Check = Callable[[Any, SimpleNamespace], None]
 
+# gufe's DummyProtocolResult over the peers' 3 windows (key results 0, 19, 36): 0 * 19 + 19 * 36
+DUMMY_ESTIMATE = 684.0
+BROKEN_FAILURE = {"unit": "problem child", "exception": "ValueError", "message": "I have failed my mission"}
+
+
+def dummy_result(n_results: int) -> dict:
+    """The summary of a DummyProtocolResult gathered from ``n_results`` ProtocolDAGResults."""
+    return {"class": "DummyProtocolResult", "n_results": n_results, "estimate": DUMMY_ESTIMATE}
+
 
 def method_of(label: str) -> str:
     return label.split(":")[0]

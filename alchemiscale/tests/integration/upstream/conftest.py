@@ -12,6 +12,7 @@ org of its own, with a user and a compute identity granted only that org.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import secrets
@@ -40,6 +41,14 @@ UPSTREAM_VERSION = "0.8.0"
 PEER_TIMEOUT_SECONDS = 300
 
 
+def peer_common():
+    """``devtools/upstream_peer/peer_common.py``, for its network layout (it imports only gufe at the top)."""
+    spec = importlib.util.spec_from_file_location("upstream_peer_common", PEER_DIR / "peer_common.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 @dataclass(frozen=True)
 class PeerServers:
     user_url: str
@@ -62,7 +71,10 @@ class PeerIdentities:
 def upstream_python() -> Path:
     """The upstream peer environment's Python; missing, the tests skip (or fail in CI, where it is built)."""
     if not UPSTREAM_PYTHON.exists():
-        message = f"upstream alchemiscale {UPSTREAM_VERSION} peer environment missing ({UPSTREAM_PYTHON}); build it with `make upstream-peer`"
+        message = (
+            f"upstream alchemiscale {UPSTREAM_VERSION} peer environment missing ({UPSTREAM_PYTHON}); "
+            "build it with `make upstream-peer`"
+        )
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(message)
         pytest.skip(message)
@@ -165,7 +177,9 @@ def run_peer(python: Path, script: str, config: dict, workdir: Path) -> dict:
     config = {**config, "output": str(workdir / f"{label}.out.json")}
     config_path = workdir / f"{label}.config.json"
     config_path.write_text(json.dumps(config))
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV") and not k.startswith("ALCHEMISCALE_")}
+    # nothing of our environment may steer the peer: no import path, no client settings
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env = {k: v for k, v in env.items() if not k.startswith("ALCHEMISCALE_")}
     started = time.monotonic()
     proc = subprocess.run(
         [str(python), str(PEER_DIR / script), str(config_path)],

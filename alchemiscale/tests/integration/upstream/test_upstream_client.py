@@ -21,7 +21,10 @@ import pytest
 
 from alchemiscale.models import ScopedKey
 from alchemiscale.tests.integration.upstream.checks import (
+    BROKEN_FAILURE,
+    DUMMY_ESTIMATE,
     check_records,
+    dummy_result,
     eq,
     gufe_key,
     method_of,
@@ -34,8 +37,6 @@ from alchemiscale.tests.integration.upstream.conftest import peer_config, run_pe
 pytestmark = pytest.mark.xdist_group("upstream_peer")
 
 PATTERN = "^this pattern matches no traceback$"
-DUMMY_ESTIMATE = 684.0  # gufe's DummyProtocolResult over 3 windows: 0 * 19 + 19 * 36
-BROKEN_FAILURE = {"unit": "problem child", "exception": "ValueError", "message": "I have failed my mission"}
 MANAGER_NAME = "upstreampeermanager"
 
 
@@ -63,7 +64,8 @@ def peer_run(upstream_python, peer_servers, peer_identities, peer_workdir, n4js)
         peer_workdir,
     )
     results = run_peer(upstream_python, "user_client.py", {**config, "phase": "results", "keys": keys}, peer_workdir)
-    return PeerRun(manage, compute, results, SimpleNamespace(**keys, org=peer_identities.org, scope=str(peer_identities.scope)))
+    keys = SimpleNamespace(**keys, org=peer_identities.org, scope=str(peer_identities.scope))
+    return PeerRun(manage, compute, results, keys)
 
 
 def pdr_list(check_each, count: int):
@@ -94,10 +96,6 @@ def ok1_results_extend_each_other(value, k):
     pdr_list(ok_result_of("ok1"), 2)(value, k)
     first = next(p for p in value if p["extends_key"] is None)
     assert [p["extends_key"] for p in value if p is not first] == [first["key"]], value
-
-
-def dummy_result(n_results: int) -> dict:
-    return {"class": "DummyProtocolResult", "n_results": n_results, "estimate": DUMMY_ESTIMATE}
 
 
 def per_transformation(expected):
@@ -250,12 +248,13 @@ USER_CHECKS = {
     ),
     "get_task_results:failed_task": eq([]),
     "get_task_failures": pdr_list(broken_failure, 1),
-    "get_network_results": per_transformation({"ok1": dummy_result(2), "ok2": dummy_result(1), "broken": None, "non": None}),
-    "get_network_results:ProtocolDAGResults": per_transformation(
-        {"ok1": ok1_results_extend_each_other, "ok2": pdr_list(ok_result_of("ok2"), 1), "broken": [], "non": []}
+    "get_network_results": per_transformation(
+        {"ok1": dummy_result(2), "ok2": dummy_result(1), "broken": None, "non": None}
     ),
-    "get_network_failures": per_transformation({"ok1": [], "ok2": [], "broken": pdr_list(broken_failure, 1), "non": []}),
-    "get_network_archive": archive("network_a", {"campaign": "upstream peer"}, NETWORK_A_RESULTS),
+    "get_network_failures": per_transformation(
+        {"ok1": [], "ok2": [], "broken": pdr_list(broken_failure, 1), "non": []}
+    ),
+    "get_network_archive": archive("network_b", {"campaign": "upstream peer"}, {"ok1": 2}),
     "get_network_archives": lambda value, k: (
         eq(2)(len(value), k),
         archive("network_a", {}, NETWORK_A_RESULTS)(value[0], k),
@@ -321,7 +320,10 @@ COMPUTE_CHECKS = {
     "compute.deregister": same_as("compute.register"),
     "compute.query_taskhubs": unordered(lambda k: [k.taskhub_a, k.taskhub_b]),
     "compute.query_taskhubs:return_gufe": eq(
-        lambda k: {k.taskhub_a: {"network": k.network_a, "weight": 0.75}, k.taskhub_b: {"network": k.network_b, "weight": 0.25}}
+        lambda k: {
+            k.taskhub_a: {"network": k.network_a, "weight": 0.75},
+            k.taskhub_b: {"network": k.network_b, "weight": 0.25},
+        }
     ),
     "compute.claim_taskhub_tasks": eq(lambda k: [k.task_ok2]),  # priority 1
     "compute.claim_tasks": eq(lambda k: [k.task_ok1]),  # priority 5; the BrokenProtocol Task is filtered out
@@ -370,9 +372,11 @@ def test_uploaded_results_are_the_ones_executed(peer_run):
         peer_run.compute["records"][label]["uploaded"]["key"]
         for label in ("compute.set_task_result", "compute.set_task_result:1")
     }
-    read = peer_run.results["records"]["get_network_results:ProtocolDAGResults"]
-    assert read["ok"], read["error"]
-    read_keys = {pdr["key"] for pdrs in read["value"].values() for pdr in pdrs}
+    records = peer_run.results["records"]
+    read = [records["get_transformation_results:ProtocolDAGResults"], records["get_task_results"]]
+    read += [records["get_transformation_results:return_protocoldagresults"]]
+    assert all(r["ok"] for r in read), read
+    read_keys = {pdr["key"] for r in read for pdr in r["value"]}
     assert uploaded <= read_keys and len(read_keys) == 3, (uploaded, read_keys)
 
 
@@ -404,4 +408,5 @@ def test_our_client_reads_the_same_results(peer_run, our_client):
     results = our_client.get_network_results(k.network_a, visualize=False)
     estimates = {str(tf): None if r is None else float(r.get_estimate()) for tf, r in results.items()}
     assert estimates == {k.tf_ok1: DUMMY_ESTIMATE, k.tf_ok2: DUMMY_ESTIMATE, k.tf_broken: None, k.tf_non: None}
-    assert our_client.get_network_status(k.network_a, visualize=False) == upstream["get_network_status:after_compute"]["value"]
+    status = our_client.get_network_status(k.network_a, visualize=False)
+    assert status == upstream["get_network_status:after_compute"]["value"]
