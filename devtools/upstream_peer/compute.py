@@ -1,10 +1,12 @@
 """Upstream alchemiscale 0.8.0's compute side, unchanged, against a compute API.
 
-With config ``exercise_clients`` true, first every public method of ``AlchemiscaleComputeManagerClient``
-(register, instructions with and without a Protocol filter, status reports, clear_error, deregister)
-and of ``AlchemiscaleComputeClient``: it registers, beats, lists scopes and TaskHubs, claims the
-highest-priority Task from config ``taskhub`` and then one more through ``/claim``,
-executes each with gufe's ``execute_DAG`` and uploads the ProtocolDAGResult, and deregisters.
+With config ``exercise_clients`` true, first every public method of
+``AlchemiscaleComputeManagerClient`` (as config ``manager_name``: register, instructions with and
+without a Protocol filter, status reports, clear_error, deregister) and of
+``AlchemiscaleComputeClient`` (as a service named config ``client_name``): it registers, beats,
+lists scopes and TaskHubs, claims the highest-priority Task from config ``taskhub`` and then one
+more through ``/claim``, executes each with gufe's ``execute_DAG``, uploads the
+ProtocolDAGResults, and deregisters.
 
 Then upstream's ``SynchronousComputeService`` runs in this process (settings from config
 ``service``) until it has executed ``service.max_tasks`` Tasks, or ``service.max_time`` seconds.
@@ -20,9 +22,6 @@ from pathlib import Path
 
 from peer_common import Recorder, pdr_summary, public_methods, read_config, scope, scoped_key, write_output
 
-MANAGER_NAME = "upstreampeermanager"
-
-
 def client_arguments(config: dict) -> dict:
     return {
         "api_url": config["compute_api_url"],
@@ -37,7 +36,7 @@ def exercise_manager_client(config: dict, rec: Recorder) -> None:
     from alchemiscale.storage.models import ComputeManagerID, ComputeManagerStatus
 
     client = AlchemiscaleComputeManagerClient(**client_arguments(config))
-    manager = ComputeManagerID.new_from_name(MANAGER_NAME)
+    manager = ComputeManagerID.new_from_name(config["manager_name"])
     scopes = [scope(config["scope"])]
     rec.call("manager.get_info", client.get_info)
     rec.call("manager.register", client.register, manager)
@@ -52,7 +51,7 @@ def exercise_manager_client(config: dict, rec: Recorder) -> None:
         ComputeManagerStatus.ERROR,
         detail="the peer reports an error so that clear_error has one to clear",
     )
-    rec.call("manager.clear_error", client.clear_error, MANAGER_NAME)
+    rec.call("manager.clear_error", client.clear_error, config["manager_name"])
     rec.call("manager.get_instruction:after_clear", client.get_instruction, scopes, None, manager)
     rec.call("manager.deregister", client.deregister, manager)
 
@@ -63,7 +62,7 @@ def exercise_compute_client(config: dict, rec: Recorder) -> None:
     from gufe.protocols.protocoldag import execute_DAG
 
     client = AlchemiscaleComputeClient(**client_arguments(config), use_local_cache=False)
-    service = ComputeServiceID.new_from_name("upstreampeerclient")
+    service = ComputeServiceID.new_from_name(config["client_name"])
     scopes = [scope(config["scope"])]
     rec.call("compute.get_info", client.get_info)
     rec.call("compute.list_scopes", client.list_scopes)

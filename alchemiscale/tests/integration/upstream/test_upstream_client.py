@@ -38,6 +38,7 @@ pytestmark = pytest.mark.xdist_group("upstream_peer")
 
 PATTERN = "^this pattern matches no traceback$"
 MANAGER_NAME = "upstreampeermanager"
+CLIENT_NAME = "upstreampeerclient"
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,14 @@ def peer_run(upstream_python, peer_servers, peer_identities, peer_workdir, n4js)
     compute = run_peer(
         upstream_python,
         "compute.py",
-        {**config, "exercise_clients": True, "taskhub": keys["taskhub_a"], "service": service},
+        {
+            **config,
+            "exercise_clients": True,
+            "manager_name": MANAGER_NAME,
+            "client_name": CLIENT_NAME,
+            "taskhub": keys["taskhub_a"],
+            "service": service,
+        },
         peer_workdir,
     )
     results = run_peer(upstream_python, "user_client.py", {**config, "phase": "results", "keys": keys}, peer_workdir)
@@ -315,7 +323,7 @@ def instruction_ok(num_tasks: int):
 COMPUTE_CHECKS = {
     "compute.get_info": our_info,
     "compute.list_scopes": eq(lambda k: [f"{k.org}-*-*"]),
-    "compute.register": service_id("upstreampeerclient"),
+    "compute.register": service_id(CLIENT_NAME),
     "compute.heartbeat": same_as("compute.register"),
     "compute.deregister": same_as("compute.register"),
     "compute.query_taskhubs": unordered(lambda k: [k.taskhub_a, k.taskhub_b]),
