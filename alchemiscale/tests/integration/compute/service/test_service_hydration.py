@@ -11,30 +11,20 @@ from __future__ import annotations
 
 import math
 import time
-import uuid
-from typing import Iterator
 
-import pytest
 from gufe import AlchemicalNetwork
 from openff.units import Quantity
 
 from alchemiscale.compute.provenance import PROVENANCE_KEY
-from alchemiscale.interface.client import AlchemiscaleClient
-from alchemiscale.models import Scope
 from alchemiscale.protocols.hydration import (
     HydrationProtocolResult,
     HydrationSettings,
     HydrationSetupUnit,
     hydration_transformation,
 )
-from alchemiscale.security.models import CredentialedUserIdentity
-from alchemiscale.tests.integration.compute.conftest import server_env
-from alchemiscale.tests.integration.identities import make_identity
-from alchemiscale.tests.integration.servers import running_uvicorn
 
 from .conftest import make_service
 
-USER_APP = "alchemiscale.interface.api:app"
 HYDRATION_UNITS = {"HydrationSetupUnit", "VacuumLegUnit", "SolventLegUnit", "HydrationResultUnit"}
 
 # Two windows with full sterics for the vacuum leg, one decoupled; minimization stays on, since
@@ -49,24 +39,6 @@ MINIMAL_SETTINGS = HydrationSettings.fast(
         "steps_per_iteration": 10,
     },
 )
-
-
-@pytest.fixture(scope="module")
-def user_api_url(neo4j_server, compute_objectstore, tmp_path_factory) -> Iterator[str]:
-    """A user API reading results from the same object store the session compute API writes to."""
-    workdir = tmp_path_factory.mktemp("hydration-user-api")
-    env = server_env(neo4j_server, compute_objectstore.root, workdir / "import-guard.log")
-    with running_uvicorn(USER_APP, env, log_path=workdir / "user-api.log") as url:
-        yield url
-
-
-@pytest.fixture
-def user_client(n4js_fresh, compute_identity, user_api_url) -> Iterator[tuple[AlchemiscaleClient, Scope]]:
-    """A user client holding one Scope of its own (created after the database was emptied)."""
-    scope = Scope("hydration", "service", f"p{uuid.uuid4().hex[:8]}")
-    key = make_identity(n4js_fresh, CredentialedUserIdentity, "hydration-user", [str(scope)])
-    with AlchemiscaleClient(user_api_url, "hydration-user", key, use_local_cache=False, max_retries=1) as client:
-        yield client, scope
 
 
 def test_service_runs_a_methane_hydration_task_end_to_end(user_client, service_config):
