@@ -15,7 +15,7 @@ import textwrap
 from .dataset import SECRET
 
 FORBIDDEN = ("gufe", "rdkit", "openmm", "openff", "openfe", "feflow", "openmmtools", "pymbar", "alchemiscale.protocols",
-             "alchemiscale.gufe_chain", "alchemiscale.tests.protocols")
+             "alchemiscale.gufe_chain", "alchemiscale.examples", "alchemiscale.tests.protocols")
 
 CHILD = textwrap.dedent(
     """

@@ -6,7 +6,7 @@ Transformations for its solvent and vacuum legs, and benzene an AbsoluteSolvatio
 Our client submits the network and actions one Task per Transformation, our compute service
 executes them on the CPU, and our client gathers the results into openfe's own ProtocolResults.
 The settings are openfe's fast-test settings shrunk further (see
-:mod:`alchemiscale.tests.openfe_campaign`): the numbers are not converged, only their presence,
+:mod:`alchemiscale.examples.openfe_campaign`): the numbers are not converged, only their presence,
 units and finiteness are checked, together with cinnabar's analysis of them.
 """
 
@@ -20,7 +20,7 @@ from openfe.protocols.openmm_afe import AbsoluteSolvationProtocolResult
 from openfe.protocols.openmm_rfe import RelativeHybridTopologyProtocolResult
 from openff.units import Quantity
 
-from alchemiscale.tests.openfe_campaign import (
+from alchemiscale.examples.openfe_campaign import (
     KCAL,
     LIGANDS,
     ahfe_name,

@@ -18,7 +18,7 @@ The simulation settings are openfe's own fast-test settings shrunk further (3 la
 Run against a server (for example ``alchemiscale local up --compute-services 1`` and ``source``
 its credentials file)::
 
-    python -m alchemiscale.tests.openfe_campaign --repeats 2 --plots docs/_static
+    python -m alchemiscale.examples.openfe_campaign --repeats 2 --plots docs/_static
 """
 
 from __future__ import annotations

@@ -1,0 +1,1 @@
+"""Worked examples that the documentation shows and the test suite runs (client side: they import gufe)."""
