@@ -4,10 +4,14 @@ Subclasses write thin typed methods over a few transport helpers:
 
 - ``_get_resource`` / ``_post_resource`` / ``_query_resource`` (sync) and
   ``_get_resource_async`` / ``_post_resource_async`` (async) send JSON, gzip it, authenticate,
-  retry transient failures and raise :class:`AlchemiscaleClientError` for error answers;
+  retry transient failures (announcing each retry on the ``alchemiscale.client`` logger, which
+  prints to stderr unless logging is configured) and raise :class:`AlchemiscaleClientError` for
+  error answers. Every authenticated POST carries an ``Idempotency-Key``, the same on each of its
+  retries, so that the server runs it once however often it is sent;
 - ``_bulk`` splits a long list into batches and sends them concurrently, keeping the order;
 - ``_run_async`` runs a coroutine from synchronous code, also inside Jupyter;
-- ``_cache_get`` / ``_cache_set`` keep immutable objects in memory and on disk;
+- ``_cache_get`` / ``_cache_set`` keep immutable objects in memory and on disk, served only to an
+  identity whose token grants the object's scope;
 - :func:`progress_bar` shows progress of long operations.
 """
 
@@ -16,10 +20,12 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import logging
 import os
 import ssl
 import threading
 import time
+import uuid
 import warnings
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
@@ -31,13 +37,15 @@ from typing import Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
+from jose import JWTError, jwt
 from pydantic import SecretStr
 
 from ..models import Scope, ScopedKey
+from ..security.auth import authorize
 from .client_async import batched, run_async
 from .client_cache import DEFAULT_CACHE_SIZE_LIMIT, CacheKind, ClientCache
 from .client_progress import progress_bar
-from .client_retry import RETRY_STATUS_CODES, RETRYABLE_ERRORS, RetryPolicy
+from .client_retry import RETRY_STATUS_CODES, RETRYABLE_ERRORS, RetryPolicy, retry_after_seconds
 
 __all__ = [
     "AlchemiscaleBaseClient",
@@ -56,6 +64,10 @@ DEFAULT_COMPRESSION_LEVEL = 5
 DEFAULT_TIMEOUT_SECONDS = 60.0
 DEFAULT_MAX_CONCURRENCY = 8
 _DETAIL_PREVIEW_CHARS = 500
+IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
+
+# Retries are announced here; with logging unconfigured, Python prints warnings to stderr.
+retry_logger = logging.getLogger("alchemiscale.client")
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -72,6 +84,13 @@ class AlchemiscaleClientError(Exception):
 
 class AlchemiscaleConnectionError(AlchemiscaleClientError):
     """The server could not be reached (or kept dropping the connection) through every retry."""
+
+
+def _what_to_check(api_url: str) -> str:
+    return (
+        f"check that {api_url} is the right URL and that the API is up and reachable from here "
+        f"(GET {api_url}/check, with a token, reports whether its Neo4j and object store are up)"
+    )
 
 
 class _HandshakeFailed(Exception):
@@ -173,6 +192,33 @@ def _response_detail(response: httpx.Response) -> Any:
     return payload.get("detail", payload) if isinstance(payload, dict) else payload
 
 
+def _unavailable_error(response: httpx.Response, attempts: int, api_url: str) -> AlchemiscaleClientError:
+    """A 502/503/504 answer that outlasted every retry."""
+    detail = _response_detail(response)
+    request = response.request
+    return AlchemiscaleClientError(
+        f"{response.status_code} {response.reason_phrase} from {request.method} {request.url.path} after "
+        f"{attempts} attempt(s): {detail}; {_what_to_check(api_url)}, or try again later",
+        status_code=response.status_code,
+        detail=detail,
+    )
+
+
+def _new_call(
+    method: str,
+    path: str,
+    params: Mapping[str, Any] | None,
+    content: bytes | None,
+    headers: Mapping[str, str] | None,
+    authenticate: bool,
+) -> "_Call":
+    """The request of one logical call; an authenticated POST gets a fresh idempotency key."""
+    headers = dict(headers or {})
+    if method == "POST" and authenticate:
+        headers[IDEMPOTENCY_KEY_HEADER] = uuid.uuid4().hex
+    return _Call(method, path, _query_params(params), content, headers)
+
+
 def _error_from_response(response: httpx.Response) -> AlchemiscaleClientError:
     detail = _response_detail(response)
     request = response.request
@@ -185,7 +231,7 @@ def _error_from_response(response: httpx.Response) -> AlchemiscaleClientError:
 
 @dataclass(frozen=True)
 class _Call:
-    """One HTTP request, re-sent unchanged on retries."""
+    """One HTTP request, re-sent unchanged (idempotency key included) on retries."""
 
     method: str
     path: str
@@ -241,6 +287,7 @@ class AlchemiscaleBaseClient:
         self._cache = ClientCache(self.cache_directory if use_local_cache else None, cache_size_limit)
 
         self._token: str | None = None
+        self._scopes_of_token: tuple[str | None, list[str]] = (None, [])
         self._api_checked = False
         self._token_lock = threading.Lock()
         self._transport_lock = threading.Lock()
@@ -331,12 +378,12 @@ class AlchemiscaleBaseClient:
         authenticate: bool = True,
     ) -> httpx.Response:
         """Send with retries (and a Bearer token unless ``authenticate=False``); raise on an error status."""
-        call = _Call(method, path, _query_params(params), content, headers or {})
+        call = _new_call(method, path, params, content, headers, authenticate)
         http = self._sync_http()
         if authenticate:
-            response = self._with_retries(lambda: self._send_authorized(http, call))
+            response = self._with_retries(call, lambda: self._send_authorized(http, call))
         else:
-            response = self._with_retries(lambda: http.request(**call.arguments(None)))
+            response = self._with_retries(call, lambda: http.request(**call.arguments(None)))
         if not response.is_success:
             raise _error_from_response(response)
         return response
@@ -351,19 +398,19 @@ class AlchemiscaleBaseClient:
         verify = ssl.create_default_context(cafile=self.verify) if isinstance(self.verify, str) else self.verify
         return {"base_url": self.api_url, "timeout": self.timeout, "verify": verify}
 
-    def _with_retries(self, attempt: Callable[[], httpx.Response]) -> httpx.Response:
+    def _with_retries(self, call: _Call, attempt: Callable[[], httpx.Response]) -> httpx.Response:
         retries = 0
         while True:
             try:
                 response = attempt()
             except RETRYABLE_ERRORS as error:
-                if not self._retry.allows(retries):
-                    raise self._connection_error(error, retries + 1) from error
+                delay = self._next_retry(call, retries, error=error)
             else:
-                if response.status_code not in RETRY_STATUS_CODES or not self._retry.allows(retries):
+                if response.status_code not in RETRY_STATUS_CODES:
                     return response
+                delay = self._next_retry(call, retries, response=response)
             retries += 1
-            time.sleep(self._retry.delay(retries))
+            time.sleep(delay)
 
     def _send_authorized(self, http: httpx.Client, call: _Call) -> httpx.Response:
         """Send with the current token; on a 401 renew the token once and send again."""
@@ -407,12 +454,12 @@ class AlchemiscaleBaseClient:
         headers: Mapping[str, str] | None = None,
         authenticate: bool = True,
     ) -> httpx.Response:
-        call = _Call(method, path, _query_params(params), content, headers or {})
+        call = _new_call(method, path, params, content, headers, authenticate)
         async with self._async_session() as http:
             if authenticate:
-                response = await self._with_retries_async(lambda: self._send_authorized_async(http, call))
+                response = await self._with_retries_async(call, lambda: self._send_authorized_async(http, call))
             else:
-                response = await self._with_retries_async(lambda: http.request(**call.arguments(None)))
+                response = await self._with_retries_async(call, lambda: http.request(**call.arguments(None)))
         if not response.is_success:
             raise _error_from_response(response)
         return response
@@ -431,19 +478,21 @@ class AlchemiscaleBaseClient:
             finally:
                 _ACTIVE_SESSION.reset(marker)
 
-    async def _with_retries_async(self, attempt: Callable[[], Awaitable[httpx.Response]]) -> httpx.Response:
+    async def _with_retries_async(
+        self, call: _Call, attempt: Callable[[], Awaitable[httpx.Response]]
+    ) -> httpx.Response:
         retries = 0
         while True:
             try:
                 response = await attempt()
             except RETRYABLE_ERRORS as error:
-                if not self._retry.allows(retries):
-                    raise self._connection_error(error, retries + 1) from error
+                delay = self._next_retry(call, retries, error=error)
             else:
-                if response.status_code not in RETRY_STATUS_CODES or not self._retry.allows(retries):
+                if response.status_code not in RETRY_STATUS_CODES:
                     return response
+                delay = self._next_retry(call, retries, response=response)
             retries += 1
-            await asyncio.sleep(self._retry.delay(retries))
+            await asyncio.sleep(delay)
 
     async def _send_authorized_async(self, http: httpx.AsyncClient, call: _Call) -> httpx.Response:
         try:
@@ -490,11 +539,50 @@ class AlchemiscaleBaseClient:
             raise _HandshakeFailed(response)
         return response.json()["access_token"]
 
+    def _next_retry(
+        self, call: _Call, retries_done: int, *, response: httpx.Response | None = None,
+        error: Exception | None = None,
+    ) -> float:
+        """Seconds to wait before the next attempt, announced on the terminal; raise once retries run out.
+
+        A ``Retry-After`` header on the answer replaces the computed backoff, up to ``retry_max_seconds``.
+        """
+        if not self._retry.allows(retries_done):
+            if response is not None:
+                raise _unavailable_error(response, retries_done + 1, self.api_url)
+            raise self._connection_error(error, retries_done + 1) from error
+        asked = retry_after_seconds(response.headers.get("Retry-After")) if response is not None else None
+        delay = self._retry.delay(retries_done + 1) if asked is None else min(asked, self._retry.max_seconds)
+        if response is not None:
+            cause = f"{response.status_code} from {response.request.method} {response.request.url.path}"
+        else:
+            cause = f"{type(error).__name__} on {call.method} {call.path}"
+        total = "" if self._retry.max_retries < 0 else f"/{self._retry.max_retries + 1}"
+        retry_logger.warning(
+            "server unavailable, retrying in %s, attempt %d%s (%s)",
+            _seconds(delay), retries_done + 2, total, cause,
+        )
+        return delay
+
     def _connection_error(self, error: Exception, attempts: int) -> AlchemiscaleConnectionError:
         return AlchemiscaleConnectionError(
             f"could not reach {self.api_url} after {attempts} attempt(s) ({type(error).__name__}: {error}); "
-            "check that the URL is right and that the server is running and reachable from here"
+            f"check that the URL is right and that the server is running and reachable from here; "
+            f"once it answers, GET {self.api_url}/check (with a token) reports whether its Neo4j and object store are up"
         )
+
+    def _token_scopes(self) -> list[str]:
+        """The scopes the current token grants (none without a token): what the cache may serve."""
+        token = self._token
+        if token is None:
+            return []
+        if self._scopes_of_token[0] != token:
+            try:
+                scopes = jwt.get_unverified_claims(token).get("scopes") or []
+            except JWTError:
+                scopes = []
+            self._scopes_of_token = (token, list(scopes))
+        return self._scopes_of_token[1]
 
     # -- concurrency -----------------------------------------------------------------------------
 
@@ -555,8 +643,20 @@ class AlchemiscaleBaseClient:
     # -- local cache -----------------------------------------------------------------------------
 
     def _cache_get(self, kind: CacheKind, key: str | ScopedKey) -> Any | None:
-        """A cached keyed chain (or result bytes for ``kind="result"``), or ``None``."""
-        return self._cache.get(kind, str(key))
+        """A cached keyed chain (or result bytes for ``kind="result"``), or ``None``.
+
+        The cache may hold objects other identities fetched (it is shared by every client using its
+        directory), so it serves only objects whose scope this identity's token grants; anything
+        else, and everything before the first token, is a miss that asks the server.
+        """
+        scoped_key = key if isinstance(key, ScopedKey) else ScopedKey.from_str(key)
+        if not authorize(self._token_scopes(), scoped_key.scope):
+            return None
+        return self._cache.get(kind, str(scoped_key))
 
     def _cache_set(self, kind: CacheKind, key: str | ScopedKey, value: Any) -> None:
         self._cache.set(kind, str(key), value)
+
+
+def _seconds(delay: float) -> str:
+    return f"{delay:.0f} s" if delay >= 10 else f"{delay:.2g} s"

@@ -41,6 +41,7 @@ class ServerState:
         self.request_encodings: list[str | None] = []
         self.in_flight = 0
         self.max_in_flight = 0
+        self.idempotency_keys: dict[str, list[str | None]] = {}
 
 
 def build_app(state: ServerState) -> FastAPI:
@@ -88,6 +89,19 @@ def build_app(state: ServerState) -> FastAPI:
         if state.calls[name] <= failures:
             raise HTTPException(503, "try again later")
         return {"attempts": state.calls[name]}
+
+    @router.post("/flaky-post/{name}")
+    def flaky_post(name: str, failures: int, request: Request):
+        state.calls[name] += 1
+        state.idempotency_keys.setdefault(name, []).append(request.headers.get("Idempotency-Key"))
+        if state.calls[name] <= failures:
+            raise HTTPException(503, "Neo4j is down", headers={"Retry-After": "0.2"})
+        return {"attempts": state.calls[name]}
+
+    @router.get("/status/{code}")
+    def answer_with(code: int):
+        state.calls[f"status-{code}"] += 1
+        raise HTTPException(code, f"answered {code}")
 
     @router.get("/missing")
     def missing():
@@ -389,3 +403,44 @@ def test_env_fallback_reaches_the_server(served, tmp_path, monkeypatch):
         rebuilt = ExampleClient(**client._settings())
     with rebuilt:
         assert rebuilt.get_info() == {"message": "nothing yet"}
+
+
+def test_retries_are_announced_and_honour_retry_after(served, tmp_path, caplog):
+    with make_client(served.url, tmp_path, max_retries=4, retry_max_seconds=5.0) as client:
+        started = time.monotonic()
+        with caplog.at_level("WARNING", logger="alchemiscale.client"):
+            assert client._post_resource("/flaky-post/announced?failures=2", {}) == {"attempts": 3}
+        waited = time.monotonic() - started
+    lines = [record.getMessage() for record in caplog.records if record.name == "alchemiscale.client"]
+    print(f"retry lines: {lines}; waited {waited:.2f} s")
+    assert lines == [
+        "server unavailable, retrying in 0.2 s, attempt 2/5 (503 from POST /flaky-post/announced)",
+        "server unavailable, retrying in 0.2 s, attempt 3/5 (503 from POST /flaky-post/announced)",
+    ]
+    assert 0.4 <= waited < 2.0, "Retry-After (0.2 s) replaced the computed backoff (2 s and more)"
+
+
+def test_a_retried_post_keeps_its_idempotency_key(client, served):
+    client._post_resource("/flaky-post/keyed?failures=2", {})
+    client._post_resource("/flaky-post/keyed?failures=0", {})
+    keys = served.state.idempotency_keys["keyed"]
+    assert len(keys) == 4 and None not in keys
+    assert keys[0] == keys[1] == keys[2], "one logical call, one key on each of its retries"
+    assert keys[3] != keys[0], "a new call gets a fresh key"
+
+
+def test_unavailable_after_every_retry_says_what_to_check(served, tmp_path):
+    with make_client(served.url, tmp_path, max_retries=1) as client:
+        with pytest.raises(AlchemiscaleClientError) as caught:
+            client._post_resource("/flaky-post/down?failures=100", {})
+    message = str(caught.value)
+    assert caught.value.status_code == 503 and "Neo4j is down" in message
+    assert "after 2 attempt(s)" in message and served.url in message and f"GET {served.url}/check" in message
+
+
+@pytest.mark.parametrize("code", [400, 403, 409, 422, 429])
+def test_client_errors_are_not_retried(client, served, code):
+    with pytest.raises(AlchemiscaleClientError) as caught:
+        client._get_resource(f"/status/{code}")
+    assert caught.value.status_code == code
+    assert served.state.calls[f"status-{code}"] == 1

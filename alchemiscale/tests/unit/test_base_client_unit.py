@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import gzip
 import json
 import os
 import threading
 import warnings
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import diskcache
 import pytest
+from jose import jwt
 from pydantic import SecretStr
 
 from alchemiscale.base.client import (
@@ -22,7 +25,7 @@ from alchemiscale.base.client import (
 from alchemiscale.base.client_async import batched, run_async
 from alchemiscale.base.client_cache import MEMORY_SLOTS, ClientCache
 from alchemiscale.base.client_progress import progress_bar
-from alchemiscale.base.client_retry import RetryPolicy
+from alchemiscale.base.client_retry import RetryPolicy, retry_after_seconds
 from alchemiscale.models import Scope
 
 URL = "https://api.example.org"
@@ -40,10 +43,13 @@ def clean_env(monkeypatch):
     return monkeypatch
 
 
-def make(tmp_path, **overrides) -> AlchemiscaleBaseClient:
+def make(tmp_path, scopes=("org-camp-proj",), **overrides) -> AlchemiscaleBaseClient:
+    """A client holding a token that grants ``scopes`` (signed with a key only this test knows)."""
     options = dict(api_url=URL, identifier="alice", key=KEY, cache_directory=tmp_path / "cache")
     options.update(overrides)
-    return AlchemiscaleBaseClient(**options)
+    client = AlchemiscaleBaseClient(**options)
+    client._token = jwt.encode({"sub": "alice", "scopes": list(scopes)}, "test-signing-key")
+    return client
 
 
 def test_settings_come_from_the_environment(clean_env, tmp_path):
@@ -126,6 +132,16 @@ def test_retry_policy_delays_and_limits():
     assert not RetryPolicy(max_retries=0).allows(0)
 
 
+def test_retry_after_header_values():
+    assert retry_after_seconds(None) is None
+    assert retry_after_seconds("8") == 8.0 and retry_after_seconds(" 0.5 ") == 0.5
+    assert retry_after_seconds("-3") == 0.0
+    assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0, "a date in the past: no wait"
+    assert 50 < retry_after_seconds(email.utils.format_datetime(
+        datetime.now(timezone.utc) + timedelta(seconds=60), usegmt=True)) <= 60
+    assert retry_after_seconds("soon") is None
+
+
 def test_gzip_body_encoding():
     data = {"scope": Scope("org", "camp", "proj"), "values": list(range(100))}
     plain, headers = _encode_body(data, False)
@@ -200,6 +216,23 @@ def test_cache_round_trip_through_memory_and_disk(clean_env, tmp_path):
     with pytest.raises(TypeError, match="bytes"):
         reopened._cache_set("result", key, "text")
     reopened.close()
+
+
+def test_cache_serves_only_scopes_the_token_grants(clean_env, tmp_path):
+    key = "AlchemicalNetwork-abc-org-camp-proj"
+    owner = make(tmp_path)
+    owner._cache_set("network", key, CHAIN)
+    assert owner._cache_get("network", key) == CHAIN
+    owner.close()
+
+    outsider = make(tmp_path, scopes=("other-camp-proj",), identifier="bob")
+    assert outsider._cache_get("network", key) is None, "same cache directory, scope not granted"
+    outsider._token = None
+    assert outsider._cache_get("network", key) is None, "no token yet: nothing is served"
+    outsider.close()
+    wide = make(tmp_path, scopes=("org-*-*",), identifier="carol")
+    assert wide._cache_get("network", key) == CHAIN, "a wider scope covers it"
+    wide.close()
 
 
 def test_disabled_local_cache_writes_nothing(clean_env, tmp_path):
