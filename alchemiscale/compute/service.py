@@ -35,6 +35,11 @@ LOGGER_NAME = "AlchemiscaleSynchronousComputeService"
 _HEARTBEAT_JOIN_SECONDS = 5.0
 
 
+def registration_gone(error: AlchemiscaleClientError) -> bool:
+    """Whether the compute API answered that this service is not registered (expired or deleted)."""
+    return error.status_code == 404
+
+
 class _UTCFormatter(logging.Formatter):
     converter = time.gmtime
 
@@ -94,6 +99,7 @@ class SynchronousComputeService:
         self._sleep = InterruptableSleep()
         self._stop = threading.Event()
         self._lock = threading.Lock()
+        self._registration_lock = threading.Lock()
         self._running: Optional[tuple[ScopedKey, ChildExecution]] = None
         self._started_at: Optional[float] = None
         self._host: Optional[dict[str, Any]] = None
@@ -136,6 +142,29 @@ class SynchronousComputeService:
             heartbeat.join(_HEARTBEAT_JOIN_SECONDS)
             self._deregister()
 
+    def register_again(self, noticed_by: str) -> bool:
+        """Register once more after the server dropped this service's registration; True on success.
+
+        The server sent the Tasks this service held back to waiting when the registration went, so a
+        running Task is no longer this service's: the heartbeat's wanted check stops it, and claiming
+        starts afresh. The heartbeat thread and the claiming loop may both notice; the second finds
+        the service registered already (409), which is success too.
+        """
+        with self._registration_lock:
+            try:
+                self.client.register(self.compute_service_id, self.compute_manager_id)
+            except AlchemiscaleClientError as e:
+                if e.status_code == 409:
+                    return True
+                self.logger.error("registration gone (noticed by %s); registering again failed: %s", noticed_by, e)
+                return False
+        self.logger.warning(
+            "registration was gone on the server (expired or deleted; noticed by %s): registered again; "
+            "the Tasks it held went back to waiting",
+            noticed_by,
+        )
+        return True
+
     def _deregister(self) -> None:
         try:
             self.client.deregister(self.compute_service_id)
@@ -164,11 +193,17 @@ class SynchronousComputeService:
     def beat(self) -> None:
         """Send a heartbeat, then stop the running Task if the server no longer wants it.
 
-        Errors are logged, never raised: a missed beat must not kill the thread.
+        A heartbeat answered "not registered" registers the service again. Errors are logged, never
+        raised: a missed beat must not kill the thread.
         """
         try:
-            self.client.heartbeat(self.compute_service_id)
-            self.logger.debug("heartbeat")
+            try:
+                self.client.heartbeat(self.compute_service_id)
+                self.logger.debug("heartbeat")
+            except AlchemiscaleClientError as e:
+                if not registration_gone(e):
+                    raise
+                self.register_again("heartbeat")
             with self._lock:
                 running = self._running
             if running is None:
@@ -210,6 +245,8 @@ class SynchronousComputeService:
         try:
             claimed = self.claim_tasks()
         except AlchemiscaleClientError as e:
+            if registration_gone(e) and self.register_again("claim"):
+                return  # claim again at once, as a registered service
             self.logger.error("claiming failed: %s", e)
             self._sleep(self.settings.sleep_interval)
             return
