@@ -74,6 +74,15 @@ class ComputeAPISettings(FrozenSettings):
     ALCHEMISCALE_COMPUTE_API_MANAGER_EXPIRE_SECONDS_ERROR: int = Field(default=86400, gt=0)
 
 
+class IdempotencySettings(FrozenSettings):
+    """How the APIs remember answers to POSTs carrying an ``Idempotency-Key`` (see ``base/idempotency.py``)."""
+
+    ALCHEMISCALE_IDEMPOTENCY_EXPIRE_SECONDS: int = Field(default=86400, gt=0)
+    ALCHEMISCALE_IDEMPOTENCY_WAIT_SECONDS: float = Field(default=30.0, ge=0)
+    ALCHEMISCALE_IDEMPOTENCY_LEASE_SECONDS: int = Field(default=600, gt=0)
+    ALCHEMISCALE_IDEMPOTENCY_MAX_RESPONSE_BYTES: int = Field(default=8 * 1024**2, gt=0)
+
+
 @lru_cache
 def get_neo4jstore_settings() -> Neo4jStoreSettings:
     return Neo4jStoreSettings()
@@ -107,3 +116,8 @@ def get_api_settings() -> APISettings:
 @lru_cache
 def get_compute_api_settings() -> ComputeAPISettings:
     return ComputeAPISettings()
+
+
+@lru_cache
+def get_idempotency_settings() -> IdempotencySettings:
+    return IdempotencySettings()

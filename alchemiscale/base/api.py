@@ -60,6 +60,7 @@ from ..settings import (
     get_objectstore_settings,
 )
 from ..storage.statestore import ConflictError, Neo4jStore, Neo4jStoreError
+from .idempotency import add_idempotency_middleware
 
 logger = logging.getLogger(__name__)
 
@@ -366,6 +367,7 @@ def create_base_app(api_name: str, credential_cls: type[CredentialedEntity], **f
     # riding on a browser's cookies, and these APIs accept bearer tokens only.
     app = FastAPI(title=api_name, version=__version__, strict_content_type=False, **fastapi_kwargs)
     app.state.credential_class = credential_cls
+    add_idempotency_middleware(app)  # inside the gzip middleware: records hold plain answers
     add_gzip_middleware(app)
     register_exception_handlers(app)
     app.include_router(make_ping_router(api_name))

@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 
 from fastapi import APIRouter, Depends, HTTPException, status
 
-from ...base.api import GzipRoute, error_message, require_credential_class
+from ...base.api import error_message, require_credential_class
 from ...models import ComputeManagerID, ComputeServiceID
 from ...security.models import CredentialedComputeIdentity, TokenData
 from ...settings import ComputeAPISettings, get_compute_api_settings
@@ -33,7 +33,7 @@ ComputeSettingsDepends = Annotated[ComputeAPISettings, Depends(get_compute_api_s
 
 def compute_router() -> APIRouter:
     """A router whose routes accept only tokens issued to compute identities."""
-    return APIRouter(route_class=GzipRoute, dependencies=[Depends(compute_token)])
+    return APIRouter(dependencies=[Depends(compute_token)])
 
 
 def parse_service_id(value: str) -> ComputeServiceID:

@@ -10,7 +10,7 @@ from typing import Annotated, Callable, Iterable, Optional, TypeVar, Union
 
 from fastapi import APIRouter, Depends
 
-from ...base.api import GzipRoute, parse_scoped_key, require_credential_class, validate_scopes, validate_scopes_query
+from ...base.api import parse_scoped_key, require_credential_class, validate_scopes, validate_scopes_query
 from ...models import Scope, ScopedKey
 from ...security.auth import authorize
 from ...security.models import CredentialedUserIdentity, TokenData
@@ -22,8 +22,8 @@ UserToken = Annotated[TokenData, Depends(require_user_token)]
 
 
 def user_router() -> APIRouter:
-    """A router whose every route needs a user token and may receive gzipped bodies."""
-    return APIRouter(route_class=GzipRoute, dependencies=[Depends(require_user_token)])
+    """A router whose every route needs a user token."""
+    return APIRouter(dependencies=[Depends(require_user_token)])
 
 
 def authorized_key(

@@ -4,6 +4,7 @@ from .admin import AdminMixin
 from .base import ConflictError, Neo4jStoreBase, Neo4jStoreError
 from .claims import ClaimsMixin
 from .compute import ComputeMixin
+from .idempotency import IdempotencyMixin, IdempotencyRecord
 from .identities import IdentitiesMixin
 from .networks import NetworksMixin
 from .restarts import RestartsMixin
@@ -24,6 +25,7 @@ class Neo4jStore(
     ResultsMixin,
     StrategiesMixin,
     IdentitiesMixin,
+    IdempotencyMixin,
     Neo4jStoreBase,
 ):
     """All Cypher of alchemiscale lives behind this class (one mixin module per concern)."""

@@ -12,6 +12,7 @@ CONSTRAINTS: dict[str, tuple[str, str]] = {
     "user_identifier": ("CredentialedUserIdentity", "identifier"),
     "compute_identifier": ("CredentialedComputeIdentity", "identifier"),
     "compute_service_registration_identifier": ("ComputeServiceRegistration", "identifier"),
+    "idempotency_record_key": ("IdempotencyRecord", "record_key"),
 }
 
 # name -> (label, properties): the lookups the store's queries filter on.
@@ -21,6 +22,7 @@ INDEXES: dict[str, tuple[str, tuple[str, ...]]] = {
     "task_status": ("Task", ("status",)),
     "task_scope_status": ("Task", ("_org", "_campaign", "_project", "status")),
     "compute_manager_name": ("ComputeManagerRegistration", ("name",)),
+    "idempotency_expires": ("IdempotencyRecord", ("expires",)),
 }
 
 

@@ -11,7 +11,6 @@ from neo4j import GraphDatabase
 from pydantic import BaseModel
 
 from alchemiscale.base.api import (
-    GzipRoute,
     TokenDataDepends,
     create_base_app,
     get_jwt_settings_depends,
@@ -24,13 +23,15 @@ from alchemiscale.base.api import (
     validate_scopes,
     validate_scopes_query,
 )
+from alchemiscale.base.body import get_body_limit_settings_depends
 from alchemiscale.models import Scope
 from alchemiscale.neo4jserver import free_port
 from alchemiscale.security.auth import create_access_token, hash_key
 from alchemiscale.security.models import CredentialedComputeIdentity, CredentialedUserIdentity
-from alchemiscale.settings import JWTSettings
+from alchemiscale.settings import BodyLimitSettings, JWTSettings
 from alchemiscale.storage.objectstore import LocalObjectStore
-from alchemiscale.storage.statestore import ConflictError, Neo4jStore, Neo4jStoreError
+from alchemiscale.errors import ConflictError, InvalidInputError, MalformedInputError, NotFoundError, UnavailableError
+from alchemiscale.storage.statestore import Neo4jStore, Neo4jStoreError
 
 from .identities import bearer, mint_token
 
@@ -38,6 +39,9 @@ API_NAME = "TestAPI"
 SECRET = "f" * 64
 KEY = "correct horse battery staple"
 JWT = JWTSettings(JWT_SECRET_KEY=SECRET, JWT_EXPIRE_SECONDS=60, JWT_ALGORITHM="HS256")
+LIMITS = BodyLimitSettings(
+    ALCHEMISCALE_MAX_BODY_BYTES=100_000, ALCHEMISCALE_MAX_EXPANDED_BODY_BYTES=1_000_000, ALCHEMISCALE_MAX_QUERY_VALUE_LENGTH=100
+)
 SCOPED_KEY = "Task-abc123-org-camp-proj"
 
 
@@ -47,13 +51,13 @@ class Payload(BaseModel):
 
 def protected_router() -> APIRouter:
     """Routes like the real apps have: token required, scopes checked, store errors raised."""
-    router = APIRouter(route_class=GzipRoute, dependencies=[Depends(get_token_data_depends)])
+    router = APIRouter(dependencies=[Depends(get_token_data_depends)])
 
     @router.get("/objects/{scoped_key}")
     def get_object(scoped_key: str, token_data: TokenDataDepends) -> str:
         sk = parse_scoped_key(scoped_key)
         validate_scopes(sk.scope, token_data)
-        raise KeyError(f"no object with ScopedKey {str(sk)!r}")
+        raise NotFoundError(f"no object with ScopedKey {str(sk)!r}")
 
     @router.get("/query")
     def query(scope: Annotated[Scope, Depends(scope_params)], token_data: TokenDataDepends) -> list[str]:
@@ -66,9 +70,15 @@ def protected_router() -> APIRouter:
     @router.post("/raise/{kind}")
     def raise_error(kind: str) -> None:
         errors = {
-            "value": ValueError("weight must lie in [0, 1]"),
+            "invalid": InvalidInputError("weight must lie in [0, 1]"),
+            "malformed": MalformedInputError("entry 0: expected a [key, keyed dict] pair"),
+            "missing": NotFoundError("no Task with ScopedKey Task-x-a-b-c"),
             "conflict": ConflictError("object exists with different content"),
-            "store": Neo4jStoreError("Task is not in a state that allows this"),
+            "unavailable": UnavailableError("the state store (Neo4j) is unavailable"),
+            # bugs: built-in errors are never mapped to a client error
+            "key": KeyError("props"),
+            "value": ValueError("math domain error"),
+            "store": Neo4jStoreError("the state store is not initialized"),
         }
         raise errors[kind]
 
@@ -103,6 +113,7 @@ def make_client(store, objectstore) -> TestClient:
     app.dependency_overrides[get_n4js_depends] = lambda: store
     app.dependency_overrides[get_objectstore_depends] = lambda: objectstore
     app.dependency_overrides[get_jwt_settings_depends] = lambda: JWT
+    app.dependency_overrides[get_body_limit_settings_depends] = lambda: LIMITS
     return TestClient(app)
 
 
@@ -275,6 +286,57 @@ class TestGzip:
         assert response.status_code == 400
 
 
+class TestBodyLimits:
+    """The caps of ``LIMITS``: 100 kB as received, 1 MB gunzipped, 100-character query values."""
+
+    HEADERS = bearer(token_for("alice", ["*-*-*"]))
+    GZIP = {"Content-Encoding": "gzip", "Content-Type": "application/json"}
+
+    def test_gzip_bomb_is_413(self, client):
+        bomb = gzip.compress(b" " * 20_000_000)  # 20 kB that expand to 20 MB
+        response = client.post("/echo", content=bomb, headers={**self.HEADERS, **self.GZIP})
+        assert response.status_code == 413
+        assert "977 KiB (1000000 bytes) set by ALCHEMISCALE_MAX_EXPANDED_BODY_BYTES" in response.json()["detail"]
+
+    def test_body_past_the_cap_is_413(self, client):
+        body = Payload(items=["x" * 100] * 1000).model_dump_json()
+        response = client.post("/echo", content=body, headers={**self.HEADERS, "Content-Type": "application/json"})
+        assert response.status_code == 413
+        assert "ALCHEMISCALE_MAX_BODY_BYTES" in response.json()["detail"]
+
+    def test_streamed_body_past_the_cap_is_413(self, client):
+        chunks = (b"x" * 10_000 for _ in range(20))  # no Content-Length: counted as it arrives
+        response = client.post("/echo", content=chunks, headers=self.HEADERS)
+        assert response.status_code == 413
+        assert "ALCHEMISCALE_MAX_BODY_BYTES" in response.json()["detail"]
+
+    def test_body_without_token_is_401(self, client):
+        response = client.post("/echo", content=gzip.compress(b" " * 20_000_000), headers=self.GZIP)
+        assert response.status_code == 401
+        assert response.headers["WWW-Authenticate"] == "Bearer"
+
+    def test_gzip_without_content_type_as_upstream_clients_send(self, client):
+        body = gzip.compress(b'{"items": ["a", "b"]}', mtime=0)
+        response = client.post("/echo", content=body, headers={**self.HEADERS, "Content-Encoding": "gzip"})
+        assert response.status_code == 200, response.text
+        assert response.json() == {"items": ["a", "b"]}
+
+    def test_unsupported_encoding_is_415(self, client):
+        response = client.post("/echo", content=b"xyz", headers={**self.HEADERS, "Content-Encoding": "br"})
+        assert response.status_code == 415
+        assert "'br'" in response.json()["detail"]
+
+    def test_long_query_value_is_422_naming_it(self, client):
+        response = client.get("/query", params={"org": "o" * 101}, headers=self.HEADERS)
+        assert response.status_code == 422
+        assert "'org'" in response.json()["detail"] and "101 characters" in response.json()["detail"]
+
+    def test_oversized_login_form_is_413(self, client):
+        response = login(client, "alice", "k" * 70_000)
+        assert response.status_code == 413
+        assert "ALCHEMISCALE_MAX_LOGIN_BODY_BYTES" in response.json()["detail"]
+
+
 class TestIdentityScopes:
     def test_own_scopes_read_from_store(self, client, store):
         token = login(client, "alice").json()["access_token"]
@@ -309,15 +371,22 @@ class TestErrorMapping:
     @pytest.mark.parametrize(
         "kind, status, detail",
         [
-            ("value", 400, "weight must lie in [0, 1]"),
+            ("invalid", 400, "weight must lie in [0, 1]"),
+            ("malformed", 422, "entry 0: expected a [key, keyed dict] pair"),
+            ("missing", 404, "no Task with ScopedKey Task-x-a-b-c"),
             ("conflict", 409, "object exists with different content"),
-            ("store", 400, "Task is not in a state that allows this"),
+            ("unavailable", 503, "the state store (Neo4j) is unavailable"),
+            ("key", 500, "internal server error"),
+            ("value", 500, "internal server error"),
+            ("store", 500, "internal server error"),
         ],
     )
-    def test_mapping(self, client, kind, status, detail):
-        response = client.post(f"/raise/{kind}", headers=self.HEADERS)
+    def test_mapping(self, store, objectstore, kind, status, detail):
+        with TestClient(make_client(store, objectstore).app, raise_server_exceptions=False) as client:
+            response = client.post(f"/raise/{kind}", headers=self.HEADERS)
         assert response.status_code == status
         assert response.json() == {"detail": detail}
+        assert ("Retry-After" in response.headers) == (status == 503)
 
     def test_invalid_body(self, client):
         response = client.post("/echo", json={"items": "not a list"}, headers=self.HEADERS)
