@@ -10,8 +10,8 @@ Subclasses write thin typed methods over a few transport helpers:
   retries, so that the server runs it once however often it is sent;
 - ``_bulk`` splits a long list into batches and sends them concurrently, keeping the order;
 - ``_run_async`` runs a coroutine from synchronous code, also inside Jupyter;
-- ``_cache_get`` / ``_cache_set`` keep immutable objects in memory and on disk, served only to an
-  identity whose token grants the object's scope;
+- ``_cache_get`` / ``_cache_set`` keep immutable objects in memory and on disk, each identity's
+  apart, and served only within the scopes of the current token;
 - :func:`progress_bar` shows progress of long operations.
 """
 
@@ -43,7 +43,7 @@ from pydantic import SecretStr
 from ..models import Scope, ScopedKey
 from ..security.auth import authorize
 from .client_async import batched, run_async
-from .client_cache import DEFAULT_CACHE_SIZE_LIMIT, CacheKind, ClientCache
+from .client_cache import DEFAULT_CACHE_SIZE_LIMIT, CacheKind, ClientCache, cache_namespace
 from .client_progress import progress_bar
 from .client_retry import RETRY_STATUS_CODES, RETRYABLE_ERRORS, RetryPolicy, retry_after_seconds
 
@@ -288,6 +288,7 @@ class AlchemiscaleBaseClient:
 
         self._token: str | None = None
         self._scopes_of_token: tuple[str | None, list[str]] = (None, [])
+        self._cache_namespace: str | None = None
         self._api_checked = False
         self._token_lock = threading.Lock()
         self._transport_lock = threading.Lock()
@@ -571,11 +572,11 @@ class AlchemiscaleBaseClient:
             f"once it answers, GET {self.api_url}/check (with a token) reports whether its Neo4j and object store are up"
         )
 
-    def _token_scopes(self) -> list[str]:
-        """The scopes the current token grants (none without a token): what the cache may serve."""
+    def _token_scopes(self) -> list[str] | None:
+        """The scopes the current token grants, or ``None`` before the first token."""
         token = self._token
         if token is None:
-            return []
+            return None
         if self._scopes_of_token[0] != token:
             try:
                 scopes = jwt.get_unverified_claims(token).get("scopes") or []
@@ -645,17 +646,26 @@ class AlchemiscaleBaseClient:
     def _cache_get(self, kind: CacheKind, key: str | ScopedKey) -> Any | None:
         """A cached keyed chain (or result bytes for ``kind="result"``), or ``None``.
 
-        The cache may hold objects other identities fetched (it is shared by every client using its
-        directory), so it serves only objects whose scope this identity's token grants; anything
-        else, and everything before the first token, is a miss that asks the server.
+        A cache directory may be shared by several identities, so entries live in a namespace
+        derived from this identity's credentials (only its key opens them), and once the client
+        holds a token, an object whose scope the token no longer grants is a miss that asks the
+        server. Before the first token (e.g. offline), the identity's own entries are served.
         """
         scoped_key = key if isinstance(key, ScopedKey) else ScopedKey.from_str(key)
-        if not authorize(self._token_scopes(), scoped_key.scope):
+        scopes = self._token_scopes()
+        if scopes is not None and not authorize(scopes, scoped_key.scope):
             return None
-        return self._cache.get(kind, str(scoped_key))
+        return self._cache.get(kind, self._cache_entry(scoped_key))
 
     def _cache_set(self, kind: CacheKind, key: str | ScopedKey, value: Any) -> None:
-        self._cache.set(kind, str(key), value)
+        scoped_key = key if isinstance(key, ScopedKey) else ScopedKey.from_str(key)
+        self._cache.set(kind, self._cache_entry(scoped_key), value)
+
+    def _cache_entry(self, scoped_key: ScopedKey) -> str:
+        """The cache key of ``scoped_key`` for this identity."""
+        if self._cache_namespace is None:
+            self._cache_namespace = cache_namespace(self.identifier, self._key.get_secret_value())
+        return f"{self._cache_namespace}/{scoped_key}"
 
 
 def _seconds(delay: float) -> str:

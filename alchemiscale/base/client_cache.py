@@ -2,13 +2,15 @@
 
 Networks, Transformations and ChemicalSystems never change once stored, and neither do result
 payloads, so a client may keep them forever. Keyed chains (JSON-native lists) are cached under
-their ScopedKey string; result payloads (bytes) under their result reference ScopedKey string.
+their ScopedKey string; result payloads (bytes) under their result reference ScopedKey string;
+clients prefix both with their identity's :func:`cache_namespace`.
 Every disk entry is a zstd frame with a content checksum, so a damaged entry is detected on read,
 deleted with a warning, and fetched again from the server.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import warnings
@@ -31,6 +33,16 @@ MEMORY_SLOTS: dict[str, int] = {"network": 100, "transformation": 10_000, "chemi
 _COMPRESSION_LEVEL: dict[str, int] = {"network": 3, "transformation": 3, "chemicalsystem": 3, "result": 1}
 
 DEFAULT_CACHE_SIZE_LIMIT = 1024**3
+
+# A slow derivation, so that the namespace names on disk do not make guessing a weak key cheap.
+_NAMESPACE_ITERATIONS = 50_000
+
+
+def cache_namespace(identifier: str, key: str) -> str:
+    """Where an identity's entries live: derived from its key, so other identities cannot name them."""
+    derived = hashlib.pbkdf2_hmac("sha256", key.encode(), f"alchemiscale-cache:{identifier}".encode(),
+                                  _NAMESPACE_ITERATIONS)
+    return derived.hex()[:32]
 
 
 class ClientCache:

@@ -218,21 +218,28 @@ def test_cache_round_trip_through_memory_and_disk(clean_env, tmp_path):
     reopened.close()
 
 
-def test_cache_serves_only_scopes_the_token_grants(clean_env, tmp_path):
+def test_cache_serves_an_identity_only_its_own_entries_within_its_scopes(clean_env, tmp_path):
     key = "AlchemicalNetwork-abc-org-camp-proj"
     owner = make(tmp_path)
     owner._cache_set("network", key, CHAIN)
     assert owner._cache_get("network", key) == CHAIN
     owner.close()
 
-    outsider = make(tmp_path, scopes=("other-camp-proj",), identifier="bob")
+    outsider = make(tmp_path, scopes=("other-camp-proj",), identifier="bob", key="bobs-key")
     assert outsider._cache_get("network", key) is None, "same cache directory, scope not granted"
     outsider._token = None
-    assert outsider._cache_get("network", key) is None, "no token yet: nothing is served"
+    assert outsider._cache_get("network", key) is None, "no token: still not another identity's entries"
     outsider.close()
-    wide = make(tmp_path, scopes=("org-*-*",), identifier="carol")
-    assert wide._cache_get("network", key) == CHAIN, "a wider scope covers it"
+    wide = make(tmp_path, scopes=("*-*-*",), identifier="carol", key="carols-key")
+    assert wide._cache_get("network", key) is None, "even a wide scope does not open another identity's entries"
     wide.close()
+
+    revoked = make(tmp_path, scopes=("org-camp-other",))
+    assert revoked._cache_get("network", key) is None, "the owner's new token lacks the scope"
+    revoked._token = None
+    assert revoked._cache_get("network", key) == CHAIN, "offline, the owner still reads what it fetched"
+    revoked.close()
+    assert not any(KEY in str(path) for path in (tmp_path / "cache").rglob("*"))
 
 
 def test_disabled_local_cache_writes_nothing(clean_env, tmp_path):
