@@ -45,16 +45,16 @@ def wait_for(predicate: Callable[[], object], timeout: float, what: str, interva
         time.sleep(interval)
 
 
-@pytest.fixture
-def service_config(tmp_path, compute_api_url, compute_identity) -> Callable[..., dict]:
-    """Settings (as a dict) for a service on the session compute API with short intervals."""
-    identifier, key = compute_identity
+def service_config_factory(tmp_path: Path, api_url: str, identity: tuple[str, str]) -> Callable[..., dict]:
+    """Makes settings (as dicts) for services on ``api_url`` with short intervals, each with its own name
+    and folders under ``tmp_path``; keyword arguments override any field."""
+    identifier, key = identity
     counter = iter(range(1000))
 
     def make(**overrides) -> dict:
         name = f"svc{next(counter)}"
         return {
-            "api_url": compute_api_url,
+            "api_url": api_url,
             "identifier": identifier,
             "key": key,
             "name": name,
@@ -66,6 +66,12 @@ def service_config(tmp_path, compute_api_url, compute_identity) -> Callable[...,
         }
 
     return make
+
+
+@pytest.fixture
+def service_config(tmp_path, compute_api_url, compute_identity) -> Callable[..., dict]:
+    """Settings (as a dict) for a service on the session compute API with short intervals."""
+    return service_config_factory(tmp_path, compute_api_url, compute_identity)
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from alchemiscale.base.client import AlchemiscaleClientError
 from alchemiscale.compute.provenance import PROVENANCE_KEY
 from alchemiscale.models import Scope
 from alchemiscale.tests.conftest import build_network
-from alchemiscale.tests.integration.compute.conftest import compute_setup, running_compute_api
+from alchemiscale.tests.integration.compute.conftest import compute_setup
 from alchemiscale.tests.protocols import FAILURE_MESSAGE, BrokenCreateProtocol
 
 from .conftest import (
@@ -198,36 +198,6 @@ def test_sigterm_stops_cleanly_and_deregisters(n4js_fresh, compute_identity, lig
     assert status(n4js_fresh, task) == "waiting"
     log = _read(config["logfile"])
     assert "stop requested" in log and "deregistered" in log
-
-
-def test_killed_service_expires_and_its_task_completes_exactly_once_elsewhere(
-    n4js_fresh, compute_identity, ligands, neo4j_server, compute_objectstore, service_config, tmp_path
-):
-    setup = compute_setup(n4js_fresh, slow_network(ligands, seconds=3), Scope("sigkill", "expire", "test"))
-    task = setup.tasks["slow"]
-    with running_compute_api(
-        neo4j_server,
-        tmp_path / "api",
-        compute_objectstore.root,
-        ALCHEMISCALE_COMPUTE_API_REGISTRATION_EXPIRE_SECONDS="2",
-    ) as api:
-        doomed = service_config(api_url=api.url, heartbeat_interval=0.5)
-        pid_file = tmp_path / doomed["name"] / "shared" / str(task) / PID_FILENAME
-        with service_process(doomed, tmp_path / "doomed.yaml") as process:
-            pid = int(wait_for(lambda: pid_file.exists() and pid_file.read_text(), 60, "the slow unit to start"))
-            process.send_signal(signal.SIGKILL)
-            process.wait(10)
-        assert status(n4js_fresh, task) == "running"
-        wait_for(lambda: not pid_alive(pid), 10, "the orphaned execution to exit")
-
-        rescuer = make_service(service_config(api_url=api.url, heartbeat_interval=0.5, max_tasks=1))
-        rescuer.start()  # its heartbeat expires the killed service; then it claims and completes the Task
-
-    assert status(n4js_fresh, task) == "complete"
-    assert len(n4js_fresh.get_task_results(task)) == 1 and n4js_fresh.get_task_failures(task) == []
-    history = n4js_fresh.get_task_history(task)
-    assert [a["compute_service_id"].split("-")[0] for a in history] == [doomed["name"], rescuer.settings.name]
-    assert [a["outcome"] for a in history] == ["requeued", "complete"]
 
 
 def _read(path) -> str:
