@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Optional, Union
 
+from .errors import MalformedInputError
 from .models import validate_gufe_key
 
 KEY_STUB = ":gufe-key:"
@@ -27,7 +28,7 @@ MAX_DEPTH = 64
 PathItem = Union[str, int]
 
 
-class KeyedChainError(ValueError):
+class KeyedChainError(MalformedInputError):
     """A keyed chain is malformed; the message says which entry and why."""
 
 

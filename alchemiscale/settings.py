@@ -25,6 +25,11 @@ class Neo4jStoreSettings(FrozenSettings):
     NEO4J_DBNAME: str = "neo4j"
     NEO4J_USER: str
     NEO4J_PASS: SecretStr
+    # Bounds that turn a Neo4j outage into a quick 503 rather than a hang (see docs/operations.rst).
+    NEO4J_CONNECTION_TIMEOUT_SECONDS: float = Field(default=5.0, gt=0)
+    NEO4J_CONNECTION_ACQUISITION_TIMEOUT_SECONDS: float = Field(default=10.0, gt=0)
+    NEO4J_MAX_TRANSACTION_RETRY_SECONDS: float = Field(default=10.0, ge=0)
+    NEO4J_TRANSACTION_TIMEOUT_SECONDS: float = Field(default=120.0, gt=0)
 
 
 class ObjectStoreSettings(FrozenSettings):
@@ -55,6 +60,19 @@ class JWTSettings(FrozenSettings):
     JWT_SECRET_KEY: SecretStr
     JWT_EXPIRE_SECONDS: int = Field(default=1800, gt=0)
     JWT_ALGORITHM: str = "HS256"
+
+
+class BodyLimitSettings(FrozenSettings):
+    """Caps on what one request may carry, enforced before any route runs (see ``base/body.py``).
+
+    Defaults fit networks of 10^4 Transformations (tens of MB of keyed-chain JSON) and results of
+    several hundred MB; raise them only with memory to match, as a worker holds a whole body.
+    """
+
+    ALCHEMISCALE_MAX_BODY_BYTES: int = Field(default=1024**3, gt=0)  # as received, gzipped or not
+    ALCHEMISCALE_MAX_EXPANDED_BODY_BYTES: int = Field(default=1024**3, gt=0)  # after gunzip
+    ALCHEMISCALE_MAX_LOGIN_BODY_BYTES: int = Field(default=64 * 1024, gt=0)  # POST /token, which needs no token
+    ALCHEMISCALE_MAX_QUERY_VALUE_LENGTH: int = Field(default=1024, gt=0)  # characters per query parameter
 
 
 class APISettings(FrozenSettings):
@@ -106,6 +124,11 @@ def get_local_objectstore_settings() -> LocalObjectStoreSettings:
 @lru_cache
 def get_jwt_settings() -> JWTSettings:
     return JWTSettings()
+
+
+@lru_cache
+def get_body_limit_settings() -> BodyLimitSettings:
+    return BodyLimitSettings()
 
 
 @lru_cache

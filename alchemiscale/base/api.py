@@ -6,43 +6,56 @@ dependency getters that tests replace through ``app.dependency_overrides``, requ
 scopes and ScopedKeys, one error mapping, and :class:`KeyedChainResponse` for serialized gufe
 objects.
 
-Error mapping (every app calls :func:`register_exception_handlers`), body ``{"detail": message}``:
+Error mapping (every app calls :func:`register_exception_handlers`), body ``{"detail": message}``.
+The stores raise the typed errors of :mod:`alchemiscale.errors` by meaning; only those are mapped,
+so any other exception is a bug and answers 500 with a generic message (the traceback is logged).
+422 means the request cannot be read as what it claims to be; 400 means it can, but names a value
+that is refused:
 
-=========================================================  ======
-condition                                                  status
-=========================================================  ======
-invalid value (``ValueError``; bad scope parameters)       400
-integer too large for the store (``OverflowError``)        400
-corrupt gzip request body                                  400
-gzip request body expanding past 2 GiB                     413
-store refused the operation (``Neo4jStoreError``)          400
-missing, malformed, expired or foreign token               401
-target scope not granted by the token                      401
-another identity's data                                    403
-unknown object (``KeyError``)                              404
-object conflicts with a stored one (``ConflictError``)     409
-malformed ScopedKey (:func:`parse_scoped_key`)             422
-malformed body or parameters (FastAPI validation)          422
-Neo4j or object store unreachable (``GET /check``)         503
-=========================================================  ======
+===================================================================  ======
+condition                                                            status
+===================================================================  ======
+refused value: out of range, bad scope or regex, integer too large   400
+(``InvalidInputError``)
+ScopedKey of the wrong kind for the route (:func:`require_kind`)     400
+corrupt gzip request body                                            400
+missing, malformed, expired or foreign token                         401
+body without a valid token: refused unread (:mod:`.body`)            401
+target scope not granted by the token                                401
+another identity's data                                              403
+unknown object or identity (``NotFoundError``)                       404
+conflicts with what is stored, e.g. a lost claim (``ConflictError``) 409
+request body past ``ALCHEMISCALE_MAX_BODY_BYTES``, or gunzipped      413
+past ``ALCHEMISCALE_MAX_EXPANDED_BODY_BYTES`` (:mod:`.body`)
+``Content-Encoding`` other than gzip (:mod:`.body`)                  415
+query value longer than ``ALCHEMISCALE_MAX_QUERY_VALUE_LENGTH``      422
+malformed ScopedKey (:func:`parse_scoped_key`), malformed or         422
+invalid keyed chain (``MalformedInputError``)
+malformed body or parameters (FastAPI validation)                    422
+internal error (any other exception)                                 500
+Neo4j or the object store down, overloaded or too slow               503, ``Retry-After``
+(``UnavailableError``; ``GET /check``)
+===================================================================  ======
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import zlib
+import math
 from functools import lru_cache
 from typing import Annotated, Any, Callable, Optional, Union
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response, status
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, status
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
 from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
 from pydantic import ValidationError
 
 from .. import __version__
+from ..errors import ConflictError, InvalidInputError, MalformedInputError, NotFoundError, UnavailableError
 from ..models import Scope, ScopedKey
 from ..security.auth import (
     InvalidTokenError,
@@ -59,7 +72,8 @@ from ..settings import (
     get_neo4jstore_settings,
     get_objectstore_settings,
 )
-from ..storage.statestore import ConflictError, Neo4jStore, Neo4jStoreError
+from ..storage.statestore import Neo4jStore
+from .body import add_body_limits
 from .idempotency import add_idempotency_middleware
 
 logger = logging.getLogger(__name__)
@@ -83,60 +97,6 @@ def error_message(exc: Exception) -> str:
 
 
 # --- gzip -------------------------------------------------------------------------------
-
-
-MAX_GUNZIPPED_BODY_BYTES = 2 * 1024**3  # far above any real network or result; stops gzip bombs
-
-
-def gunzip_body(body: bytes, limit: int = MAX_GUNZIPPED_BODY_BYTES) -> bytes:
-    """Decompress a gzip request body, refusing corrupt data and bodies that expand past ``limit``."""
-    decompressor = zlib.decompressobj(wbits=zlib.MAX_WBITS | 16)
-    try:
-        plain = decompressor.decompress(body, limit)
-        if decompressor.unconsumed_tail:
-            raise HTTPException(
-                status.HTTP_413_CONTENT_TOO_LARGE,
-                detail=f"gzip request body expands past {limit} bytes; send less per request",
-            )
-        plain += decompressor.flush()
-        if not decompressor.eof:
-            raise zlib.error("truncated gzip data")
-    except zlib.error as e:
-        raise HTTPException(
-            status.HTTP_400_BAD_REQUEST,
-            detail=f"request body declared Content-Encoding: gzip but is not valid gzip data: {e}",
-        ) from e
-    return plain
-
-
-class GzipRequest(Request):
-    """A request whose body is gunzipped when it arrives with ``Content-Encoding: gzip``."""
-
-    def is_gzipped(self) -> bool:
-        return "gzip" in self.headers.getlist("Content-Encoding")
-
-    async def body(self) -> bytes:
-        if not hasattr(self, "_body"):
-            body = await super().body()
-            if self.is_gzipped():
-                body = gunzip_body(body)
-            self._body = body
-        return self._body
-
-
-class GzipRoute(APIRoute):
-    """Route class for routers whose clients may gzip large request bodies (e.g. networks)."""
-
-    def get_route_handler(self) -> Callable:
-        handler = super().get_route_handler()
-
-        async def gzip_route_handler(request: Request) -> Response:
-            request = GzipRequest(request.scope, request.receive)
-            if request.is_gzipped():
-                await request.body()  # decompress now, so form parsing sees the plain body too
-            return await handler(request)
-
-        return gzip_route_handler
 
 
 def add_gzip_middleware(app: FastAPI) -> None:
@@ -237,7 +197,15 @@ def scope_params(org: Optional[str] = None, campaign: Optional[str] = None, proj
     try:
         return Scope(org, campaign, project)
     except ValueError as e:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=f"invalid scope: {error_message(e)}") from e
+        raise InvalidInputError(f"invalid scope: {error_message(e)}") from e
+
+
+def parse_scope(scope: str) -> Scope:
+    """A Scope from its string form (``org-campaign-project``); 400 if invalid."""
+    try:
+        return Scope.from_str(scope)
+    except ValueError as e:
+        raise InvalidInputError(f"invalid scope: {error_message(e)}") from e
 
 
 def parse_scoped_key(scoped_key: Union[str, ScopedKey]) -> ScopedKey:
@@ -245,9 +213,19 @@ def parse_scoped_key(scoped_key: Union[str, ScopedKey]) -> ScopedKey:
     try:
         return ScopedKey.from_str(scoped_key)
     except ValueError as e:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, detail=f"malformed ScopedKey: {error_message(e)}"
-        ) from e
+        raise MalformedInputError(f"malformed ScopedKey: {error_message(e)}") from e
+
+
+def require_kind(scoped_key: ScopedKey, qualname: str) -> ScopedKey:
+    """``scoped_key`` if it names a ``qualname`` object; 400 naming the expected kind otherwise.
+
+    Without this, e.g. a Task's key given for a network would simply match nothing (an empty answer).
+    """
+    if scoped_key.qualname != qualname:
+        raise InvalidInputError(
+            f"expected the ScopedKey of a {qualname}, got that of a {scoped_key.qualname}: {scoped_key}"
+        )
+    return scoped_key
 
 
 def validate_scopes(scope: Scope, token_data: TokenData) -> None:
@@ -270,7 +248,7 @@ def validate_scopes_query(query_scope: Scope, token_data: TokenData) -> list[Sco
 
 def make_token_router(credential_cls: type[CredentialedEntity]) -> APIRouter:
     """``POST /token``: exchange identifier and key (OAuth2 password form) for a bearer token."""
-    router = APIRouter(route_class=GzipRoute)
+    router = APIRouter()
 
     @router.post("/token", response_model=Token)
     def login_for_access_token(
@@ -298,10 +276,10 @@ def make_token_router(credential_cls: type[CredentialedEntity]) -> APIRouter:
 
 def make_ping_router(api_name: str) -> APIRouter:
     """``GET /ping`` (no authentication), for liveness probes and clients finding the API."""
-    router = APIRouter(route_class=GzipRoute)
+    router = APIRouter()
 
     @router.get("/ping")
-    def ping() -> dict[str, str]:
+    async def ping() -> dict[str, str]:  # on the event loop: answers even while every worker thread is busy
         return {"api": api_name}
 
     return router
@@ -309,7 +287,7 @@ def make_ping_router(api_name: str) -> APIRouter:
 
 def make_base_router(api_name: str, credential_cls: type[CredentialedEntity]) -> APIRouter:
     """``GET /info``, ``/check`` and ``/identities/{identifier}/scopes``, all needing a token."""
-    router = APIRouter(route_class=GzipRoute, dependencies=[Depends(get_token_data_depends)])
+    router = APIRouter(dependencies=[Depends(get_token_data_depends)])
 
     @router.get("/info")
     def info() -> dict[str, str]:
@@ -325,7 +303,7 @@ def make_base_router(api_name: str, credential_cls: type[CredentialedEntity]) ->
                 logger.warning("health check of %s failed: %s: %s", name, type(e).__name__, e)
                 failed.append(name)
         if failed:
-            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=f"unavailable: {', '.join(failed)}")
+            raise UnavailableError(f"unavailable: {', '.join(failed)}")
         return {"neo4j": "ok", "objectstore": "ok"}
 
     @router.get("/identities/{identifier}/scopes")
@@ -341,22 +319,59 @@ def make_base_router(api_name: str, credential_cls: type[CredentialedEntity]) ->
 # --- errors and assembly ----------------------------------------------------------------
 
 
-def error_handler(status_code: int) -> Callable[[Request, Exception], Any]:
+RETRY_AFTER_SECONDS = 5  # what a 503 tells clients to wait; a restarting Neo4j takes a few seconds
+
+
+def error_handler(status_code: int, headers: Optional[dict[str, str]] = None) -> Callable[[Request, Exception], Any]:
     """An exception handler answering ``status_code`` with ``{"detail": message}``."""
 
     async def handle(request: Request, exc: Exception) -> JSONResponse:
-        return JSONResponse(status_code=status_code, content={"detail": error_message(exc)})
+        return JSONResponse(status_code=status_code, content={"detail": error_message(exc)}, headers=headers)
 
     return handle
 
 
+async def unavailable_handler(request: Request, exc: UnavailableError) -> JSONResponse:
+    logger.warning("%s %s: 503: %s", request.method, request.url.path, exc)
+    return JSONResponse(
+        status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+        content={"detail": error_message(exc)},
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with non-finite floats as strings, which strict JSON cannot carry."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+async def validation_error_handler(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """FastAPI's 422, also for bodies holding NaN or Infinity (echoed back as strings)."""
+    return JSONResponse(
+        status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, content={"detail": _finite(jsonable_encoder(exc.errors()))}
+    )
+
+
+async def internal_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    """A bug: generic JSON 500 (the server logs the traceback; the message may hold internals)."""
+    return JSONResponse(status_code=status.HTTP_500_INTERNAL_SERVER_ERROR, content={"detail": "internal server error"})
+
+
 def register_exception_handlers(app: FastAPI) -> None:
-    """Map the exceptions user input can provoke to 4xx answers (see the module docstring)."""
-    app.add_exception_handler(ValueError, error_handler(status.HTTP_400_BAD_REQUEST))
-    app.add_exception_handler(OverflowError, error_handler(status.HTTP_400_BAD_REQUEST))  # integers past 64 bits
-    app.add_exception_handler(KeyError, error_handler(status.HTTP_404_NOT_FOUND))
-    app.add_exception_handler(Neo4jStoreError, error_handler(status.HTTP_400_BAD_REQUEST))
+    """Map the typed errors of :mod:`alchemiscale.errors` to statuses (see the module docstring)."""
+    app.add_exception_handler(InvalidInputError, error_handler(status.HTTP_400_BAD_REQUEST))
+    app.add_exception_handler(MalformedInputError, error_handler(status.HTTP_422_UNPROCESSABLE_CONTENT))
+    app.add_exception_handler(NotFoundError, error_handler(status.HTTP_404_NOT_FOUND))
     app.add_exception_handler(ConflictError, error_handler(status.HTTP_409_CONFLICT))
+    app.add_exception_handler(UnavailableError, unavailable_handler)
+    app.add_exception_handler(RequestValidationError, validation_error_handler)
+    app.add_exception_handler(Exception, internal_error_handler)
 
 
 def create_base_app(api_name: str, credential_cls: type[CredentialedEntity], **fastapi_kwargs: Any) -> FastAPI:
@@ -369,6 +384,7 @@ def create_base_app(api_name: str, credential_cls: type[CredentialedEntity], **f
     app.state.credential_class = credential_cls
     add_idempotency_middleware(app)  # inside the gzip middleware: records hold plain answers
     add_gzip_middleware(app)
+    add_body_limits(app, get_jwt_settings_depends)  # outermost: refuses bodies before anything reads them
     register_exception_handlers(app)
     app.include_router(make_ping_router(api_name))
     app.include_router(make_token_router(credential_cls))

@@ -6,18 +6,16 @@ from the environment. Like every server module it never imports gufe or any Prot
 
 from __future__ import annotations
 
-from fastapi import FastAPI, status
+from fastapi import FastAPI
 
-from ..base.api import create_base_app, error_handler
+from ..base.api import create_base_app
 from ..security.models import CredentialedComputeIdentity
-from ..storage.statestore.claims import UnregisteredComputeServiceError
 from .routes import ROUTERS
 from .routes.common import API_NAME
 
 
 def create_compute_app() -> FastAPI:
     app = create_base_app(API_NAME, CredentialedComputeIdentity)
-    app.add_exception_handler(UnregisteredComputeServiceError, error_handler(status.HTTP_404_NOT_FOUND))
     for router in ROUTERS:
         app.include_router(router)
     return app

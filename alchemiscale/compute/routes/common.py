@@ -13,6 +13,7 @@ from typing import Annotated, Optional
 from fastapi import APIRouter, Depends, HTTPException, status
 
 from ...base.api import error_message, require_credential_class
+from ...errors import NotFoundError
 from ...models import ComputeManagerID, ComputeServiceID
 from ...security.models import CredentialedComputeIdentity, TokenData
 from ...settings import ComputeAPISettings, get_compute_api_settings
@@ -67,7 +68,7 @@ def check_service_owner(n4js: Neo4jStore, service: ComputeServiceID, caller: Tok
     """403 if another identity registered ``service``; returns whether it is registered (False once expired)."""
     try:
         owner = n4js.get_compute_service_owner(service)
-    except KeyError:
+    except NotFoundError:
         return False
     _refuse_foreign(owner, caller, f"compute service {service}")
     return True
@@ -87,7 +88,7 @@ def check_manager_owner(n4js: Neo4jStore, caller: TokenData, name: str, uuid: Op
     returns whether it is registered."""
     try:
         owner = n4js.get_compute_manager_owner(name, uuid)
-    except KeyError:
+    except NotFoundError:
         return False
     what = f"compute manager name {name!r}" if uuid is None else f"compute manager {name}-{uuid}"
     _refuse_foreign(owner, caller, what)

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import HTTPException, status
 
 from ...base.api import N4jsDepends
+from ...errors import InvalidInputError
 from ...models import ComputeManagerID
 from ...storage.models import ComputeManagerRegistration, ComputeManagerStatus, utcnow
 from ..bodies import ComputeManagerInstructionBody, ComputeManagerStatusBody, RegisterComputeManagerBody
@@ -38,7 +39,7 @@ def register_computemanager(
     )
     try:
         n4js.register_computemanager(registration, steal=body.steal, owner=caller.entity)
-    except ValueError as e:  # registered by someone else meanwhile
+    except InvalidInputError as e:  # registered by someone else meanwhile
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(e)) from e
     return str(manager)
 

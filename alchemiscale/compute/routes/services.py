@@ -8,6 +8,7 @@ from datetime import timedelta
 from fastapi import HTTPException, status
 
 from ...base.api import N4jsDepends
+from ...errors import InvalidInputError
 from ...storage.models import ComputeServiceRegistration, utcnow
 from ..bodies import RegisterComputeServiceBody
 from .common import (
@@ -48,7 +49,7 @@ def register_computeservice(
     )
     try:
         n4js.register_computeservice(registration, owner=caller.entity)
-    except ValueError as e:  # the manager went away meanwhile
+    except InvalidInputError as e:  # the manager went away meanwhile
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(e)) from e
     return str(service)
 

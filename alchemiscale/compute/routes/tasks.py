@@ -21,10 +21,11 @@ from ...compression import (
     latin1_to_bytes,
     summarize_protocoldagresult,
 )
+from ...errors import ConflictError
 from ...models import ComputeServiceID, ScopedKey
 from ...security.auth import authorize
 from ...storage.models import ProtocolDAGResultRef, Tracebacks, utcnow
-from ...storage.objectstore import protocoldagresult_location
+from ...storage.objectstore import ObjectStoreError, protocoldagresult_location
 from ..bodies import GufeEncodedBytes, SetTaskResultBody, TasksWantedBody
 from .common import CallerDepends, check_service_owner, compute_router, parse_service_id
 
@@ -93,6 +94,13 @@ def _expected_ref(transformation: ScopedKey, summary: dict) -> ScopedKey:
     return ref.scoped_key(transformation.scope)
 
 
+def _delete_quietly(objectstore, location: str) -> None:
+    try:
+        objectstore.delete(location)
+    except ObjectStoreError as e:  # an orphan object is harmless: nothing refers to it
+        logger.warning("could not delete the refused result at %s: %s", location, e)
+
+
 @router.post("/tasks/{task_scoped_key}/results")
 def set_task_result(
     task_scoped_key: str,
@@ -120,15 +128,19 @@ def set_task_result(
     current = n4js.get_tasks([task])[0]
     if current is None or current.status != "running" or current.claim != str(service):
         state = "missing" if current is None else current.status
-        raise HTTPException(
-            status.HTTP_409_CONFLICT,
-            detail=f"Task {task} is not running under compute service {service} (status: {state}); "
-            "its result was not recorded",
+        raise ConflictError(
+            f"Task {task} is not running under compute service {service} (status: {state}); "
+            "its result was not recorded"
         )
 
     ref = objectstore.push_protocoldagresult(data, summary["ok"], summary["key"], transformation, creator=str(service))
     tracebacks = None if summary["ok"] else _tracebacks(summary, ref.scoped_key(ref.scope))
-    recorded = n4js.record_task_result(task, ref, service, tracebacks=tracebacks)
+    try:
+        recorded = n4js.record_task_result(task, ref, service, tracebacks=tracebacks)
+    except ConflictError:  # the claim was lost since the check above: the bytes must not stay behind
+        if not n4js.check_existence(ref.scoped_key(ref.scope)):
+            _delete_quietly(objectstore, ref.location)
+        raise
     if recorded.status == "error":
         n4js.log_failure_compute_service(service, utcnow())
         restarted = n4js.resolve_task_restarts([task])

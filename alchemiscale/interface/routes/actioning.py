@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Optional, Union
 
 from ...base.api import N4jsDepends
+from ...errors import InvalidInputError
 from ...storage.statestore.scoping import check_weight
 from ..bodies import NetworksActionedBody, TaskActioning, TasksBody, TaskWeightsFlag
-from .common import UserToken, apply_permitted, authorized_key, sk_strs, user_router
+from .common import NETWORK, TASK, UserToken, apply_permitted, authorized_key, sk_strs, user_router
 
 router = user_router()
 
@@ -20,7 +21,7 @@ def _weights(weight: Union[float, list[float], None], count: int) -> Optional[li
         return None
     if isinstance(weight, list):
         if len(weight) != count:
-            raise ValueError(f"got {len(weight)} weights for {count} Tasks; give one weight, or one per Task")
+            raise InvalidInputError(f"got {len(weight)} weights for {count} Tasks; give one weight, or one per Task")
         return [check_weight(w, "Task weight") for w in weight]
     return [check_weight(weight, "Task weight")] * count
 
@@ -40,7 +41,7 @@ def action_tasks(
     A given weight (one for all, or one per Task) is applied to every listed Task actioned on the
     hub afterwards, including Tasks actioned before.
     """
-    sk = authorized_key(network_scoped_key, token_data)
+    sk = authorized_key(network_scoped_key, token_data, NETWORK)
     weights = _weights(body.weight, len(body.tasks))
     taskhub = n4js.get_taskhub(sk)
     actioned = apply_permitted(body.tasks, token_data, lambda keys: n4js.action_tasks(keys, taskhub))
@@ -58,7 +59,7 @@ def action_tasks(
 def cancel_tasks(
     network_scoped_key: str, body: TasksBody, token_data: UserToken, n4js: N4jsDepends
 ) -> list[Optional[str]]:
-    sk = authorized_key(network_scoped_key, token_data)
+    sk = authorized_key(network_scoped_key, token_data, NETWORK)
     taskhub = n4js.get_taskhub(sk)
     return sk_strs(apply_permitted(body.tasks, token_data, lambda keys: n4js.cancel_tasks(keys, taskhub)))
 
@@ -68,7 +69,7 @@ def get_network_actioned_tasks(
     network_scoped_key: str, body: TaskWeightsFlag, token_data: UserToken, n4js: N4jsDepends
 ) -> ActionedTasks:
     """The network's actioned Tasks: ``{task: weight}`` with ``task_weights``, else a list."""
-    taskhub = n4js.get_taskhub(authorized_key(network_scoped_key, token_data))
+    taskhub = n4js.get_taskhub(authorized_key(network_scoped_key, token_data, NETWORK))
     return _actioned(n4js.get_taskhub_actioned_tasks([taskhub])[0], body.task_weights)
 
 
@@ -92,4 +93,4 @@ def get_task_actioned_networks(
     task_scoped_key: str, body: TaskWeightsFlag, token_data: UserToken, n4js: N4jsDepends
 ) -> ActionedTasks:
     """Networks whose TaskHub actions the Task: ``{network: weight}`` with ``task_weights``, else a list."""
-    return _actioned(n4js.get_task_actioned_networks(authorized_key(task_scoped_key, token_data)), body.task_weights)
+    return _actioned(n4js.get_task_actioned_networks(authorized_key(task_scoped_key, token_data, TASK)), body.task_weights)

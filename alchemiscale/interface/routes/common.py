@@ -10,12 +10,21 @@ from typing import Annotated, Callable, Iterable, Optional, TypeVar, Union
 
 from fastapi import APIRouter, Depends
 
-from ...base.api import parse_scoped_key, require_credential_class, validate_scopes, validate_scopes_query
+from ...base.api import (
+    parse_scoped_key,
+    require_credential_class,
+    require_kind,
+    validate_scopes,
+    validate_scopes_query,
+)
 from ...models import Scope, ScopedKey
 from ...security.auth import authorize
 from ...security.models import CredentialedUserIdentity, TokenData
 
 T = TypeVar("T")
+
+NETWORK = "AlchemicalNetwork"
+TASK = "Task"
 
 require_user_token = require_credential_class(CredentialedUserIdentity)
 UserToken = Annotated[TokenData, Depends(require_user_token)]
@@ -29,15 +38,11 @@ def user_router() -> APIRouter:
 def authorized_key(
     scoped_key: Union[str, ScopedKey], token_data: TokenData, qualname: Optional[str] = None
 ) -> ScopedKey:
-    """The ScopedKey named in a request: 422 if malformed, 401 if outside the token's scopes.
-
-    With ``qualname``, a key of another kind is reported as an unknown object of that kind (404).
-    """
+    """The ScopedKey named in a request: 422 if malformed, 401 if outside the token's scopes,
+    400 if ``qualname`` is given and the key is of another kind."""
     sk = parse_scoped_key(scoped_key)
     validate_scopes(sk.scope, token_data)
-    if qualname is not None and sk.qualname != qualname:
-        raise KeyError(f"no {qualname} with ScopedKey {sk} in the state store")
-    return sk
+    return require_kind(sk, qualname) if qualname is not None else sk
 
 
 def require_authorized(keys: Iterable[ScopedKey], token_data: TokenData) -> list[ScopedKey]:

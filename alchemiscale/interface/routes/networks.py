@@ -6,14 +6,13 @@ from typing import Annotated, Any, Optional
 
 from fastapi import Body, Depends, HTTPException, status
 
-from ...base.api import KeyedChainResponse, N4jsDepends, error_message, scope_params, validate_scopes
+from ...base.api import KeyedChainResponse, N4jsDepends, scope_params, validate_scopes
+from ...errors import InvalidInputError, NotFoundError
 from ...models import Scope
 from ...storage.statestore.networks import check_network_state
 from ...storage.statestore.scoping import check_weight
 from ..bodies import NetworkStatesBody, NetworkSubmission, NetworksBody, NetworkWeightsBody
-from .common import UserToken, apply_permitted, authorized_key, query_scopes, sk_strs, user_router
-
-NETWORK = "AlchemicalNetwork"
+from .common import NETWORK, UserToken, apply_permitted, authorized_key, query_scopes, sk_strs, user_router
 
 router = user_router()
 
@@ -27,10 +26,7 @@ def create_network(submission: NetworkSubmission, token_data: UserToken, n4js: N
             detail=f"Scope {submission.scope} has a wildcard; a network must be submitted to a specific Scope",
         )
     validate_scopes(submission.scope, token_data)
-    try:
-        network_sk, _, _ = n4js.assemble_network(submission.network, submission.scope, submission.state)
-    except ValueError as e:  # structurally invalid chain or state; conflicts are a ConflictError (409)
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=error_message(e)) from e
+    network_sk, _, _ = n4js.assemble_network(submission.network, submission.scope, submission.state)
     return network_sk.to_dict()
 
 
@@ -61,19 +57,19 @@ def delete_network(network_scoped_key: str, token_data: UserToken, n4js: N4jsDep
 
 @router.get("/networks/{network_scoped_key}/transformations")
 def get_network_transformations(network_scoped_key: str, token_data: UserToken, n4js: N4jsDepends) -> list[str]:
-    return sk_strs(n4js.get_network_transformations(authorized_key(network_scoped_key, token_data)))
+    return sk_strs(n4js.get_network_transformations(authorized_key(network_scoped_key, token_data, NETWORK)))
 
 
 @router.get("/networks/{network_scoped_key}/chemicalsystems")
 def get_network_chemicalsystems(network_scoped_key: str, token_data: UserToken, n4js: N4jsDepends) -> list[str]:
-    return sk_strs(n4js.get_network_chemicalsystems(authorized_key(network_scoped_key, token_data)))
+    return sk_strs(n4js.get_network_chemicalsystems(authorized_key(network_scoped_key, token_data, NETWORK)))
 
 
 @router.post("/bulk/networks/state/set")
 def set_networks_state(body: NetworkStatesBody, token_data: UserToken, n4js: N4jsDepends) -> list[Optional[str]]:
     """Set each network's state (active, inactive, invalid, deleted); null for unknown or foreign networks."""
     if len(body.networks) != len(body.states):
-        raise ValueError(f"got {len(body.networks)} networks but {len(body.states)} states; they must match one to one")
+        raise InvalidInputError(f"got {len(body.networks)} networks but {len(body.states)} states; they must match one to one")
     states = [check_network_state(state) for state in body.states]
     return sk_strs(apply_permitted(body.networks, token_data, n4js.set_network_state, states))
 
@@ -85,10 +81,10 @@ def get_networks_state(body: NetworksBody, token_data: UserToken, n4js: N4jsDepe
 
 @router.get("/networks/{network_scoped_key}/weight")
 def get_network_weight(network_scoped_key: str, token_data: UserToken, n4js: N4jsDepends) -> float:
-    sk = authorized_key(network_scoped_key, token_data)
+    sk = authorized_key(network_scoped_key, token_data, NETWORK)
     weight = n4js.get_taskhub_weight([sk])[0]
     if weight is None:
-        raise KeyError(f"no AlchemicalNetwork with ScopedKey {sk} in the state store")
+        raise NotFoundError(f"no AlchemicalNetwork with ScopedKey {sk} in the state store")
     return weight
 
 
@@ -97,9 +93,9 @@ def set_network_weight(
     network_scoped_key: str, weight: Annotated[float, Body()], token_data: UserToken, n4js: N4jsDepends
 ) -> str:
     """Set the claim weight (0..1) of the network's TaskHub."""
-    sk = authorized_key(network_scoped_key, token_data)
+    sk = authorized_key(network_scoped_key, token_data, NETWORK)
     if n4js.set_taskhub_weight([sk], [weight])[0] is None:
-        raise KeyError(f"no AlchemicalNetwork with ScopedKey {sk} in the state store")
+        raise NotFoundError(f"no AlchemicalNetwork with ScopedKey {sk} in the state store")
     return str(sk)
 
 
@@ -111,7 +107,7 @@ def get_networks_weight(body: NetworksBody, token_data: UserToken, n4js: N4jsDep
 @router.post("/bulk/networks/weight/set")
 def set_networks_weight(body: NetworkWeightsBody, token_data: UserToken, n4js: N4jsDepends) -> list[Optional[str]]:
     if len(body.networks) != len(body.weights):
-        raise ValueError(
+        raise InvalidInputError(
             f"got {len(body.networks)} networks but {len(body.weights)} weights; they must match one to one"
         )
     weights = [check_weight(w, "TaskHub weight") for w in body.weights]

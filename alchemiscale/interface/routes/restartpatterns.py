@@ -10,7 +10,7 @@ from typing import Optional
 
 from ...base.api import N4jsDepends
 from ..bodies import NetworksBody, RestartPatterns, RestartPatternsAdd, RestartPatternsMaxRetries
-from .common import UserToken, apply_permitted, authorized_key, user_router
+from .common import NETWORK, UserToken, apply_permitted, authorized_key, user_router
 
 router = user_router()
 
@@ -20,7 +20,7 @@ def add_restart_patterns(
     network_scoped_key: str, body: RestartPatternsAdd, token_data: UserToken, n4js: N4jsDepends
 ) -> list[str]:
     """Add patterns, each allowing ``num_allowed_restarts`` restarts per Task; errored Tasks are resolved at once."""
-    sk = authorized_key(network_scoped_key, token_data)
+    sk = authorized_key(network_scoped_key, token_data, NETWORK)
     n4js.add_task_restart_patterns(n4js.get_taskhub(sk), body.patterns, body.num_allowed_restarts)
     return [str(sk)]
 
@@ -29,7 +29,7 @@ def add_restart_patterns(
 def remove_restart_patterns(
     network_scoped_key: str, body: RestartPatterns, token_data: UserToken, n4js: N4jsDepends
 ) -> list[str]:
-    sk = authorized_key(network_scoped_key, token_data)
+    sk = authorized_key(network_scoped_key, token_data, NETWORK)
     n4js.remove_task_restart_patterns(n4js.get_taskhub(sk), body.patterns)
     return [str(sk)]
 
@@ -37,7 +37,7 @@ def remove_restart_patterns(
 @router.get("/networks/{network_scoped_key}/restartpatterns/clear")
 @router.post("/networks/{network_scoped_key}/restartpatterns/clear")
 def clear_restart_patterns(network_scoped_key: str, token_data: UserToken, n4js: N4jsDepends) -> list[str]:
-    sk = authorized_key(network_scoped_key, token_data)
+    sk = authorized_key(network_scoped_key, token_data, NETWORK)
     n4js.clear_task_restart_patterns(n4js.get_taskhub(sk))
     return [str(sk)]
 
@@ -46,7 +46,7 @@ def clear_restart_patterns(network_scoped_key: str, token_data: UserToken, n4js:
 def set_restart_patterns_max_retries(
     network_scoped_key: str, body: RestartPatternsMaxRetries, token_data: UserToken, n4js: N4jsDepends
 ) -> list[str]:
-    sk = authorized_key(network_scoped_key, token_data)
+    sk = authorized_key(network_scoped_key, token_data, NETWORK)
     n4js.set_task_restart_patterns_max_retries(n4js.get_taskhub(sk), body.patterns, body.max_retries)
     return [str(sk)]
 

@@ -11,10 +11,11 @@ from typing import Literal
 from fastapi.responses import JSONResponse
 
 from ...base.api import N4jsDepends, ObjectStoreDepends
+from ...errors import NotFoundError
 from ...compression import bytes_to_latin1
 from ...models import ScopedKey
 from ...storage.objectstore import ObjectNotFoundError
-from .common import UserToken, authorized_key, sk_strs, user_router
+from .common import TASK, UserToken, authorized_key, sk_strs, user_router
 
 router = user_router()
 
@@ -34,12 +35,12 @@ def get_transformation_failures(transformation_scoped_key: str, token_data: User
 
 @router.get("/tasks/{task_scoped_key}/results")
 def get_task_results(task_scoped_key: str, token_data: UserToken, n4js: N4jsDepends) -> list[str]:
-    return sk_strs(n4js.get_task_results(authorized_key(task_scoped_key, token_data)))
+    return sk_strs(n4js.get_task_results(authorized_key(task_scoped_key, token_data, TASK)))
 
 
 @router.get("/tasks/{task_scoped_key}/failures")
 def get_task_failures(task_scoped_key: str, token_data: UserToken, n4js: N4jsDepends) -> list[str]:
-    return sk_strs(n4js.get_task_failures(authorized_key(task_scoped_key, token_data)))
+    return sk_strs(n4js.get_task_failures(authorized_key(task_scoped_key, token_data, TASK)))
 
 
 @router.get("/transformations/{transformation_scoped_key}/{route}/{protocoldagresultref_scoped_key}")
@@ -60,7 +61,7 @@ def get_protocoldagresult(
     ref_sk = authorized_key(protocoldagresultref_scoped_key, token_data, PROTOCOLDAGRESULTREF)
     ref = n4js.get_protocoldagresultref(ref_sk)
     if ref.ok != (route == "results") or ref_sk.scope != transformation.scope:
-        raise KeyError(f"no {route[:-1]} {ref_sk} of Transformation {transformation}")
+        raise NotFoundError(f"no {route[:-1]} {ref_sk} of Transformation {transformation}")
     result_sk = ScopedKey(gufe_key=ref.obj_key, **transformation.scope.to_dict())
     try:
         data = objectstore.pull_protocoldagresult(result_sk, transformation, ok=ref.ok)

@@ -6,12 +6,12 @@ from typing import Annotated, Optional
 
 from fastapi import Body, HTTPException, status
 
-from ...base.api import N4jsDepends, validate_scopes_query
-from ...models import Scope
+from ...base.api import N4jsDepends, parse_scope, validate_scopes_query
+from ...errors import NotFoundError
 from ...storage.models import TaskStatusEnum
 from ...storage.statestore.status import check_task_status
 from ..bodies import NetworksBody, TasksBody, TaskStatusBody
-from .common import UserToken, apply_permitted, authorized_key, sk_str, sk_strs, user_router
+from .common import NETWORK, TASK, UserToken, apply_permitted, authorized_key, sk_str, sk_strs, user_router
 
 USER_SETTABLE_STATUSES = (TaskStatusEnum.waiting, TaskStatusEnum.invalid, TaskStatusEnum.deleted)
 
@@ -32,10 +32,10 @@ def user_settable_status(requested: str) -> str:
 
 @router.get("/tasks/{task_scoped_key}/status")
 def get_task_status(task_scoped_key: str, token_data: UserToken, n4js: N4jsDepends) -> str:
-    sk = authorized_key(task_scoped_key, token_data)
+    sk = authorized_key(task_scoped_key, token_data, TASK)
     current = n4js.get_task_status([sk])[0]
     if current is None:
-        raise KeyError(f"no Task with ScopedKey {sk} in the state store")
+        raise NotFoundError(f"no Task with ScopedKey {sk} in the state store")
     return current
 
 
@@ -44,11 +44,11 @@ def set_task_status(
     task_scoped_key: str, task_status: Annotated[str, Body()], token_data: UserToken, n4js: N4jsDepends
 ) -> Optional[str]:
     """Set the status; null if the Task's current status does not allow the change."""
-    sk = authorized_key(task_scoped_key, token_data)
+    sk = authorized_key(task_scoped_key, token_data, TASK)
     target = user_settable_status(task_status)
     changed = n4js.set_task_status([sk], target)[0]
     if changed is None and n4js.get_task_status([sk])[0] is None:
-        raise KeyError(f"no Task with ScopedKey {sk} in the state store")
+        raise NotFoundError(f"no Task with ScopedKey {sk} in the state store")
     return sk_str(changed)
 
 
@@ -71,7 +71,7 @@ def get_scope_status(
     (absent: any state, as upstream; clients send ``active`` by default), summed over the parts of
     ``scope`` the token may see."""
     counts: dict[str, int] = {}
-    for permitted in validate_scopes_query(Scope.from_str(scope), token_data):
+    for permitted in validate_scopes_query(parse_scope(scope), token_data):
         for task_status, count in n4js.get_scope_status(permitted, network_state=network_state).items():
             counts[task_status] = counts.get(task_status, 0) + count
     return counts
@@ -79,10 +79,10 @@ def get_scope_status(
 
 @router.get("/networks/{network_scoped_key}/status")
 def get_network_status(network_scoped_key: str, token_data: UserToken, n4js: N4jsDepends) -> dict[str, int]:
-    sk = authorized_key(network_scoped_key, token_data)
+    sk = authorized_key(network_scoped_key, token_data, NETWORK)
     counts = n4js.get_network_status([sk])[0]
     if not counts and not n4js.check_existence(sk):
-        raise KeyError(f"no AlchemicalNetwork with ScopedKey {sk} in the state store")
+        raise NotFoundError(f"no AlchemicalNetwork with ScopedKey {sk} in the state store")
     return counts
 
 

@@ -11,6 +11,8 @@ from ...models import Scope
 from ...storage.statestore.scoping import check_priority
 from ..bodies import BulkTaskCreation, TaskCreation, TaskPriorityBody, TasksBody
 from .common import (
+    NETWORK,
+    TASK,
     UserToken,
     apply_permitted,
     authorized_key,
@@ -59,12 +61,12 @@ def query_tasks(
 def get_network_tasks(
     network_scoped_key: str, token_data: UserToken, n4js: N4jsDepends, status: Optional[str] = None
 ) -> list[str]:
-    return sk_strs(n4js.get_network_tasks(authorized_key(network_scoped_key, token_data), status=status))
+    return sk_strs(n4js.get_network_tasks(authorized_key(network_scoped_key, token_data, NETWORK), status=status))
 
 
 @router.get("/tasks/{task_scoped_key}/networks")
 def get_task_networks(task_scoped_key: str, token_data: UserToken, n4js: N4jsDepends) -> list[str]:
-    return sk_strs(n4js.get_task_networks(authorized_key(task_scoped_key, token_data)))
+    return sk_strs(n4js.get_task_networks(authorized_key(task_scoped_key, token_data, TASK)))
 
 
 @router.get("/transformations/{transformation_scoped_key}/tasks")
@@ -90,7 +92,7 @@ def get_transformation_tasks(
 
 @router.get("/tasks/{task_scoped_key}/transformation")
 def get_task_transformation(task_scoped_key: str, token_data: UserToken, n4js: N4jsDepends) -> str:
-    return str(n4js.get_task_transformation(authorized_key(task_scoped_key, token_data)))
+    return str(n4js.get_task_transformation(authorized_key(task_scoped_key, token_data, TASK)))
 
 
 @router.post("/bulk/tasks/priority/get")
@@ -108,7 +110,7 @@ def set_tasks_priority(body: TaskPriorityBody, token_data: UserToken, n4js: N4js
 @router.get("/tasks/{task_scoped_key}/history")
 def get_task_history(task_scoped_key: str, token_data: UserToken, n4js: N4jsDepends) -> list[dict[str, Any]]:
     """Every claim of the Task, oldest first: compute service, claim and end times, outcome, result."""
-    history = n4js.get_task_history(authorized_key(task_scoped_key, token_data))
+    history = n4js.get_task_history(authorized_key(task_scoped_key, token_data, TASK))
     return [{**attempt, "result_ref": sk_str(attempt["result_ref"])} for attempt in history]
 
 

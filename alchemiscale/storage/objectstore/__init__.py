@@ -12,7 +12,13 @@ from ...settings import (
     get_objectstore_settings,
     get_s3objectstore_settings,
 )
-from .base import ObjectNotFoundError, ObjectStore, ObjectStoreError, protocoldagresult_location
+from .base import (
+    ObjectNotFoundError,
+    ObjectStore,
+    ObjectStoreError,
+    ObjectStoreUnavailableError,
+    protocoldagresult_location,
+)
 from .local import LocalObjectStore
 from .s3 import S3ObjectStore
 
@@ -20,6 +26,7 @@ __all__ = [
     "ObjectStore",
     "ObjectStoreError",
     "ObjectNotFoundError",
+    "ObjectStoreUnavailableError",
     "S3ObjectStore",
     "LocalObjectStore",
     "get_objectstore",

@@ -12,6 +12,7 @@ import re
 from abc import ABC, abstractmethod
 from typing import Iterator, Optional, Union
 
+from ...errors import InvalidInputError, NotFoundError, StoreError, UnavailableError
 from ...models import ScopedKey, validate_gufe_key
 from ..models import ProtocolDAGResultRef
 
@@ -27,28 +28,29 @@ MAX_PRESIGNED_URL_SECONDS = 7 * 24 * 3600  # the longest expiry S3 accepts
 _LOCATION_PART = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.=+@-]*")
 
 
-class ObjectStoreError(Exception):
+class ObjectStoreError(StoreError):
     """The object store could not do what was asked; the message names the operation and the object."""
 
 
-class ObjectNotFoundError(ObjectStoreError, KeyError):
+class ObjectNotFoundError(ObjectStoreError, NotFoundError):
     """No object exists at the requested location."""
 
-    def __str__(self) -> str:  # KeyError would otherwise quote the message
-        return str(self.args[0]) if self.args else ""
+
+class ObjectStoreUnavailableError(ObjectStoreError, UnavailableError):
+    """The backend did not answer, or answered that it is overloaded or failing; retry later."""
 
 
 def validate_location(location: str) -> str:
-    """Check a location is a relative path of plain names; raise ValueError naming the problem."""
+    """Check a location is a relative path of plain names; raise InvalidInputError naming the problem."""
     if not isinstance(location, str):
-        raise ValueError(f"object location must be a str, got {type(location).__name__}")
+        raise InvalidInputError(f"object location must be a str, got {type(location).__name__}")
     if not location:
-        raise ValueError("object location must not be empty")
+        raise InvalidInputError("object location must not be empty")
     if len(location) > MAX_LOCATION_LENGTH:
-        raise ValueError(f"object location is {len(location)} characters long; the limit is {MAX_LOCATION_LENGTH}")
+        raise InvalidInputError(f"object location is {len(location)} characters long; the limit is {MAX_LOCATION_LENGTH}")
     for part in location.split("/"):
         if part in ("", ".", "..") or not _LOCATION_PART.fullmatch(part):
-            raise ValueError(
+            raise InvalidInputError(
                 f"invalid object location {location!r}: each '/'-separated part must be a plain name of ASCII "
                 "letters, digits and '_.=+@-' that does not start with '.'"
             )
@@ -58,7 +60,7 @@ def validate_location(location: str) -> str:
 def validate_prefix(prefix: str) -> str:
     """Check a listing prefix: empty, or a location, optionally ending in '/'."""
     if not isinstance(prefix, str):
-        raise ValueError(f"listing prefix must be a str, got {type(prefix).__name__}")
+        raise InvalidInputError(f"listing prefix must be a str, got {type(prefix).__name__}")
     if prefix:
         validate_location(prefix[:-1] if prefix.endswith("/") else prefix)
     return prefix
@@ -66,7 +68,7 @@ def validate_prefix(prefix: str) -> str:
 
 def validate_expiry(expires_seconds: int) -> int:
     if not isinstance(expires_seconds, int) or not 1 <= expires_seconds <= MAX_PRESIGNED_URL_SECONDS:
-        raise ValueError(
+        raise InvalidInputError(
             f"expires_seconds must be an integer between 1 and {MAX_PRESIGNED_URL_SECONDS}, got {expires_seconds!r}"
         )
     return expires_seconds
@@ -184,7 +186,7 @@ class ObjectStore(ABC):
         if not isinstance(transformation, ScopedKey):
             raise TypeError(f"transformation must be a ScopedKey, got {type(transformation).__name__}")
         if scope != transformation.scope:
-            raise ValueError(
+            raise InvalidInputError(
                 f"ProtocolDAGResult scope {scope} does not match Transformation scope {transformation.scope}"
             )
         if location is None:
@@ -200,4 +202,4 @@ class ObjectStore(ABC):
             (PROTOCOLDAGRESULT_ROOT, transformation.org, transformation.campaign, transformation.project)
         )
         if not location.startswith(scope_root + "/"):
-            raise ValueError(f"location {location!r} is outside the results of scope {transformation.scope}")
+            raise InvalidInputError(f"location {location!r} is outside the results of scope {transformation.scope}")

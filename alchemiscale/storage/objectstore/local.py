@@ -16,11 +16,13 @@ import uuid
 from pathlib import Path
 from typing import Iterator, Union
 
+from ...errors import InvalidInputError
 from ...settings import LocalObjectStoreSettings
 from .base import (
     ObjectNotFoundError,
     ObjectStore,
     ObjectStoreError,
+    ObjectStoreUnavailableError,
     validate_expiry,
     validate_location,
     validate_prefix,
@@ -47,7 +49,7 @@ class LocalObjectStore(ObjectStore):
         path = self.root.joinpath(*location.split("/"))
         real = os.path.realpath(path)
         if os.path.commonpath([real, str(self.root)]) != str(self.root):
-            raise ValueError(f"object location {location!r} resolves outside the object store root")
+            raise InvalidInputError(f"object location {location!r} resolves outside the object store root")
         return path
 
     def initialize(self) -> None:
@@ -95,7 +97,7 @@ class LocalObjectStore(ObjectStore):
             path.parent.mkdir(parents=True, exist_ok=True)
             self._write_atomically(path, data)
         except OSError as e:
-            raise ObjectStoreError(f"local object store: could not write object {location!r}: {e}") from e
+            raise ObjectStoreUnavailableError(f"local object store: could not write object {location!r}: {e}") from e
 
     @staticmethod
     def _write_atomically(path: Path, data: bytes) -> None:
@@ -125,7 +127,7 @@ class LocalObjectStore(ObjectStore):
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise ObjectNotFoundError(f"no object at {location!r} in the local object store") from None
         except OSError as e:
-            raise ObjectStoreError(f"local object store: could not read object {location!r}: {e}") from e
+            raise ObjectStoreUnavailableError(f"local object store: could not read object {location!r}: {e}") from e
 
     def iter_contents(self, prefix: str = "") -> Iterator[str]:
         validate_prefix(prefix)
@@ -154,7 +156,7 @@ class LocalObjectStore(ObjectStore):
         except FileNotFoundError:
             raise ObjectNotFoundError(f"no object at {location!r} in the local object store") from None
         except OSError as e:
-            raise ObjectStoreError(f"local object store: could not delete object {location!r}: {e}") from e
+            raise ObjectStoreUnavailableError(f"local object store: could not delete object {location!r}: {e}") from e
 
     def presigned_url(self, location: str, expires_seconds: int = 300) -> str:
         self._path(location)

@@ -14,23 +14,39 @@ from typing import Iterator, Optional
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ConnectionError as BotoConnectionError
 
+from ...errors import InvalidInputError
 from ...settings import S3ObjectStoreSettings
 from .base import (
     ObjectNotFoundError,
     ObjectStore,
     ObjectStoreError,
+    ObjectStoreUnavailableError,
     validate_expiry,
     validate_location,
     validate_prefix,
 )
 
 _MISSING_CODES = {"404", "NoSuchKey", "NotFound"}
+_UNAVAILABLE_CODES = {"SlowDown", "ServiceUnavailable", "RequestTimeout", "Throttling", "ThrottlingException"}
+# bounded waits, so an unreachable endpoint gives a 503 in seconds rather than a hung request
+CONNECT_TIMEOUT_SECONDS = 5
+READ_TIMEOUT_SECONDS = 60
+MAX_ATTEMPTS = 3
 _CHECK_PROBE = "_check"
 
 
 def _error_code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def _means_unavailable(error: Exception) -> bool:
+    """Whether S3 could not be reached, timed out, or said it is overloaded or failing (5xx)."""
+    if isinstance(error, ClientError):
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        return status >= 500 or _error_code(error) in _UNAVAILABLE_CODES
+    return isinstance(error, BotoConnectionError)
 
 
 def _describe(error: Exception) -> str:
@@ -53,7 +69,7 @@ class S3ObjectStore(ObjectStore):
         session_token: Optional[str] = None,
     ):
         if not isinstance(bucket, str) or not bucket:
-            raise ValueError("S3 bucket name must be a non-empty string")
+            raise InvalidInputError("S3 bucket name must be a non-empty string")
         prefix = prefix.strip("/")
         if prefix:
             validate_location(prefix)
@@ -66,9 +82,13 @@ class S3ObjectStore(ObjectStore):
             aws_session_token=session_token,
             region_name=region,
         )
-        self._client = session.client(
-            "s3", endpoint_url=endpoint_url, config=Config(retries={"mode": "standard"}, max_pool_connections=32)
+        config = Config(
+            retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS},
+            max_pool_connections=32,
+            connect_timeout=CONNECT_TIMEOUT_SECONDS,
+            read_timeout=READ_TIMEOUT_SECONDS,
         )
+        self._client = session.client("s3", endpoint_url=endpoint_url, config=config)
 
     @classmethod
     def from_settings(cls, settings: S3ObjectStoreSettings) -> "S3ObjectStore":
@@ -96,7 +116,8 @@ class S3ObjectStore(ObjectStore):
         return key[len(self.prefix) + 1 :] if self.prefix else key
 
     def _fail(self, action: str, error: Exception) -> ObjectStoreError:
-        return ObjectStoreError(f"S3 object store (bucket {self.bucket!r}): could not {action}: {_describe(error)}")
+        error_class = ObjectStoreUnavailableError if _means_unavailable(error) else ObjectStoreError
+        return error_class(f"S3 object store (bucket {self.bucket!r}): could not {action}: {_describe(error)}")
 
     def initialize(self) -> None:
         try:

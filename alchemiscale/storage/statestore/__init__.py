@@ -1,7 +1,8 @@
 """``Neo4jStore``: the single source of truth, assembled from one mixin per concern."""
 
+from ...errors import ConflictError, InvalidInputError, NotFoundError, UnavailableError
 from .admin import AdminMixin
-from .base import ConflictError, Neo4jStoreBase, Neo4jStoreError
+from .base import Neo4jStoreBase, Neo4jStoreError
 from .claims import ClaimsMixin
 from .compute import ComputeMixin
 from .idempotency import IdempotencyMixin, IdempotencyRecord
@@ -12,7 +13,14 @@ from .results import ResultsMixin
 from .strategies import StrategiesMixin
 from .tasks import TasksMixin
 
-__all__ = ["Neo4jStore", "Neo4jStoreError", "ConflictError"]
+__all__ = [
+    "Neo4jStore",
+    "Neo4jStoreError",
+    "ConflictError",
+    "InvalidInputError",
+    "NotFoundError",
+    "UnavailableError",
+]
 
 
 class Neo4jStore(

@@ -10,6 +10,7 @@ from typing import Optional, Union
 
 from neo4j import ManagedTransaction
 
+from ...errors import InvalidInputError, NotFoundError
 from ...models import ScopedKey
 from ..models import Task, TaskStatusEnum
 from .scoping import ScopedKeyLike, as_scoped_key, as_scoped_keys, check_weight, task_from_props
@@ -59,29 +60,35 @@ TasksResult = Union[list[ScopedKey], dict[ScopedKey, Task]]
 class ActionsMixin:
     def _require_taskhub(self, tx, taskhub: ScopedKey) -> None:
         if tx.run("MATCH (th:GufeTokenizable:TaskHub {_scoped_key: $sk}) RETURN th", sk=str(taskhub)).single() is None:
-            raise KeyError(f"no TaskHub with ScopedKey {taskhub} in the state store")
+            raise NotFoundError(f"no TaskHub with ScopedKey {taskhub} in the state store")
 
     def action_tasks(self, tasks: list[ScopedKeyLike], taskhub: ScopedKeyLike) -> list[Optional[ScopedKey]]:
         """Put Tasks on a TaskHub (weight 0.5); None for Tasks already actioned there, outside the
         hub's network, or not waiting, running or errored."""
         keys = as_scoped_keys(tasks)
         hub = as_scoped_key(taskhub)
-        with self.transaction() as tx:
+
+        def action(tx) -> set[str]:
             self._require_taskhub(tx, hub)
             records = tx.run(
                 _ACTION,
                 taskhub=str(hub), sks=sorted({str(k) for k in keys}), actionable=ACTIONABLE, weight=DEFAULT_WEIGHT,
             )
-            actioned = {r["sk"] for r in records}
+            return {r["sk"] for r in records}
+
+        actioned = self.write_transaction(action)
         return [k if str(k) in actioned else None for k in keys]
 
     def cancel_tasks(self, tasks: list[ScopedKeyLike], taskhub: ScopedKeyLike) -> list[Optional[ScopedKey]]:
         """Take Tasks off a TaskHub (with the hub's restart-pattern counters); None for Tasks not actioned there."""
         keys = as_scoped_keys(tasks)
         hub = as_scoped_key(taskhub)
-        with self.transaction() as tx:
+
+        def cancel(tx) -> set[str]:
             self._require_taskhub(tx, hub)
-            cancelled = cancel_from_taskhubs(tx, [[sk, str(hub)] for sk in sorted({str(k) for k in keys})])
+            return cancel_from_taskhubs(tx, [[sk, str(hub)] for sk in sorted({str(k) for k in keys})])
+
+        cancelled = self.write_transaction(cancel)
         return [k if str(k) in cancelled else None for k in keys]
 
     def set_task_weights(
@@ -96,11 +103,11 @@ class ActionsMixin:
         """
         if isinstance(tasks, dict):
             if weight is not None:
-                raise ValueError("give weights either in the dict or as `weight`, not both")
+                raise InvalidInputError("give weights either in the dict or as `weight`, not both")
             pairs = [(as_scoped_key(k), check_weight(w, "Task weight")) for k, w in tasks.items()]
         else:
             if weight is None:
-                raise ValueError("a list of Tasks needs a `weight` to apply to all of them")
+                raise InvalidInputError("a list of Tasks needs a `weight` to apply to all of them")
             w = check_weight(weight, "Task weight")
             pairs = [(k, w) for k in as_scoped_keys(tasks)]
         hub = as_scoped_key(taskhub)
@@ -157,7 +164,7 @@ class ActionsMixin:
             {"sk": str(sk)},
         )
         if not records:
-            raise KeyError(f"no Task with ScopedKey {sk} in the state store")
+            raise NotFoundError(f"no Task with ScopedKey {sk} in the state store")
         return {ScopedKey.from_str(r["network"]): r["weight"] for r in records if r["network"] is not None}
 
     def get_taskhub_tasks(self, taskhub: ScopedKeyLike, return_gufe: bool = False) -> TasksResult:
@@ -180,7 +187,7 @@ class ActionsMixin:
             {"sk": str(sk), "unclaimed_only": unclaimed_only},
         )
         if not records:
-            raise KeyError(f"no TaskHub with ScopedKey {sk} in the state store")
+            raise NotFoundError(f"no TaskHub with ScopedKey {sk} in the state store")
         rows = sorted((r for r in records if r["task"] is not None), key=lambda r: r["task"])
         if return_gufe:
             return {ScopedKey.from_str(r["task"]): task_from_props(r["props"]) for r in rows}
@@ -201,5 +208,5 @@ class ActionsMixin:
             {"sk": str(sk), "taskhub": str(as_scoped_key(taskhub)) if taskhub is not None else None},
         )
         if not records:
-            raise KeyError(f"no Transformation with ScopedKey {sk} in the state store")
+            raise NotFoundError(f"no Transformation with ScopedKey {sk} in the state store")
         return sorted(ScopedKey.from_str(s) for s in records[0]["sks"])

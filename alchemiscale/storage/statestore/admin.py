@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from neo4j.exceptions import Neo4jError, ServiceUnavailable
+from neo4j.exceptions import Neo4jError
 
+from ...errors import UnavailableError
 from .base import Neo4jStoreError
 
 # name -> (label, property); each uniqueness constraint also gives an index on that property.
@@ -68,5 +69,5 @@ class AdminMixin:
         """Fail with Neo4jStoreError unless the database answers a query."""
         try:
             self.execute_query("SHOW FUNCTIONS YIELD name RETURN count(name) AS n")
-        except (Neo4jError, ServiceUnavailable, OSError) as e:
+        except (Neo4jError, UnavailableError, OSError) as e:
             raise Neo4jStoreError(f"cannot query the Neo4j database {self.dbname!r}: {e}") from e

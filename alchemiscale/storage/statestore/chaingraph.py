@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from ...errors import MalformedInputError
 from ...keyedchain import MODULE, QUALNAME, VERSION, Entry, KeyedChain, canonical_json
 from ...models import Scope, ScopedKey
 from .scoping import node_props, scope_props
@@ -51,7 +52,7 @@ def validate_transformations(chain: KeyedChain) -> None:
         if "stateA" in states and states.get("stateA") == states.get("stateB"):
             name = entry.keyed_dict.get("name")
             label = f"{entry.key} ({name!r})" if name else entry.key
-            raise ValueError(
+            raise MalformedInputError(
                 f"Transformation {label} has identical stateA and stateB ({states['stateA']}); "
                 "a Transformation must connect two different ChemicalSystems"
             )

@@ -13,9 +13,9 @@ from __future__ import annotations
 import re
 from typing import Any, Iterable, Optional, Sequence, Union
 
+from ...errors import InvalidInputError, NotFoundError
 from ...models import ComputeServiceID, ScopedKey
 from ..models import utcnow
-from .base import Neo4jStoreError
 from .scoping import ScopedKeyLike, as_scoped_key, to_native
 
 PROTOCOL_NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9_]*$")
@@ -95,7 +95,7 @@ RETURN att ORDER BY att.number
 """
 
 
-class UnregisteredComputeServiceError(Neo4jStoreError):
+class UnregisteredComputeServiceError(NotFoundError):
     """A compute service that is not (or no longer) registered tried to act on Tasks."""
 
 
@@ -109,13 +109,13 @@ def validate_protocols(protocols: Optional[Sequence[str]]) -> Optional[list[str]
     if protocols is None:
         return None
     if isinstance(protocols, str) or not isinstance(protocols, Iterable):
-        raise ValueError("protocols must be a list of Protocol class names or None")
+        raise InvalidInputError("protocols must be a list of Protocol class names or None")
     protocols = list(protocols)
     if not protocols:
-        raise ValueError("protocols must be None (any Protocol) or a non-empty list of Protocol class names")
+        raise InvalidInputError("protocols must be None (any Protocol) or a non-empty list of Protocol class names")
     for name in protocols:
         if not isinstance(name, str) or not PROTOCOL_NAME.match(name):
-            raise ValueError(
+            raise InvalidInputError(
                 f"invalid Protocol name {name!r}: must start with an ASCII letter and contain only "
                 "ASCII letters, digits and underscores"
             )
@@ -138,7 +138,7 @@ class ClaimsMixin:
         simply yields nothing to claim.
         """
         if not isinstance(count, int) or count < 1:
-            raise ValueError(f"count must be a positive integer, got {count!r}")
+            raise InvalidInputError(f"count must be a positive integer, got {count!r}")
         params = {
             "taskhub": scoped_key_str(taskhub),
             "compute_service_id": str(ComputeServiceID(compute_service_id)),
@@ -179,7 +179,7 @@ class ClaimsMixin:
         """Every claim of a Task, oldest first: who ran it, when, and how the attempt ended."""
         records = self.execute_query(_HISTORY, {"task": scoped_key_str(task)})
         if not records:
-            raise KeyError(f"no Task {task} in the state store")
+            raise NotFoundError(f"no Task {task} in the state store")
         history = []
         for record in records:
             if record["att"] is None:

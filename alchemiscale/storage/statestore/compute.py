@@ -15,6 +15,7 @@ from typing import Any, Optional, Sequence, Union
 
 from neo4j import ManagedTransaction
 
+from ...errors import ConflictError, InvalidInputError, NotFoundError
 from ...models import ComputeManagerID, ComputeServiceID, Scope, ScopedKey
 from ..models import (
     ComputeManagerInstruction,
@@ -23,7 +24,6 @@ from ..models import (
     ComputeServiceRegistration,
     utcnow,
 )
-from .base import ConflictError
 from .claims import CLAIMABLE_TASK, scoped_key_str, validate_protocols
 from .scoping import ScopedKeyLike, as_scope, to_native
 from .status import apply_status, lock_tasks
@@ -120,7 +120,8 @@ class ComputeMixin:
             "manager_name": registration.manager_name,
             "owner": owner,
         }
-        with self.transaction() as tx:
+
+        def register(tx) -> None:
             if tx.run(
                 "MATCH (csr:ComputeServiceRegistration {identifier: $identifier}) RETURN csr.identifier",
                 params,
@@ -130,10 +131,12 @@ class ComputeMixin:
             if registration.manager_name is not None:
                 attached = tx.run(_ATTACH_TO_MANAGER, params).single()["attached"]
                 if not attached:
-                    raise ValueError(
+                    raise InvalidInputError(
                         f"no compute manager named {registration.manager_name!r} is registered; "
                         f"cannot register compute service {identifier} under it"
                     )
+
+        self.write_transaction(register)
         return ComputeServiceID(identifier)
 
     def get_compute_service_owner(self, compute_service_id: Union[ComputeServiceID, str]) -> Optional[str]:
@@ -144,7 +147,7 @@ class ComputeMixin:
             {"identifier": identifier},
         )
         if not records:
-            raise KeyError(f"compute service {identifier} is not registered")
+            raise NotFoundError(f"compute service {identifier} is not registered")
         return records[0]["owner"]
 
     def deregister_computeservice(
@@ -221,7 +224,7 @@ class ComputeMixin:
         An unregistered service may not claim.
         """
         if max_failures < 0:
-            raise ValueError(f"max_failures must be >= 0, got {max_failures}")
+            raise InvalidInputError(f"max_failures must be >= 0, got {max_failures}")
         records = self.execute_query(
             _CAN_CLAIM,
             {"compute_service_ids": [_service_id(i) for i in compute_service_ids], "forgive_time": forgive_time},
@@ -270,13 +273,14 @@ class ComputeMixin:
         manager_id = registration.identifier
         props = registration.model_dump(include=set(_MANAGER_PROPS))
         props["status"] = ComputeManagerStatus(props["status"]).value
-        with self.transaction() as tx:
+
+        def register(tx) -> None:
             existing = tx.run(
                 "MATCH (cmr:ComputeManagerRegistration {name: $name}) RETURN cmr.uuid AS uuid", props
             ).single()
             if existing is not None:
                 if not steal:
-                    raise ValueError(
+                    raise InvalidInputError(
                         f"a compute manager named {registration.name!r} is already registered; "
                         "use steal=True to replace it"
                     )
@@ -292,6 +296,8 @@ class ComputeMixin:
                 "CREATE (cmr)-[:MANAGES]->(csr)",
                 props,
             )
+
+        self.write_transaction(register)
         return manager_id
 
     def deregister_computemanager(self, compute_manager_id: Union[ComputeManagerID, str]) -> None:
@@ -337,7 +343,7 @@ class ComputeMixin:
         )
         if not records:
             manager = name if uuid is None else f"{name}-{uuid}"
-            raise KeyError(f"compute manager {manager} is not registered")
+            raise NotFoundError(f"compute manager {manager} is not registered")
         return records[0]["owner"]
 
     def get_compute_manager_status(
@@ -363,7 +369,7 @@ class ComputeMixin:
             {"name": manager_id.name, "uuid": manager_id.uuid, "error": ComputeManagerStatus.ERROR.value},
         )
         if not records or not records[0]["deleted"]:
-            raise ValueError(f"no compute manager {manager_id} in ERROR status is registered")
+            raise InvalidInputError(f"no compute manager {manager_id} in ERROR status is registered")
 
     def get_computemanager_instruction(
         self,
@@ -411,19 +417,19 @@ class ComputeMixin:
         try:
             status = ComputeManagerStatus(status)
         except ValueError:
-            raise ValueError(f"{status!r} is not a compute manager status (OK or ERROR)") from None
+            raise InvalidInputError(f"{status!r} is not a compute manager status (OK or ERROR)") from None
         if status == ComputeManagerStatus.OK:
             if saturation is None:
-                raise ValueError("saturation is required for the OK status")
+                raise InvalidInputError("saturation is required for the OK status")
             if detail:
-                raise ValueError("detail is only allowed with the ERROR status")
+                raise InvalidInputError("detail is only allowed with the ERROR status")
             if not 0 <= saturation <= 1:
-                raise ValueError(f"saturation must be between 0 and 1, got {saturation}")
+                raise InvalidInputError(f"saturation must be between 0 and 1, got {saturation}")
         else:
             if saturation is not None:
-                raise ValueError("saturation is only allowed with the OK status")
+                raise InvalidInputError("saturation is only allowed with the OK status")
             if not detail:
-                raise ValueError("detail is required for the ERROR status")
+                raise InvalidInputError("detail is required for the ERROR status")
         manager_id = _manager_id(compute_manager_id)
         records = self.execute_query(
             "MATCH (cmr:ComputeManagerRegistration {name: $name, uuid: $uuid}) "

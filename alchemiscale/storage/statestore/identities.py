@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, TypeVar, Union
 
+from ...errors import InvalidInputError, NotFoundError
 from ...models import Scope
 from ...security.models import CREDENTIAL_CLASSES, CredentialedEntity
 
@@ -20,7 +21,7 @@ def _label(cls: type[CredentialedEntity]) -> str:
     """The node label of a credential class; refuses anything outside the known classes."""
     name = getattr(cls, "__name__", None)
     if CREDENTIAL_CLASSES.get(name) is not cls:
-        raise ValueError(
+        raise InvalidInputError(
             f"{cls!r} is not a credential class; expected one of {sorted(CREDENTIAL_CLASSES)}"
         )
     return name
@@ -55,7 +56,7 @@ class IdentitiesMixin:
             {"identifier": identifier},
         )
         if not records:
-            raise KeyError(f"no {label} with identifier {identifier!r}")
+            raise NotFoundError(f"no {label} with identifier {identifier!r}")
         return _from_node(cls, records[0]["props"])
 
     def list_credentialed_entities(self, cls: type[CredentialedEntity]) -> list[str]:
@@ -73,7 +74,7 @@ class IdentitiesMixin:
             {"identifier": identifier},
         )
         if not records or records[0]["removed"] == 0:
-            raise KeyError(f"no {label} with identifier {identifier!r}")
+            raise NotFoundError(f"no {label} with identifier {identifier!r}")
 
     def add_scope(self, identifier: str, cls: type[CredentialedEntity], scope: Union[Scope, str]) -> None:
         """Grant ``scope``; granting one already held changes nothing."""
@@ -104,4 +105,4 @@ class IdentitiesMixin:
             {"identifier": identifier, "scope": scope},
         )
         if not records:
-            raise KeyError(f"no {label} with identifier {identifier!r}")
+            raise NotFoundError(f"no {label} with identifier {identifier!r}")

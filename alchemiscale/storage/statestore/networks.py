@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from typing import Optional, Union
 
+from ...errors import ConflictError, InvalidInputError, NotFoundError
 from ...keyedchain import KeyedChain, topological_chain
 from ...models import Scope, ScopedKey
 from ..models import NetworkMark, NetworkStateEnum, TaskHub
-from .base import ConflictError, Neo4jStoreError
 from .chaingraph import NETWORK_QUALNAME, ChainRows, chain_rows, validate_transformations
 from .queries import NetworkQueriesMixin
 from .scoping import (
@@ -118,7 +118,7 @@ def check_network_state(state: str) -> str:
         return NetworkStateEnum(state).value
     except ValueError:
         allowed = ", ".join(s.value for s in NetworkStateEnum)
-        raise ValueError(f"invalid network state {state!r}; expected one of: {allowed}") from None
+        raise InvalidInputError(f"invalid network state {state!r}; expected one of: {allowed}") from None
 
 
 class NetworksMixin(NetworkQueriesMixin, TaskHubsMixin):
@@ -138,7 +138,7 @@ class NetworksMixin(NetworkQueriesMixin, TaskHubsMixin):
         state = check_network_state(state)
         chain = KeyedChain.from_json(network)
         if chain.root.qualname != NETWORK_QUALNAME:
-            raise ValueError(
+            raise InvalidInputError(
                 f"the root of a network keyed chain must be an {NETWORK_QUALNAME}, got {chain.root.qualname} "
                 f"({chain.root.key})"
             )
@@ -147,7 +147,8 @@ class NetworksMixin(NetworkQueriesMixin, TaskHubsMixin):
         network_sk = rows.root
         taskhub = TaskHub(network=str(network_sk)).scoped_key(scope)
         mark = NetworkMark(target=str(network_sk), state=state).scoped_key(scope)
-        with self.transaction() as tx:
+
+        def assemble(tx) -> None:
             self._write_chain_rows(tx, rows)
             tx.run(
                 _MERGE_HUB_AND_MARK,
@@ -156,6 +157,8 @@ class NetworksMixin(NetworkQueriesMixin, TaskHubsMixin):
                 mark={**node_props(mark), "target": str(network_sk)},
                 state=state,
             ).consume()
+
+        self.write_transaction(assemble)
         return network_sk, taskhub, mark
 
     def add_keyed_chain(self, chain: list, scope: Union[Scope, str]) -> ScopedKey:
@@ -163,11 +166,10 @@ class NetworksMixin(NetworkQueriesMixin, TaskHubsMixin):
         scope = require_specific(as_scope(scope))
         validated = KeyedChain.from_json(chain)
         if validated.root.qualname == NETWORK_QUALNAME:
-            raise ValueError("an AlchemicalNetwork needs a TaskHub and NetworkMark: use assemble_network")
+            raise InvalidInputError("an AlchemicalNetwork needs a TaskHub and NetworkMark: use assemble_network")
         validate_transformations(validated)
         rows = chain_rows(validated, scope)
-        with self.transaction() as tx:
-            self._write_chain_rows(tx, rows)
+        self.write_transaction(lambda tx: self._write_chain_rows(tx, rows))
         return rows.root
 
     def _write_chain_rows(self, tx, rows: ChainRows) -> None:
@@ -194,7 +196,7 @@ class NetworksMixin(NetworkQueriesMixin, TaskHubsMixin):
         sk = as_scoped_key(scoped_key)
         records = self.execute_query(_KEYED_CHAIN, {"sk": str(sk)})
         if not records:
-            raise KeyError(f"no gufe object with ScopedKey {sk} in the state store")
+            raise NotFoundError(f"no gufe object with ScopedKey {sk} in the state store")
         return topological_chain({r["key"]: json.loads(r["json"]) for r in records})
 
     def check_existence(self, scoped_key: ScopedKeyLike) -> bool:
@@ -213,9 +215,9 @@ class NetworksMixin(NetworkQueriesMixin, TaskHubsMixin):
             {"key": str(gufe_key), **params},
         )
         if not records:
-            raise KeyError(f"no object with gufe key {gufe_key!r} in Scope {scope}")
+            raise NotFoundError(f"no object with gufe key {gufe_key!r} in Scope {scope}")
         if len(records) > 1:
-            raise Neo4jStoreError(
+            raise InvalidInputError(
                 f"gufe key {gufe_key!r} exists in {len(records)} Scopes matching {scope}; give a specific Scope"
             )
         return ScopedKey.from_str(records[0]["sk"])
@@ -239,7 +241,7 @@ class NetworksMixin(NetworkQueriesMixin, TaskHubsMixin):
         keys = as_scoped_keys(networks)
         states = [check_network_state(s) for s in states]
         if len(keys) != len(states):
-            raise ValueError(f"got {len(keys)} networks but {len(states)} states; they must match one to one")
+            raise InvalidInputError(f"got {len(keys)} networks but {len(states)} states; they must match one to one")
         records = self.execute_query(
             """
             UNWIND $rows AS row
@@ -261,15 +263,18 @@ class NetworksMixin(NetworkQueriesMixin, TaskHubsMixin):
         Tasks and results. Returns how many objects, Tasks and results were deleted.
         """
         sk = as_scoped_key(network)
-        with self.transaction() as tx:
+
+        def delete(tx) -> dict[str, int]:
             records = list(tx.run(_DELETION_CANDIDATES, network=str(sk)))
             if not records:
-                raise KeyError(f"no AlchemicalNetwork with ScopedKey {sk} in the state store")
+                raise NotFoundError(f"no AlchemicalNetwork with ScopedKey {sk} in the state store")
             doomed = _unshared(str(sk), records)
             tx.run(_DELETE_HUB_AND_MARK, network=str(sk)).consume()
             counts = tx.run(_DELETE_TASKS, sks=doomed).single()
             tx.run(_DELETE_OBJECTS, sks=doomed).consume()
-        return {"objects": len(doomed), "tasks": counts["tasks"], "results": counts["results"]}
+            return {"objects": len(doomed), "tasks": counts["tasks"], "results": counts["results"]}
+
+        return self.write_transaction(delete)
 
 
 def _unshared(root: str, records) -> list[str]:

@@ -11,6 +11,7 @@ from typing import Optional, Union
 
 from neo4j.exceptions import ClientError
 
+from ...errors import InvalidInputError, NotFoundError
 from ...models import Scope, ScopedKey
 from .chaingraph import STATE_ATTRIBUTES
 from .scoping import ScopedKeyLike, as_scope, as_scoped_key, scope_filter
@@ -74,7 +75,7 @@ class NetworkQueriesMixin:
             records = self.execute_query(query, params)
         except ClientError as e:
             if "PatternSyntaxException" in str(e.message) or "Invalid Regex" in str(e.message):
-                raise ValueError(f"invalid regular expression: {e.message}") from None
+                raise InvalidInputError(f"invalid regular expression: {e.message}") from None
             raise
         return sorted({ScopedKey.from_str(r["sk"]) for r in records})
 
@@ -116,7 +117,7 @@ class NetworkQueriesMixin:
             {"sk": str(sk), "state_attributes": list(STATE_ATTRIBUTES)},
         )
         if not records:
-            raise KeyError(f"no Transformation with ScopedKey {sk} in the state store")
+            raise NotFoundError(f"no Transformation with ScopedKey {sk} in the state store")
         return [ScopedKey.from_str(s) for s in records[0]["sks"]]
 
     def _related(self, scoped_key: ScopedKeyLike, label: str, pattern: str, what: str = "") -> list[ScopedKey]:
@@ -132,5 +133,5 @@ class NetworkQueriesMixin:
             {"sk": str(sk), "state_attributes": list(STATE_ATTRIBUTES)},
         )
         if not records:
-            raise KeyError(f"no {what or label} with ScopedKey {sk} in the state store")
+            raise NotFoundError(f"no {what or label} with ScopedKey {sk} in the state store")
         return sorted(ScopedKey.from_str(s) for s in records[0]["sks"])

@@ -14,6 +14,7 @@ from typing import Any, Optional, Sequence
 
 from neo4j import ManagedTransaction
 
+from ...errors import InvalidInputError, NotFoundError
 from ...models import ScopedKey
 from ..models import TaskRestartPattern, TaskStatusEnum
 from .actions import cancel_from_taskhubs
@@ -73,21 +74,21 @@ RETURN t._scoped_key AS task
 
 def _validate_patterns(patterns: Sequence[str]) -> list[str]:
     if isinstance(patterns, str):
-        raise ValueError("patterns must be a list of regular expressions, not a single string")
+        raise InvalidInputError("patterns must be a list of regular expressions, not a single string")
     patterns = list(patterns)
     for pattern in patterns:
         if not isinstance(pattern, str) or not pattern:
-            raise ValueError(f"restart pattern {pattern!r} must be a non-empty string")
+            raise InvalidInputError(f"restart pattern {pattern!r} must be a non-empty string")
         try:
             re.compile(pattern)
         except re.error as error:
-            raise ValueError(f"restart pattern {pattern!r} is not a valid regular expression: {error}") from None
+            raise InvalidInputError(f"restart pattern {pattern!r} is not a valid regular expression: {error}") from None
     return patterns
 
 
 def _validate_retries(number_of_retries: int) -> int:
     if isinstance(number_of_retries, bool) or not isinstance(number_of_retries, int) or number_of_retries < 1:
-        raise ValueError(f"the number of retries must be a positive integer, got {number_of_retries!r}")
+        raise InvalidInputError(f"the number of retries must be a positive integer, got {number_of_retries!r}")
     return number_of_retries
 
 
@@ -130,7 +131,7 @@ class RestartsMixin:
         def work(tx: ManagedTransaction) -> list[str]:
             if not tx.run("MATCH (th:GufeTokenizable:TaskHub {_scoped_key: $taskhub}) RETURN th._scoped_key",
                           {"taskhub": str(hub)}).single():
-                raise KeyError(f"no TaskHub {hub} in the state store")
+                raise NotFoundError(f"no TaskHub {hub} in the state store")
             created = [r["pattern"] for r in tx.run(_ADD_PATTERNS, {"taskhub": str(hub), "patterns": pattern_props})]
             actioned = sorted(r["task"] for r in tx.run(_ACTIONED_ERRORED_TASKS, {"taskhub": str(hub)}))
             _resolve_task_restarts(tx, actioned)

@@ -12,6 +12,7 @@ from typing import Any, NamedTuple, Optional, Sequence, Union
 
 from neo4j import ManagedTransaction
 
+from ...errors import ConflictError, InvalidInputError, NotFoundError
 from ...models import ComputeServiceID, Scope, ScopedKey
 from ..models import ProtocolDAGResultRef, TaskStatusEnum, Tracebacks
 from .claims import scoped_key_str
@@ -73,7 +74,7 @@ RETURN t.status = 'running' AND t.claim = $compute_service_id
 
 class RecordedResult(NamedTuple):
     """Outcome of ``record_task_result``: the ref's ScopedKey, and the status the Task moved to
-    (``complete``/``error``), or None if the Task was left alone (late or repeated upload)."""
+    (``complete``/``error``), or None if the Task was left alone (repeated upload)."""
 
     ref: ScopedKey
     status: Optional[str]
@@ -82,7 +83,7 @@ class RecordedResult(NamedTuple):
 def _ref_scoped_key(ref: ProtocolDAGResultRef) -> ScopedKey:
     scope = ref.scope if isinstance(ref.scope, Scope) else Scope.model_validate(ref.scope)
     if not scope.specific():
-        raise ValueError(f"ProtocolDAGResultRef scope {scope} must be specific (no '*')")
+        raise InvalidInputError(f"ProtocolDAGResultRef scope {scope} must be specific (no '*')")
     return ref.scoped_key(scope)
 
 
@@ -90,7 +91,7 @@ def _ref_params(task: ScopedKeyLike, ref: ProtocolDAGResultRef) -> dict[str, Any
     task_sk = as_scoped_key(task)
     ref_sk = _ref_scoped_key(ref)
     if ref_sk.scope != task_sk.scope:
-        raise ValueError(f"ProtocolDAGResultRef scope {ref_sk.scope} differs from the scope of Task {task_sk}")
+        raise InvalidInputError(f"ProtocolDAGResultRef scope {ref_sk.scope} differs from the scope of Task {task_sk}")
     props = {
         "location": ref.location,
         "obj_key": ref.obj_key,
@@ -105,7 +106,7 @@ def _ref_params(task: ScopedKeyLike, ref: ProtocolDAGResultRef) -> dict[str, Any
 
 def _tracebacks_params(tracebacks: Tracebacks, ref_sk: str) -> dict[str, Any]:
     if tracebacks.result_ref != ref_sk:
-        raise ValueError(
+        raise InvalidInputError(
             f"Tracebacks belong to {tracebacks.result_ref}, not to ProtocolDAGResultRef {ref_sk}"
         )
     ref = as_scoped_key(ref_sk)
@@ -126,7 +127,7 @@ class ResultsMixin:
         params = _ref_params(task, protocoldagresultref)
         records = self.execute_query(_MERGE_REF, params)
         if not records:
-            raise KeyError(f"no Task {params['task']} in the state store")
+            raise NotFoundError(f"no Task {params['task']} in the state store")
         return ScopedKey.from_str(records[0]["ref"])
 
     def add_protocol_dag_result_ref_tracebacks(
@@ -136,7 +137,7 @@ class ResultsMixin:
         params = _tracebacks_params(tracebacks, scoped_key_str(protocoldagresultref))
         records = self.execute_query(_MERGE_TRACEBACKS, params)
         if not records:
-            raise KeyError(f"no ProtocolDAGResultRef {params['ref_sk']} in the state store")
+            raise NotFoundError(f"no ProtocolDAGResultRef {params['ref_sk']} in the state store")
         return ScopedKey.from_str(records[0]["tracebacks"])
 
     def get_protocoldagresultref(self, protocoldagresultref: ScopedKeyLike) -> ProtocolDAGResultRef:
@@ -145,7 +146,7 @@ class ResultsMixin:
             {"ref": scoped_key_str(protocoldagresultref)},
         )
         if not records:
-            raise KeyError(f"no ProtocolDAGResultRef {protocoldagresultref} in the state store")
+            raise NotFoundError(f"no ProtocolDAGResultRef {protocoldagresultref} in the state store")
         props = records[0]["props"]
         return ProtocolDAGResultRef(
             location=props["location"],
@@ -159,7 +160,7 @@ class ResultsMixin:
     def _refs(self, query: str, params: dict[str, Any], what: str) -> list[ScopedKey]:
         records = self.execute_query(query, params)
         if not records:
-            raise KeyError(f"no {what} in the state store")
+            raise NotFoundError(f"no {what} in the state store")
         return [ScopedKey.from_str(r["ref"]) for r in records if r["ref"] is not None]
 
     def get_transformation_results(self, transformation: ScopedKeyLike) -> list[ScopedKey]:
@@ -210,7 +211,7 @@ class ResultsMixin:
         sk = scoped_key_str(task)
         records = self.execute_query(_TRANSFORMATION_AND_EXTENDS_REF, {"task": sk})
         if not records:
-            raise KeyError(f"no Task {sk} performing a Transformation in the state store")
+            raise NotFoundError(f"no Task {sk} performing a Transformation in the state store")
         ref = records[0]["ref"]
         return ScopedKey.from_str(records[0]["transformation"]), (ScopedKey.from_str(ref) if ref else None)
 
@@ -226,7 +227,8 @@ class ResultsMixin:
         If the Task is still running under this service's claim: store the ref (and tracebacks),
         close the attempt and move the Task to ``complete`` (ok) or ``error``. A repeated upload of
         a ref already on the Task changes nothing. A late upload (the claim was lost to a requeue,
-        a cancellation or another service) keeps the result but leaves status and attempts alone.
+        a cancellation or another service) raises ``ConflictError`` and stores nothing: the claim is
+        re-checked under the Task's lock, so no requeue can slip in between check and write.
         """
         params = _ref_params(task, protocoldagresultref)
         service = str(ComputeServiceID(compute_service_id))
@@ -236,15 +238,18 @@ class ResultsMixin:
 
         def work(tx: ManagedTransaction) -> RecordedResult:
             if not lock_tasks(tx, [params["task"]]):
-                raise KeyError(f"no Task {params['task']} in the state store")
+                raise NotFoundError(f"no Task {params['task']} in the state store")
             state = tx.run(_RESULT_STATE, {**params, "compute_service_id": service}).single()
             if state["already_recorded"]:
                 return RecordedResult(ref_sk, None)
+            if not state["claimed_by_service"]:
+                raise ConflictError(
+                    f"Task {params['task']} is not running under compute service {service}; "
+                    "its result was not recorded"
+                )
             tx.run(_MERGE_REF, params).consume()
             if tb_params is not None:
                 tx.run(_MERGE_TRACEBACKS, tb_params).consume()
-            if not state["claimed_by_service"]:
-                return RecordedResult(ref_sk, None)
             apply_status(tx, [params["task"]], outcome, result_ref=params["ref_sk"])
             return RecordedResult(ref_sk, outcome.value)
 

@@ -6,6 +6,7 @@ from typing import Any, Iterable, Optional, Union
 
 from neo4j.time import DateTime
 
+from ...errors import InvalidInputError, MalformedInputError
 from ...models import SCOPE_PARTS, Scope, ScopedKey
 from ..models import Task
 
@@ -15,17 +16,20 @@ MAX_PRIORITY = 2**63 - 1
 
 
 def as_scoped_key(value: ScopedKeyLike) -> ScopedKey:
-    """A ScopedKey from a ScopedKey or its string form; a ValueError names a malformed key."""
+    """A ScopedKey from a ScopedKey or its string form; a MalformedInputError names a malformed key."""
     if isinstance(value, ScopedKey):
         return value
     if isinstance(value, str):
-        return ScopedKey.from_str(value)
-    raise ValueError(f"expected a ScopedKey or its string form, got {type(value).__name__}: {value!r}")
+        try:
+            return ScopedKey.from_str(value)
+        except ValueError as e:
+            raise MalformedInputError(f"malformed ScopedKey: {e}") from None
+    raise InvalidInputError(f"expected a ScopedKey or its string form, got {type(value).__name__}: {value!r}")
 
 
 def as_scoped_keys(values: Iterable[ScopedKeyLike]) -> list[ScopedKey]:
     if isinstance(values, (str, ScopedKey)):
-        raise ValueError(f"expected a list of ScopedKeys, got a single one: {values}")
+        raise InvalidInputError(f"expected a list of ScopedKeys, got a single one: {values}")
     return [as_scoped_key(v) for v in values]
 
 
@@ -34,12 +38,15 @@ def as_scope(scope: Optional[Union[Scope, str]]) -> Scope:
         return Scope()
     if isinstance(scope, Scope):
         return scope
-    return Scope.from_str(scope)
+    try:
+        return Scope.from_str(scope)
+    except ValueError as e:
+        raise InvalidInputError(f"invalid Scope: {e}") from None
 
 
 def require_specific(scope: Scope) -> Scope:
     if not scope.specific():
-        raise ValueError(f"Scope {scope} has a wildcard; objects can only be stored in a specific Scope")
+        raise InvalidInputError(f"Scope {scope} has a wildcard; objects can only be stored in a specific Scope")
     return scope
 
 
@@ -73,13 +80,13 @@ def to_native(value: Any) -> Any:
 
 def check_priority(priority: Any) -> int:
     if isinstance(priority, bool) or not isinstance(priority, int) or not 1 <= priority <= MAX_PRIORITY:
-        raise ValueError(f"priority must be an integer between 1 and {MAX_PRIORITY}, got {priority!r}")
+        raise InvalidInputError(f"priority must be an integer between 1 and {MAX_PRIORITY}, got {priority!r}")
     return priority
 
 
 def check_weight(weight: Any, what: str = "weight") -> float:
     if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0.0 <= weight <= 1.0:
-        raise ValueError(f"{what} must be a number between 0 and 1, got {weight!r}")
+        raise InvalidInputError(f"{what} must be a number between 0 and 1, got {weight!r}")
     return float(weight)
 
 

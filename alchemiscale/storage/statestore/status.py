@@ -25,6 +25,7 @@ from typing import Optional, Union
 from neo4j import ManagedTransaction
 from neo4j.exceptions import ClientError
 
+from ...errors import InvalidInputError, NotFoundError
 from ...models import Scope, ScopedKey
 from ..models import NetworkStateEnum, TaskStatusEnum, utcnow
 from .scoping import ScopedKeyLike, as_scope, as_scoped_key, as_scoped_keys, ordered, scope_filter
@@ -89,7 +90,7 @@ def check_task_status(status: str) -> str:
     try:
         return TaskStatusEnum(status).value
     except ValueError:
-        raise ValueError(f"invalid Task status {status!r}; expected one of: {', '.join(ALL_STATUSES)}") from None
+        raise InvalidInputError(f"invalid Task status {status!r}; expected one of: {', '.join(ALL_STATUSES)}") from None
 
 
 def lock_tasks(tx: ManagedTransaction, task_sks: list[str]) -> dict[str, str]:
@@ -219,7 +220,7 @@ class TaskStatusMixin:
             )
         except ClientError as e:
             if "Invalid Regex" in str(e.message) or "PatternSyntax" in str(e.message):
-                raise ValueError(f"invalid network state regular expression {network_state!r}: {e.message}") from None
+                raise InvalidInputError(f"invalid network state regular expression {network_state!r}: {e.message}") from None
             raise
         return {r["status"]: r["count"] for r in records}
 
@@ -250,7 +251,7 @@ class TaskStatusMixin:
             {"sk": str(sk)},
         )
         if not records:
-            raise KeyError(f"no Transformation with ScopedKey {sk} in the state store")
+            raise NotFoundError(f"no Transformation with ScopedKey {sk} in the state store")
         return {r["status"]: r["count"] for r in records if r["status"] is not None}
 
 
@@ -258,9 +259,9 @@ def _raise_for_refused(keys: list[ScopedKey], current: dict[str, str], target: s
     for key in keys:
         status = current.get(str(key))
         if status is None:
-            raise KeyError(f"no Task with ScopedKey {key} in the state store")
+            raise NotFoundError(f"no Task with ScopedKey {key} in the state store")
         if status not in rule.allowed_from:
-            raise ValueError(
+            raise InvalidInputError(
                 f"cannot set Task {key} to {target!r}: its status is {status!r}, and {target!r} can only be "
                 f"reached from {', '.join(rule.allowed_from)}"
             )

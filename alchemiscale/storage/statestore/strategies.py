@@ -14,6 +14,7 @@ from typing import Any, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ...errors import InvalidInputError, NotFoundError
 from ...keyedchain import KeyedChain
 from ...models import ScopedKey
 from .chaingraph import NETWORK_QUALNAME
@@ -61,7 +62,7 @@ class StrategyState(BaseModel):
     @model_validator(mode="after")
     def _error_details_only_on_error(self):
         if self.status != StrategyStatusEnum.error and (self.exception or self.traceback):
-            raise ValueError("exception and traceback may only be set when status is 'error'")
+            raise InvalidInputError("exception and traceback may only be set when status is 'error'")
         return self
 
     def to_properties(self) -> dict[str, Any]:
@@ -113,22 +114,27 @@ class StrategiesMixin:
         """
         sk = as_scoped_key(network)
         if strategy is None:
-            with self.transaction() as tx:
+
+            def detach(tx) -> None:
                 self._require_network(tx, sk)
                 tx.run(_DETACH_STRATEGY, network=str(sk)).consume()
-            return None
+
+            return self.write_transaction(detach)
         qualname = KeyedChain.from_json(strategy).root.qualname
         if qualname in _NOT_STRATEGIES:
-            raise ValueError(f"a {qualname} cannot be used as a Strategy")
+            raise InvalidInputError(f"a {qualname} cannot be used as a Strategy")
         state = state or StrategyState()
         self._strategy_record(sk)  # KeyError before anything is written if the network is unknown
         strategy_sk = self.add_keyed_chain(strategy, sk.scope)
-        with self.transaction() as tx:
+
+        def attach(tx) -> None:
             self._require_network(tx, sk)
             tx.run(_DETACH_STRATEGY, network=str(sk)).consume()
             tx.run(
                 _ATTACH_STRATEGY, network=str(sk), strategy=str(strategy_sk), state=state.to_properties()
             ).consume()
+
+        self.write_transaction(attach)
         return strategy_sk
 
     def get_network_strategy(self, network: ScopedKeyLike) -> Optional[list]:
@@ -164,10 +170,10 @@ class StrategiesMixin:
         sk = as_scoped_key(network)
         records = self.execute_query(_STRATEGY_OF, {"network": str(sk)})
         if not records:
-            raise KeyError(f"no AlchemicalNetwork with ScopedKey {sk} in the state store")
+            raise NotFoundError(f"no AlchemicalNetwork with ScopedKey {sk} in the state store")
         return records[0]
 
     @staticmethod
     def _require_network(tx, network: ScopedKey) -> None:
         if tx.run(_NETWORK_EXISTS, network=str(network)).single() is None:
-            raise KeyError(f"no AlchemicalNetwork with ScopedKey {network} in the state store")
+            raise NotFoundError(f"no AlchemicalNetwork with ScopedKey {network} in the state store")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Optional, Union
 
+from ...errors import InvalidInputError, NotFoundError
 from ...models import Scope, ScopedKey
 from ..models import TaskHub
 from .scoping import ScopedKeyLike, as_scope, as_scoped_key, as_scoped_keys, check_weight, ordered, scope_filter
@@ -23,7 +24,7 @@ class TaskHubsMixin:
         sk = as_scoped_key(network)
         hub = self.get_taskhubs([sk], return_gufe=return_gufe)[0]
         if hub is None:
-            raise KeyError(f"no TaskHub for network {sk} in the state store")
+            raise NotFoundError(f"no TaskHub for network {sk} in the state store")
         return hub
 
     def get_taskhubs(self, networks: list[ScopedKeyLike], return_gufe: bool = False) -> list[Optional[TaskHubResult]]:
@@ -60,7 +61,7 @@ class TaskHubsMixin:
         keys = as_scoped_keys(networks)
         weights = [check_weight(w, "TaskHub weight") for w in weights]
         if len(keys) != len(weights):
-            raise ValueError(f"got {len(keys)} networks but {len(weights)} weights; they must match one to one")
+            raise InvalidInputError(f"got {len(keys)} networks but {len(weights)} weights; they must match one to one")
         records = self.execute_query(
             """
             UNWIND $rows AS row
@@ -92,5 +93,5 @@ class TaskHubsMixin:
             {"sk": str(sk)},
         )
         if not records:
-            raise KeyError(f"no TaskHub for network {sk} in the state store")
+            raise NotFoundError(f"no TaskHub for network {sk} in the state store")
         return ScopedKey.from_str(records[0]["taskhub"])

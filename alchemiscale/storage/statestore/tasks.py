@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Literal, Optional, Union
 
+from ...errors import InvalidInputError, NotFoundError
 from ...models import Scope, ScopedKey
 from ..models import Task, TaskStatusEnum
 from .actions import ActionsMixin
@@ -70,7 +71,7 @@ class TasksMixin(TaskStatusMixin, ActionsMixin):
         else:
             previous = [as_scoped_key(e) if e is not None else None for e in extends]
             if len(previous) != len(keys):
-                raise ValueError(
+                raise InvalidInputError(
                     f"got {len(keys)} transformations but {len(previous)} extends entries; they must match one to one"
                 )
         rows = []
@@ -89,11 +90,14 @@ class TasksMixin(TaskStatusMixin, ActionsMixin):
                 "claim": None,
             }
             rows.append({"i": i, "transformation": str(tf), "extends": task.extends, "props": props})
-        with self.transaction() as tx:
+
+        def create(tx) -> None:
             for check in tx.run(_CREATION_CHECKS, rows=rows):
                 _check_creation(check, keys[check["i"]], previous[check["i"]])
             for start in range(0, len(rows), CREATE_BATCH):
                 tx.run(_CREATE_TASKS, rows=rows[start : start + CREATE_BATCH]).consume()
+
+        self.write_transaction(create)
         return task_keys
 
     def create_task(
@@ -125,7 +129,7 @@ class TasksMixin(TaskStatusMixin, ActionsMixin):
             params,
         )
         if not records:
-            raise KeyError(f"no AlchemicalNetwork with ScopedKey {sk} in the state store")
+            raise NotFoundError(f"no AlchemicalNetwork with ScopedKey {sk} in the state store")
         return sorted(ScopedKey.from_str(s) for s in records[0]["sks"])
 
     def get_task_networks(self, task: ScopedKeyLike) -> list[ScopedKey]:
@@ -139,7 +143,7 @@ class TasksMixin(TaskStatusMixin, ActionsMixin):
             {"sk": str(sk)},
         )
         if not records:
-            raise KeyError(f"no Task with ScopedKey {sk} in the state store")
+            raise NotFoundError(f"no Task with ScopedKey {sk} in the state store")
         return sorted(ScopedKey.from_str(s) for s in records[0]["sks"])
 
     def get_transformation_tasks(
@@ -154,7 +158,7 @@ class TasksMixin(TaskStatusMixin, ActionsMixin):
         ``return_as="graph"`` gives ``{task: task it extends or None}``.
         """
         if return_as not in ("list", "graph"):
-            raise ValueError(f"return_as must be 'list' or 'graph', got {return_as!r}")
+            raise InvalidInputError(f"return_as must be 'list' or 'graph', got {return_as!r}")
         sk = as_scoped_key(transformation)
         params = {
             "sk": str(sk),
@@ -173,7 +177,7 @@ class TasksMixin(TaskStatusMixin, ActionsMixin):
             params,
         )
         if not records:
-            raise KeyError(f"no Transformation with ScopedKey {sk} in the state store")
+            raise NotFoundError(f"no Transformation with ScopedKey {sk} in the state store")
         graph = {
             ScopedKey.from_str(r["sk"]): ScopedKey.from_str(r["extends"]) if r["extends"] else None
             for r in records
@@ -235,17 +239,17 @@ class TasksMixin(TaskStatusMixin, ActionsMixin):
 
 def _check_creation(check, transformation: ScopedKey, extends: Optional[ScopedKey]) -> None:
     if not check["found"]:
-        raise KeyError(f"no Transformation with ScopedKey {transformation} in the state store")
+        raise NotFoundError(f"no Transformation with ScopedKey {transformation} in the state store")
     if not check["performable"]:
-        raise ValueError(f"{transformation} is not a Transformation (it has no protocol), so no Task can perform it")
+        raise InvalidInputError(f"{transformation} is not a Transformation (it has no protocol), so no Task can perform it")
     if extends is None:
         return
     status = check["extends_status"]
     if status is None:
-        raise ValueError(f"cannot extend Task {extends}: it does not exist")
+        raise InvalidInputError(f"cannot extend Task {extends}: it does not exist")
     if status in (TaskStatusEnum.invalid, TaskStatusEnum.deleted):
-        raise ValueError(f"cannot extend Task {extends}: its status is {status}")
+        raise InvalidInputError(f"cannot extend Task {extends}: its status is {status}")
     if check["extends_transformation"] != str(transformation):
-        raise ValueError(
+        raise InvalidInputError(
             f"cannot extend Task {extends}: it performs {check['extends_transformation']}, not {transformation}"
         )

@@ -85,10 +85,14 @@ class TestNetworks:
         assert str(dataset.network) in networks
         assert client.get(f"/exists/{dataset.chemicalsystem}", headers=headers).json() is True
 
-    def test_object_of_another_kind_is_404(self, client, dataset, headers):
+    def test_key_of_another_kind_is_400_naming_the_expected_kind(self, client, dataset, headers):
         response = client.get(f"/networks/{dataset.transformation}", headers=headers)
-        assert response.status_code == 404
-        assert "AlchemicalNetwork" in response.json()["detail"]
+        assert response.status_code == 400
+        assert "expected the ScopedKey of a AlchemicalNetwork" in response.json()["detail"]
+        # a Task's key where a network's is expected: an error, not an empty status table
+        response = client.get(f"/networks/{dataset.tasks[0]}/status", headers=headers)
+        assert response.status_code == 400, response.text
+        assert "AlchemicalNetwork" in response.json()["detail"] and "Task" in response.json()["detail"]
 
     def test_states_and_weights(self, client, dataset, headers):
         missing = str(dataset.network).replace("AlchemicalNetwork-", "AlchemicalNetwork-0")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import time
-from contextlib import contextmanager
 
 import pytest
 from gufe import AlchemicalNetwork, NonTransformation, Transformation
@@ -13,7 +12,7 @@ from alchemiscale.gufe_chain import from_keyed_chain_json, to_keyed_chain_json
 from alchemiscale.keyedchain import KeyedChainError, canonical_json
 from alchemiscale.models import Scope, ScopedKey
 from alchemiscale.storage.models import NetworkMark, TaskHub
-from alchemiscale.storage.statestore import ConflictError, Neo4jStoreError
+from alchemiscale.storage.statestore import ConflictError, InvalidInputError
 
 
 def count_in_scope(store, scope: Scope) -> int:
@@ -137,11 +136,10 @@ class TestAssemble:
     def test_large_network_takes_a_handful_of_statements(self, n4js, make_synthetic_chain, unique_scope):
         chain = make_synthetic_chain(2000, name="large")
         statements = []
-        original_transaction = n4js.transaction
+        original_write_transaction = n4js.write_transaction
 
-        @contextmanager
-        def counting_transaction():
-            with original_transaction() as tx:
+        def counting_write_transaction(work):
+            def counted(tx):
                 original_run = tx.run
 
                 def run(query, *args, **kwargs):
@@ -149,15 +147,17 @@ class TestAssemble:
                     return original_run(query, *args, **kwargs)
 
                 tx.run = run
-                yield tx
+                return work(tx)
 
-        n4js.transaction = counting_transaction
+            return original_write_transaction(counted)
+
+        n4js.write_transaction = counting_write_transaction
         try:
             started = time.monotonic()
             network_sk, _, _ = n4js.assemble_network(chain, unique_scope)
             elapsed = time.monotonic() - started
         finally:
-            del n4js.transaction
+            del n4js.write_transaction
         assert len(statements) <= 5
         assert elapsed < 120
         assert len(n4js.get_network_transformations(network_sk)) == 2000
@@ -204,7 +204,7 @@ class TestRetrieval:
         other = Scope(unique_scope.org, unique_scope.campaign, unique_scope.project + "x")
         n4js.assemble_network(network_chain, unique_scope)
         n4js.assemble_network(network_chain, other)
-        with pytest.raises(Neo4jStoreError, match="give a specific Scope"):
+        with pytest.raises(InvalidInputError, match="give a specific Scope"):
             n4js.get_scoped_key(str(network.key), Scope(unique_scope.org, unique_scope.campaign))
 
 

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 
+from alchemiscale.errors import ConflictError
 from alchemiscale.models import Scope
 from alchemiscale.storage.models import utcnow
 
@@ -144,19 +145,20 @@ def test_repeated_upload_changes_nothing(setup):
     assert len(store.get_task_history(task)) == 1
 
 
-def test_late_upload_keeps_result_but_not_the_status(setup):
+def test_late_upload_is_refused_and_stores_nothing(setup):
     store, taskhub, _, tasks, service = setup
     task = claim_all(store, taskhub, service, count=1)[0]
     store.deregister_computeservice(service)  # e.g. expired: the Task went back to waiting
-    recorded = store.record_task_result(task, make_ref(task, ok=True), service)
-    assert recorded.status is None
+    with pytest.raises(ConflictError, match="not running under compute service"):
+        store.record_task_result(task, make_ref(task, ok=True), service)
     assert store.get_task_status([task]) == ["waiting"]
-    assert store.get_task_results(task) == [recorded.ref]
+    assert store.get_task_results(task) == []
     assert [h["outcome"] for h in store.get_task_history(task)] == ["requeued"]
     # a different service cannot finish a Task claimed by someone else either
     owner, intruder = register(store, "owner"), register(store, "intruder")
     claimed = claim_all(store, taskhub, owner)
     assert task in claimed
-    assert store.record_task_result(task, make_ref(task, ok=False), intruder).status is None
-    assert store.get_task_status([task]) == ["running"]
+    with pytest.raises(ConflictError):
+        store.record_task_result(task, make_ref(task, ok=False), intruder)
+    assert store.get_task_status([task]) == ["running"] and store.get_task_failures(task) == []
     assert store.record_task_result(task, make_ref(task, ok=True), owner).status == "complete"

@@ -137,11 +137,12 @@ def test_transition_rereads_status_after_waiting_for_the_lock(n4js, make_synthet
     service = register(n4js, "holder")
     assert claim_all(n4js, taskhub, service) == [task]
     outcome: list = []
-    with n4js.transaction() as tx:
+    with n4js.driver.session(database=n4js.dbname) as session, session.begin_transaction() as tx:
         tx.run("MATCH (t:GufeTokenizable:Task {_scoped_key: $sk}) SET t.status = 'complete'", sk=str(task)).consume()
         racer = threading.Thread(target=lambda: outcome.append(n4js.set_task_error([task])))
         racer.start()
         wait_until_a_transaction_is_blocked(n4js)
+        tx.commit()
     racer.join(timeout=60)
     assert outcome == [[None]]
     assert n4js.get_task_status([task]) == ["complete"]
