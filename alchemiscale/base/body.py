@@ -41,6 +41,7 @@ logger = logging.getLogger(__name__)
 
 LOGIN_PATH = "/token"
 DECOMPRESSION_BATCH_BYTES = 1024**2  # compressed bytes gathered before a worker thread gunzips them
+DECOMPRESSED_PIECE_BYTES = 1024**2  # output held in pieces of this size, so a refused body costs at most its cap
 DECOMPRESSION_THREADS = 2  # bodies gunzipped at once per process; route handlers keep their own threads
 
 _decompression_pool = ThreadPoolExecutor(max_workers=DECOMPRESSION_THREADS, thread_name_prefix="gunzip")
@@ -107,23 +108,30 @@ class GzipDecoder:
         self.produced = 0
         self._decompressor = zlib.decompressobj(wbits=zlib.MAX_WBITS | 16)
 
-    def feed(self, data: bytes) -> bytes:
-        """Plain bytes for the next piece of gzip ``data``; RequestRefused (413 or 400) if refused."""
+    def feed(self, data: bytes) -> list[bytes]:
+        """Plain pieces for the next piece of gzip ``data``; RequestRefused (413 or 400) if refused."""
         pieces = []
         try:
-            while data:
-                piece = self._decompressor.decompress(data, self.limit - self.produced + 1)
+            while True:
+                wanted = min(DECOMPRESSED_PIECE_BYTES, self.limit - self.produced + 1)
+                piece = self._decompressor.decompress(data, wanted)
                 self.produced += len(piece)
                 if self.produced > self.limit:
                     raise body_too_large(self.limit, self.setting, "gzip request body, once decompressed,")
-                pieces.append(piece)
-                data = b""
-                if self._decompressor.eof and self._decompressor.unused_data:
+                if piece:
+                    pieces.append(piece)
+                if self._decompressor.eof:
                     data = self._decompressor.unused_data
+                    if not data:
+                        break
                     self._decompressor = zlib.decompressobj(wbits=zlib.MAX_WBITS | 16)
+                elif self._decompressor.unconsumed_tail or len(piece) == wanted:
+                    data = self._decompressor.unconsumed_tail  # more input, or output still pending
+                else:
+                    break
         except zlib.error as e:
             raise not_gzip(str(e)) from e
-        return b"".join(pieces)
+        return pieces
 
     def finish(self) -> None:
         """Refuse (400) a body that ended inside a gzip member."""
@@ -272,7 +280,7 @@ async def read_body(
             continue
         pending += piece
         if len(pending) >= DECOMPRESSION_BATCH_BYTES or not more_body:
-            chunks.append(await loop.run_in_executor(_decompression_pool, decoder.feed, bytes(pending)))
+            chunks += await loop.run_in_executor(_decompression_pool, decoder.feed, bytes(pending))
             pending.clear()
     if decoder is not None:
         decoder.finish()
