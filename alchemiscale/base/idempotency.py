@@ -24,6 +24,7 @@ from typing import Any, Callable, Optional
 from fastapi import FastAPI, status
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -37,7 +38,6 @@ logger = logging.getLogger(__name__)
 IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotency-Replayed"
 MAX_KEY_LENGTH = 255
-UNAVAILABLE_RETRY_AFTER_SECONDS = 5
 
 # Answer headers worth replaying; the rest (date, length, server) are the transport's own.
 _RECORDED_HEADERS = frozenset({"content-type", "content-encoding", "location", "retry-after"})
@@ -80,25 +80,23 @@ class IdempotencyMiddleware:
         if identity is None:  # no valid token: the route answers 401 itself, nothing to remember
             return await self.app(scope, receive, send)
         request = _KeyedRequest(
-            store=_dependency(scope, "get_n4js_depends")(),
+            store=_from_api(scope, "get_n4js_depends")(),
             settings=get_idempotency_settings(),
             record_key=json.dumps([identity[0], identity[1], key]),
             route=f"POST {scope['path']}",
         )
         try:
             await request.serve(self.app, scope, receive, send)
-        except UnavailableError as e:
-            logger.warning("idempotency record for %s unavailable: %s", request.route, e)
-            answer = _json_answer(
-                status.HTTP_503_SERVICE_UNAVAILABLE,
-                f"{e}; retry later",
-                headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER_SECONDS)},
-            )
+        except UnavailableError as e:  # Neo4j is down: the same 503 the routes give (nothing was sent yet)
+            answer = await _from_api(scope, "unavailable_handler")(Request(scope), e)
             await answer(scope, receive, send)
 
 
-def _dependency(scope: Scope, name: str) -> Callable[[], Any]:
-    """A dependency getter of ``base.api``, or the override an app (e.g. a test) installed for it."""
+def _from_api(scope: Scope, name: str) -> Callable[..., Any]:
+    """A dependency getter (or handler) of ``base.api``, or the override an app (e.g. a test) installed for it.
+
+    Imported late: ``base.api`` installs this middleware.
+    """
     from . import api
 
     getter = getattr(api, name)
@@ -110,7 +108,7 @@ def _identity(scope: Scope, headers: Headers) -> Optional[tuple[str, str]]:
     scheme, _, token = headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token:
         return None
-    settings = _dependency(scope, "get_jwt_settings_depends")()
+    settings = _from_api(scope, "get_jwt_settings_depends")()
     try:
         token_data = decode_token(token, settings.JWT_SECRET_KEY.get_secret_value(), settings.JWT_ALGORITHM)
     except InvalidTokenError:

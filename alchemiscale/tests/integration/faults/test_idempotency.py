@@ -17,15 +17,22 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Iterator
 
+import time
+
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
+from alchemiscale.base.api import get_jwt_settings_depends, get_n4js_depends
+from alchemiscale.interface.api import create_app
 from alchemiscale.interface.client import AlchemiscaleClient
 from alchemiscale.models import Scope, ScopedKey
 from alchemiscale.security.models import CredentialedUserIdentity
+from alchemiscale.settings import JWTSettings, Neo4jStoreSettings
 from alchemiscale.storage.objectstore import LocalObjectStore
-from alchemiscale.tests.integration.identities import make_identity
-from alchemiscale.tests.integration.servers import running_uvicorn
+from alchemiscale.storage.statestore import Neo4jStore
+from alchemiscale.tests.integration.identities import bearer, make_identity, mint_token
+from alchemiscale.tests.integration.servers import free_port, running_uvicorn
 
 TASKS_PER_CALL = 3
 
@@ -255,3 +262,28 @@ def test_keys_are_per_identity_and_route(user_api_url, identity, n4js, scope, tr
         bad = http.post(route, json={"count": 1}, headers={**mine, "Idempotency-Key": "has spaces"})
         assert bad.status_code == 400 and "Idempotency-Key" in bad.json()["detail"]
         assert len(http.get(route, headers=mine).json()) == 2
+
+
+def test_a_state_store_outage_answers_503_with_retry_after():
+    """No Neo4j to hold the record: the keyed POST is refused as the routes refuse (503), never run unrecorded."""
+    app = create_app()
+    dead = Neo4jStore.from_settings(Neo4jStoreSettings(
+        NEO4J_URL=f"bolt://127.0.0.1:{free_port()}", NEO4J_USER="neo4j", NEO4J_PASS="unused",
+        NEO4J_MAX_TRANSACTION_RETRY_SECONDS=0, NEO4J_CONNECTION_TIMEOUT_SECONDS=1,
+    ))
+    jwt_settings = JWTSettings(JWT_SECRET_KEY="outage-test-secret")
+    app.dependency_overrides[get_n4js_depends] = lambda: dead
+    app.dependency_overrides[get_jwt_settings_depends] = lambda: jwt_settings
+    token = mint_token("outage-test-secret", "alice", ["org-campaign-project"])
+    headers = {**bearer(token), "Idempotency-Key": uuid.uuid4().hex}
+    try:
+        with TestClient(app, raise_server_exceptions=False) as http:
+            started = time.monotonic()
+            answer = http.post("/transformations/Transformation-abc-org-campaign-project/tasks",
+                               json={"count": 1}, headers=headers)
+            took = time.monotonic() - started
+    finally:
+        dead.close()
+    print(f"\nkeyed POST with Neo4j unreachable: {answer.status_code} in {took:.2f} s")
+    assert answer.status_code == 503 and answer.headers["Retry-After"].isdigit()
+    assert "unavailable" in answer.json()["detail"] and took < 10
