@@ -38,9 +38,13 @@ def strategy_chain(name: str = "connectivity") -> list:
 
 
 def result_bytes(ok: bool) -> tuple[str, bytes]:
-    """(ProtocolDAGResult gufe key, zstd keyed-chain bytes) of a stand-in result."""
+    """(ProtocolDAGResult gufe key, zstd keyed-chain bytes) of a stand-in result, one the compute API accepts."""
     key = f"ProtocolDAGResult-{uuid.uuid4().hex}"
-    chain = [[key, {"__qualname__": "ProtocolDAGResult", "__module__": "gufe.protocols.protocoldag", "ok": ok}]]
+    root = {
+        "__qualname__": "ProtocolDAGResult", "__module__": "gufe.protocols.protocoldag", "ok": ok,
+        "protocol_units": [], "protocol_unit_results": [],
+    }
+    chain = [[key, root]]
     return key, compress_keyed_chain(chain)
 
 

@@ -1,43 +1,17 @@
 """One valid request per user-API route, built from a Dataset, with what a foreign token gets back.
 
-``Access`` says how a route treats a valid token whose scopes do not cover the data:
-``scoped`` routes refuse (401); ``query`` routes answer 200 with nothing found; ``bulk`` routes
-answer 200 with null in each slot; ``own`` routes refuse other identities' data (403); ``any``
-routes serve every valid user token; ``public`` routes need no token at all.
+The access kinds (``scoped``, ``query``, ``bulk``, ``own``, ``any``, ``public``) are explained in
+:mod:`alchemiscale.tests.integration.authz`.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Callable
 
-from fastapi.routing import APIRoute, iter_route_contexts
-
+from ..authz import Call, app_routes
 from .dataset import KEY, Dataset, strategy_chain
 
-
-@dataclass
-class Call:
-    method: str
-    path: str
-    access: str = "scoped"
-    json: Any = None
-    params: Optional[dict] = None
-    data: Optional[dict] = None
-    foreign_body: Any = None  # expected body for a foreign token on query/bulk routes
-
-    def send(self, client, headers: dict[str, str]):
-        extra: dict[str, Any] = {"headers": headers}
-        if self.json is not None:  # json.dumps keeps the NaN some gufe objects hold; httpx would refuse it
-            extra["content"] = json.dumps(self.json)
-            headers = {**headers, "Content-Type": "application/json"}
-            extra["headers"] = headers
-        if self.params is not None:
-            extra["params"] = self.params
-        if self.data is not None:
-            extra["data"] = self.data
-        return client.request(self.method, self.path, **extra)
+__all__ = ["ROUTES", "Call", "app_routes"]
 
 
 def _s(sk) -> str:
@@ -213,14 +187,3 @@ ROUTES: dict[tuple[str, str], Callable[[Dataset], Call]] = {
         "POST", f"/networks/{d.network}/strategy/awake"
     ),
 }
-
-
-def app_routes(app) -> dict[tuple[str, str], Any]:
-    """Every (method, path) the app serves, mapped to its route object (docs pages excluded)."""
-    found = {}
-    for context in iter_route_contexts(app.routes):
-        route = context.original_route
-        if isinstance(route, APIRoute):
-            for method in route.methods:
-                found[(method, context.path)] = route
-    return found

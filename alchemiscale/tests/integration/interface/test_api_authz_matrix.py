@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import pytest
 
-from alchemiscale.base.api import get_token_data_depends
 from alchemiscale.base.body import BodyLimitMiddleware
 from alchemiscale.interface.api import app
 
+from ..authz import check_route_authorization
 from ..identities import bearer
 from .dataset import token
 from .route_requests import ROUTES, app_routes
@@ -35,34 +35,13 @@ def test_route_table_covers_every_route():
     assert app.user_middleware[0].cls is BodyLimitMiddleware  # outermost: bodies are checked before any route
 
 
-def _needs_token(route) -> bool:
-    deps = [d.call for d in route.dependant.dependencies]
-    return any(dep is get_token_data_depends or "token" in getattr(dep, "__name__", "") for dep in deps)
-
-
 @pytest.mark.parametrize("route_key", sorted(ROUTES), ids=lambda k: f"{k[0]} {k[1]}")
 def test_authorization(route_key, client, dataset):
-    call = ROUTES[route_key](dataset)
-    route = app_routes(app)[route_key]
-
-    if call.access == "public":
-        assert not _needs_token(route)
-        for headers in [h(dataset) for h in BAD_CALLERS.values()]:
-            response = call.send(client, headers)
-            assert response.status_code == 200, (headers, response.text)
-        return
-
-    assert _needs_token(route)
-    for caller, headers in BAD_CALLERS.items():
-        response = call.send(client, headers(dataset))
-        assert response.status_code == 401, (caller, response.text)
-        assert response.headers["WWW-Authenticate"] == "Bearer"
-
-    response = call.send(client, bearer(dataset.outsider_token))
-    expected = {"scoped": 401, "own": 403, "any": 200, "query": 200, "bulk": 200}[call.access]
-    assert response.status_code == expected, response.text
-    if call.access in ("query", "bulk"):
-        assert response.json() == call.foreign_body
-
-    response = call.send(client, bearer(dataset.user_token))
-    assert response.status_code == 200, response.text
+    check_route_authorization(
+        lambda: ROUTES[route_key](dataset),
+        app_routes(app)[route_key],
+        client,
+        {caller: headers(dataset) for caller, headers in BAD_CALLERS.items()},
+        foreign=bearer(dataset.outsider_token),
+        right=bearer(dataset.user_token),
+    )
