@@ -171,18 +171,20 @@ class _KeyedRequest:
         limit = self.settings.ALCHEMISCALE_IDEMPOTENCY_MAX_RESPONSE_BYTES
         start: Optional[Message] = None
         chunks: list[bytes] = []
+        size = 0
         settled = False  # recorded, or let go (an answer too large to record streams through)
 
         async def hold_back(message: Message) -> None:
-            nonlocal start, settled
+            nonlocal start, size, settled
             if message["type"] == "http.response.start" and not settled:
                 start = message
                 return
             if message["type"] != "http.response.body" or settled:
                 return await send(message)
             chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
             more_body = message.get("more_body", False)
-            if sum(map(len, chunks)) > limit:
+            if size > limit:
                 await self._release()
                 settled = True
                 logger.warning("answer to %s exceeds %d bytes; not recorded for replay", self.route, limit)

@@ -23,12 +23,13 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from alchemiscale.base import idempotency
 from alchemiscale.base.api import get_jwt_settings_depends, get_n4js_depends
 from alchemiscale.interface.api import create_app
 from alchemiscale.interface.client import AlchemiscaleClient
 from alchemiscale.models import Scope, ScopedKey
 from alchemiscale.security.models import CredentialedUserIdentity
-from alchemiscale.settings import JWTSettings, Neo4jStoreSettings
+from alchemiscale.settings import IdempotencySettings, JWTSettings, Neo4jStoreSettings
 from alchemiscale.storage.objectstore import LocalObjectStore
 from alchemiscale.storage.statestore import Neo4jStore
 from alchemiscale.tests.integration.identities import bearer, make_identity, mint_token
@@ -287,3 +288,20 @@ def test_a_state_store_outage_answers_503_with_retry_after():
     print(f"\nkeyed POST with Neo4j unreachable: {answer.status_code} in {took:.2f} s")
     assert answer.status_code == 503 and answer.headers["Retry-After"].isdigit()
     assert "unavailable" in answer.json()["detail"] and took < 10
+
+
+def test_answers_past_the_recording_limit_are_sent_unrecorded(n4js, identity, scope, transformations, monkeypatch):
+    monkeypatch.setattr(idempotency, "get_idempotency_settings",
+                        lambda: IdempotencySettings(ALCHEMISCALE_IDEMPOTENCY_MAX_RESPONSE_BYTES=10))
+    app = create_app()
+    app.dependency_overrides[get_n4js_depends] = lambda: n4js
+    app.dependency_overrides[get_jwt_settings_depends] = lambda: JWTSettings(JWT_SECRET_KEY="limit-test-secret")
+    headers = {**bearer(mint_token("limit-test-secret", identity[0], [str(scope)])),
+               "Idempotency-Key": uuid.uuid4().hex}
+    route = f"/transformations/{transformations[5]}/tasks"
+    with TestClient(app) as http:
+        answers = [http.post(route, json={"count": 1}, headers=headers) for _ in range(2)]
+        stored = http.get(route, headers=headers).json()
+    assert [answer.status_code for answer in answers] == [200, 200]
+    assert not any("idempotency-replayed" in answer.headers for answer in answers)
+    assert len(stored) == 2, "an unrecorded answer leaves a repeat free to run"
