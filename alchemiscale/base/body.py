@@ -179,6 +179,8 @@ class BodyLimitMiddleware:
             decoder = gzip_decoder(headers.get("content-encoding", ""), expanded_cap, expanded_setting)
             chunks = await read_body(receive, wire_cap, wire_setting, decoder)
         except RequestRefused as refused:
+            if refused.status_code != status.HTTP_401_UNAUTHORIZED:  # 401s would flood the log under attack
+                logger.info("refused %s %s: %s: %s", scope["method"], scope["path"], refused.status_code, refused)
             await refused.response()(scope, receive, send)
             return
         if chunks is None:  # the client went away
