@@ -28,7 +28,7 @@ class Neo4jStoreSettings(FrozenSettings):
     # Bounds that turn a Neo4j outage into a quick 503 rather than a hang (see docs/operations.rst).
     NEO4J_CONNECTION_TIMEOUT_SECONDS: float = Field(default=5.0, gt=0)
     NEO4J_CONNECTION_ACQUISITION_TIMEOUT_SECONDS: float = Field(default=10.0, gt=0)
-    NEO4J_MAX_TRANSACTION_RETRY_SECONDS: float = Field(default=10.0, ge=0)
+    NEO4J_MAX_TRANSACTION_RETRY_SECONDS: float = Field(default=5.0, ge=0)
     NEO4J_TRANSACTION_TIMEOUT_SECONDS: float = Field(default=120.0, gt=0)
 
 
