@@ -7,11 +7,12 @@ export ALCHEMISCALE_NEO4J_LIB ?= $(CURDIR)/.cache/neo4j/lib
 PYTEST_ARGS ?=
 PYTEST_WORKERS ?= 2
 
-.PHONY: help install upstream-peer neo4j test test-unit demo docs bench bench-full clean
+.PHONY: help install upstream-peer neo4j test test-unit fuzz demo docs bench bench-full clean
 
 help:
 	@echo "make demo   - set up and run a local deployment computing a small hydration free energy network"
 	@echo "make test   - set up and run the test suite"
+	@echo "make fuzz   - schemathesis against both APIs, FUZZ_CASES (default 1000) generated cases per API"
 	@echo "make docs   - build the Sphinx documentation (warnings are errors)"
 	@echo "make bench  - quick benchmarks (bench/); make bench-full for the full preset"
 
@@ -45,6 +46,11 @@ test: install upstream-peer
 
 test-unit: $(STAMP)
 	$(PY) -m pytest alchemiscale/tests/unit $(PYTEST_ARGS)
+
+# the suite runs the same fuzz test with a small budget
+FUZZ_CASES ?= 1000
+fuzz: install
+	ALCHEMISCALE_FUZZ_CASES=$(FUZZ_CASES) $(PY) -m pytest -n 0 -s alchemiscale/tests/integration/faults/test_schemathesis.py $(PYTEST_ARGS)
 
 demo: install
 	$(VENV)/bin/alchemiscale demo
