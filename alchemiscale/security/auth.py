@@ -15,6 +15,7 @@ from typing import Any, Iterable, Optional, Protocol, TypeVar, Union
 import bcrypt
 from jose import ExpiredSignatureError, JWTError, jwt
 
+from ..errors import NotFoundError
 from ..models import Scope, minimize_scopes
 from .models import CredentialedEntity, TokenData
 
@@ -110,7 +111,7 @@ def authenticate(
     """
     try:
         entity = store.get_credentialed_entity(identifier, cls)
-    except KeyError:
+    except NotFoundError:
         verify_key(key, _dummy_hash())
         return None
     if not verify_key(key, entity.hashed_key):
