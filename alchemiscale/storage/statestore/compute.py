@@ -163,13 +163,17 @@ class ComputeMixin:
     def heartbeat_computeservice(
         self, compute_service_id: Union[ComputeServiceID, str], heartbeat: datetime
     ) -> Optional[ComputeServiceID]:
-        """Record a sign of life; None tells the caller it is no longer registered (expired)."""
+        """Record a sign of life; None tells the caller it is no longer registered (expired or deleted).
+
+        A registration deleted while the heartbeat waited for its lock still matches, with no properties.
+        """
         records = self.execute_query(
             "MATCH (csr:ComputeServiceRegistration {identifier: $id}) SET csr.heartbeat = $heartbeat "
             "RETURN csr.identifier AS identifier",
             {"id": _service_id(compute_service_id), "heartbeat": heartbeat},
         )
-        return ComputeServiceID(records[0]["identifier"]) if records else None
+        identifier = records[0]["identifier"] if records else None
+        return ComputeServiceID(identifier) if identifier is not None else None
 
     def expire_registrations(self, expire_time: datetime) -> list[ComputeServiceID]:
         """Delete registrations whose last heartbeat is older than ``expire_time``; requeue their Tasks."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -113,6 +115,19 @@ def test_heartbeat_and_expiry_requeue_only_stale_services(hub):
     assert store.heartbeat_computeservice(stale, now) is None  # tells the service it expired
     assert store.expire_registrations(now - timedelta(minutes=30)) == []
     assert count(store, "MATCH (:TaskAttempt {outcome: 'requeued'}) RETURN count(*)") == 2
+
+
+def test_heartbeat_racing_a_deletion_reports_the_registration_gone(n4js_fresh):
+    """A heartbeat that waited for the lock of a registration being deleted finds it gone (not a bad id)."""
+    service = register(n4js_fresh, "racing")
+    with n4js_fresh.driver.session(database=n4js_fresh.dbname) as session:
+        deletion = session.begin_transaction()
+        deletion.run("MATCH (csr:ComputeServiceRegistration {identifier: $id}) DETACH DELETE csr", id=str(service))
+        with ThreadPoolExecutor(1) as pool:
+            beat = pool.submit(n4js_fresh.heartbeat_computeservice, service, utcnow())
+            time.sleep(0.5)  # the heartbeat now waits for the deletion's lock
+            deletion.commit()
+            assert beat.result(timeout=30) is None
 
 
 @pytest.mark.parametrize("failures,allowed", [(3, True), (4, False)])
