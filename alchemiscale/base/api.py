@@ -12,30 +12,28 @@ so any other exception is a bug and answers 500 with a generic message (the trac
 422 means the request cannot be read as what it claims to be; 400 means it can, but names a value
 that is refused:
 
-===================================================================  ======
-condition                                                            status
-===================================================================  ======
-refused value: out of range, bad scope or regex, integer too large   400
-(``InvalidInputError``)
-ScopedKey of the wrong kind for the route (:func:`require_kind`)     400
-corrupt gzip request body                                            400
-missing, malformed, expired or foreign token                         401
-body without a valid token: refused unread (:mod:`.body`)            401
-target scope not granted by the token                                401
-another identity's data                                              403
-unknown object or identity (``NotFoundError``)                       404
-conflicts with what is stored, e.g. a lost claim (``ConflictError``) 409
-request body past ``ALCHEMISCALE_MAX_BODY_BYTES``, or gunzipped      413
-past ``ALCHEMISCALE_MAX_EXPANDED_BODY_BYTES`` (:mod:`.body`)
-``Content-Encoding`` other than gzip (:mod:`.body`)                  415
-query value longer than ``ALCHEMISCALE_MAX_QUERY_VALUE_LENGTH``      422
-malformed ScopedKey (:func:`parse_scoped_key`), malformed or         422
-invalid keyed chain (``MalformedInputError``)
-malformed body or parameters (FastAPI validation)                    422
-internal error (any other exception)                                 500
-Neo4j or the object store down, overloaded or too slow               503, ``Retry-After``
-(``UnavailableError``; ``GET /check``)
-===================================================================  ======
+=============================================================================  ======
+condition                                                                      status
+=============================================================================  ======
+refused value: range, scope, regex, integer too large (``InvalidInputError``)  400
+ScopedKey of the wrong kind for the route (:func:`require_kind`)               400
+corrupt gzip request body                                                      400
+missing, malformed, expired or foreign token                                   401
+body without a valid token: refused unread (:mod:`.body`)                      401
+target scope not granted by the token                                          401
+another identity's data                                                        403
+unknown object or identity (``NotFoundError``)                                 404
+conflicts with what is stored, e.g. a lost claim (``ConflictError``)           409
+body past ``ALCHEMISCALE_MAX_BODY_BYTES`` or its ``_EXPANDED_`` cap (.body)    413
+``Content-Encoding`` other than gzip (:mod:`.body`)                            415
+query value longer than ``ALCHEMISCALE_MAX_QUERY_VALUE_LENGTH``                422
+malformed ScopedKey or keyed chain (``MalformedInputError``)                   422
+malformed body or parameters (FastAPI validation)                              422
+internal error (any other exception; generic message)                          500
+Neo4j or object store down or too slow (``UnavailableError``, ``/check``)      503
+=============================================================================  ======
+
+503 answers carry ``Retry-After``.
 """
 
 from __future__ import annotations
