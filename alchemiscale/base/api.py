@@ -221,7 +221,8 @@ def require_kind(scoped_key: ScopedKey, qualname: str) -> ScopedKey:
     """
     if scoped_key.qualname != qualname:
         raise InvalidInputError(
-            f"expected the ScopedKey of a {qualname}, got that of a {scoped_key.qualname}: {scoped_key}"
+            f"expected the ScopedKey of an object of kind {qualname}, got one of kind {scoped_key.qualname}: "
+            f"{scoped_key}"
         )
     return scoped_key
 

@@ -88,7 +88,7 @@ class TestNetworks:
     def test_key_of_another_kind_is_400_naming_the_expected_kind(self, client, dataset, headers):
         response = client.get(f"/networks/{dataset.transformation}", headers=headers)
         assert response.status_code == 400
-        assert "expected the ScopedKey of a AlchemicalNetwork" in response.json()["detail"]
+        assert "of kind AlchemicalNetwork, got one of kind Transformation" in response.json()["detail"]
         # a Task's key where a network's is expected: an error, not an empty status table
         response = client.get(f"/networks/{dataset.tasks[0]}/status", headers=headers)
         assert response.status_code == 400, response.text
