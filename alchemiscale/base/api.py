@@ -214,6 +214,12 @@ def parse_scoped_key(scoped_key: Union[str, ScopedKey]) -> ScopedKey:
         raise MalformedInputError(f"malformed ScopedKey: {error_message(e)}") from e
 
 
+# kinds of object whose ScopedKeys routes take, for require_kind
+NETWORK = "AlchemicalNetwork"
+TASK = "Task"
+TASKHUB = "TaskHub"
+
+
 def require_kind(scoped_key: ScopedKey, qualname: str) -> ScopedKey:
     """``scoped_key`` if it names a ``qualname`` object; 400 naming the expected kind otherwise.
 

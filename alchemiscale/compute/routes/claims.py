@@ -9,8 +9,10 @@ from typing import Annotated, Optional, Union
 from fastapi import Depends
 
 from ...base.api import (
+    TASKHUB,
     N4jsDepends,
     parse_scoped_key,
+    require_kind,
     scope_params,
     validate_scopes,
     validate_scopes_query,
@@ -95,7 +97,7 @@ def claim_taskhub_tasks(
     taskhub_scoped_key: str, body: ClaimTaskHubTasksBody, caller: CallerDepends, n4js: N4jsDepends
 ) -> list[Optional[str]]:
     """Claim up to ``count`` Tasks from one TaskHub; the list is padded with null."""
-    taskhub = parse_scoped_key(taskhub_scoped_key)
+    taskhub = require_kind(parse_scoped_key(taskhub_scoped_key), TASKHUB)
     validate_scopes(taskhub.scope, caller)
     service = parse_service_id(body.compute_service_id)
     require_owned_service(n4js, service, caller)

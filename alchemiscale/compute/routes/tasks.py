@@ -12,7 +12,15 @@ from typing import Optional, Union
 
 from fastapi import HTTPException, status
 
-from ...base.api import KeyedChainResponse, N4jsDepends, ObjectStoreDepends, parse_scoped_key, validate_scopes
+from ...base.api import (
+    TASK,
+    KeyedChainResponse,
+    N4jsDepends,
+    ObjectStoreDepends,
+    parse_scoped_key,
+    require_kind,
+    validate_scopes,
+)
 from ...compression import (
     ResultDecodeError,
     bytes_to_latin1,
@@ -36,7 +44,7 @@ router = compute_router()
 
 @router.get("/tasks/{task_scoped_key}/transformation")
 def get_task_transformation(task_scoped_key: str, caller: CallerDepends, n4js: N4jsDepends) -> str:
-    task = parse_scoped_key(task_scoped_key)
+    task = require_kind(parse_scoped_key(task_scoped_key), TASK)
     validate_scopes(task.scope, caller)
     return str(n4js.get_task_transformation(task))
 
@@ -46,7 +54,7 @@ def retrieve_task_transformation(
     task_scoped_key: str, caller: CallerDepends, n4js: N4jsDepends, objectstore: ObjectStoreDepends
 ) -> KeyedChainResponse:
     """``[Transformation keyed chain, latin-1 string of the extended Task's result bytes or null]``."""
-    task = parse_scoped_key(task_scoped_key)
+    task = require_kind(parse_scoped_key(task_scoped_key), TASK)
     validate_scopes(task.scope, caller)
     transformation, extends_ref = n4js.get_task_transformation_and_extends_ref(task)
     chain = n4js.get_keyed_chain(transformation)
@@ -115,7 +123,7 @@ def set_task_result(
     for a Task no longer running under this service's claim (finished, requeued, cancelled) is
     refused with 409 and not stored.
     """
-    task = parse_scoped_key(task_scoped_key)
+    task = require_kind(parse_scoped_key(task_scoped_key), TASK)
     validate_scopes(task.scope, caller)
     service = parse_service_id(body.compute_service_id)
     check_service_owner(n4js, service, caller)  # unregistered: refused below, as the Task is not its claim
@@ -158,7 +166,7 @@ def get_tasks_wanted(body: TasksWantedBody, caller: CallerDepends, n4js: N4jsDep
     """
     service = parse_service_id(body.compute_service_id)
     registered = check_service_owner(n4js, service, caller)
-    tasks = [parse_scoped_key(task) for task in body.tasks]
+    tasks = [require_kind(parse_scoped_key(task), TASK) for task in body.tasks]
     if not registered:
         return [False] * len(tasks)
     visible = [task for task in tasks if authorize(caller.scopes, task.scope)]

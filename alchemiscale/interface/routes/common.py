@@ -10,7 +10,9 @@ from typing import Annotated, Callable, Iterable, Optional, TypeVar, Union
 
 from fastapi import APIRouter, Depends
 
-from ...base.api import (
+from ...base.api import (  # NETWORK and TASK are here for the route modules
+    NETWORK,
+    TASK,
     parse_scoped_key,
     require_credential_class,
     require_kind,
@@ -22,9 +24,6 @@ from ...security.auth import authorize
 from ...security.models import CredentialedUserIdentity, TokenData
 
 T = TypeVar("T")
-
-NETWORK = "AlchemicalNetwork"
-TASK = "Task"
 
 require_user_token = require_credential_class(CredentialedUserIdentity)
 UserToken = Annotated[TokenData, Depends(require_user_token)]

@@ -540,3 +540,24 @@ class TestNoChemistryImports:
         assert api.post("/tasks/wanted", json={"tasks": [], "compute_service_id": str(registered)}).json() == []
         assert api.post(f"/computeservice/{registered}/heartbeat").status_code == 200
         assert compute_api_server.import_guard_log.read_text() == ""
+
+
+class TestKeyKinds:
+    """A ScopedKey of the wrong kind is refused with 400 naming the kind the route expects."""
+
+    def test_wrong_kinds(self, api, registered, compute_network):
+        task = next(iter(compute_network.tasks.values()))
+        for method, path, body in [
+            ("GET", f"/tasks/{compute_network.taskhub}/transformation", None),
+            ("POST", f"/taskhubs/{task}/claim", {"compute_service_id": str(registered)}),
+            ("POST", f"/tasks/{compute_network.network}/results",
+             {"protocoldagresult": "x", "compute_service_id": str(registered)}),
+            ("POST", "/tasks/wanted", {"tasks": [str(compute_network.taskhub)], "compute_service_id": str(registered)}),
+        ]:
+            response = api.request(method, path, json=body)
+            assert response.status_code == 400, (path, response.text)
+            expected = "TaskHub" if "/claim" in path else "Task"
+            assert f"of kind {expected}, got one of kind" in response.json()["detail"], response.text
+        every_task = {str(t) for t in compute_network.tasks.values()}
+        claimed = claim(api, registered, compute_network.taskhub.scope, count=len(every_task))
+        assert set(claimed) == every_task, "the refused requests claimed nothing"
