@@ -29,7 +29,7 @@ class Neo4jStoreSettings(FrozenSettings):
     NEO4J_CONNECTION_TIMEOUT_SECONDS: float = Field(default=5.0, gt=0)
     NEO4J_CONNECTION_ACQUISITION_TIMEOUT_SECONDS: float = Field(default=10.0, gt=0)
     NEO4J_MAX_TRANSACTION_RETRY_SECONDS: float = Field(default=5.0, ge=0)
-    NEO4J_TRANSACTION_TIMEOUT_SECONDS: float = Field(default=120.0, gt=0)
+    NEO4J_TRANSACTION_TIMEOUT_SECONDS: float = Field(default=300.0, gt=0)
 
 
 class ObjectStoreSettings(FrozenSettings):
