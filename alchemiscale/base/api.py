@@ -89,8 +89,6 @@ def error_message(exc: Exception) -> str:
             location = ".".join(str(loc) for loc in error["loc"])
             parts.append(f"{location}: {reason}" if location else reason)
         return "; ".join(parts)
-    if isinstance(exc, KeyError) and exc.args:
-        return str(exc.args[0])
     return str(exc)
 
 
@@ -327,11 +325,11 @@ def make_base_router(api_name: str, credential_cls: type[CredentialedEntity]) ->
 RETRY_AFTER_SECONDS = 5  # what a 503 tells clients to wait; a restarting Neo4j takes a few seconds
 
 
-def error_handler(status_code: int, headers: Optional[dict[str, str]] = None) -> Callable[[Request, Exception], Any]:
+def error_handler(status_code: int) -> Callable[[Request, Exception], Any]:
     """An exception handler answering ``status_code`` with ``{"detail": message}``."""
 
     async def handle(request: Request, exc: Exception) -> JSONResponse:
-        return JSONResponse(status_code=status_code, content={"detail": error_message(exc)}, headers=headers)
+        return JSONResponse(status_code=status_code, content={"detail": error_message(exc)})
 
     return handle
 
