@@ -1,7 +1,7 @@
 """Fault: a compute service killed with SIGKILL in the middle of a Task, several times over.
 
 Each trial (the trials run side by side) runs a real service process (``python -m
-alchemiscale.compute.service``) on a real compute API whose registrations expire after two silent
+alchemiscale.compute.service``) on a real compute API whose registrations expire after four silent
 seconds, and kills it while its Task runs. Then another service starts; its heartbeats expire the
 dead one, which sends the Task back to waiting, and it claims the Task and finishes it. Every trial
 must end with the Task complete, exactly one successful result (made by the second service) and
@@ -39,9 +39,9 @@ from alchemiscale.tests.integration.compute.service.protocols import PID_FILENAM
 from alchemiscale.tests.integration.identities import make_identity
 
 TRIALS = 3
-EXPIRE_SECONDS = 2
+EXPIRE_SECONDS = 4  # eight heartbeats: live services keep their registrations on a loaded machine
 HEARTBEAT_SECONDS = 0.5
-TASK_SECONDS = 1.5
+TASK_SECONDS = 2.0
 
 
 def registrations(store) -> int:
@@ -81,37 +81,47 @@ def test_killed_service_task_is_requeued_and_finished_exactly_once(n4js_fresh, l
             pid_file = tmp_path / doomed["name"] / "shared" / str(task) / PID_FILENAME
             trials.append(Trial(scope, task, setup.transformations["slow"], doomed, pid_file))
 
-        # the trials run side by side: one service process each, killed once its Task is running
+        # the trials run side by side: one service process each, killed as soon as its Task is running
+        def kill_the_started() -> bool:
+            for trial in trials:
+                if trial.killed_at is None and trial.pid_file.exists() and (pid := trial.pid_file.read_text()):
+                    trial.pid = int(pid)
+                    trial.process.send_signal(signal.SIGKILL)
+                    trial.killed_at = datetime.now(timezone.utc)
+                    trial.process.wait(10)
+                    # still running: only EXPIRE_SECONDS without a heartbeat, seen by another service, requeue
+                    # it (the other trials' services may do that before the rescuers start)
+                    assert n4js_fresh.get_task_status([trial.task]) == ["running"]
+            return all(trial.killed_at is not None for trial in trials)
+
         with ExitStack() as processes:
             for trial in trials:
                 trial.process = processes.enter_context(
                     service_process(trial.doomed, tmp_path / f"{trial.doomed['name']}.yaml")
                 )
-            for trial in trials:
-                pid_text = wait_for(lambda: trial.pid_file.exists() and trial.pid_file.read_text(), 60, "a slow unit")
-                trial.pid = int(pid_text)
-                trial.process.send_signal(signal.SIGKILL)
-                trial.killed_at = datetime.now(timezone.utc)
-                trial.process.wait(10)
+            wait_for(kill_the_started, 90, "every slow unit to start", interval=0.05)
         for trial in trials:
-            assert n4js_fresh.get_task_status([trial.task]) == ["running"]
             wait_for(lambda: not pid_alive(trial.pid), 10, "the orphaned execution to exit")
+            assert n4js_fresh.get_task_results(trial.task) == [] and n4js_fresh.get_task_failures(trial.task) == []
 
         # a fresh service per trial: its heartbeats expire the killed one; it claims and completes the Task
         with ExitStack() as rescuers:
             for trial in trials:
-                config = service_config(scopes=[str(trial.scope)], heartbeat_interval=HEARTBEAT_SECONDS, max_tasks=1)
+                config = service_config(scopes=[str(trial.scope)], heartbeat_interval=HEARTBEAT_SECONDS)
                 trial.rescuer = rescuers.enter_context(service_in_thread(make_service(config)))
             for trial in trials:
-                wait_for(lambda: trial.rescuer.tasks_executed == 1, 60, "the rescuer to finish the Task")
+                wait_for(lambda: n4js_fresh.get_task_status([trial.task]) == ["complete"], 90, "the Task to finish")
 
     requeue_seconds, finish_seconds = [], []
     for trial in trials:
-        assert n4js_fresh.get_task_status([trial.task]) == ["complete"]
-        first, second = n4js_fresh.get_task_history(trial.task)
-        assert first["compute_service_id"].startswith(f"{trial.doomed['name']}-")
-        assert (first["outcome"], second["outcome"]) == ("requeued", "complete")
-        assert second["compute_service_id"] == str(trial.rescuer.compute_service_id)
+        # on a loaded machine a live service may miss EXPIRE_SECONDS of heartbeats too: it then loses its
+        # claim, registers again and claims afresh (more requeued attempts, by the same service)
+        *requeued, finished = n4js_fresh.get_task_history(trial.task)
+        assert requeued[0]["compute_service_id"].startswith(f"{trial.doomed['name']}-")
+        assert all(attempt["outcome"] == "requeued" for attempt in requeued)
+        assert finished["outcome"] == "complete"
+        assert finished["compute_service_id"] == str(trial.rescuer.compute_service_id)
+        killed_attempt = [a for a in requeued if a["compute_service_id"] == requeued[0]["compute_service_id"]][-1]
         # exactly one result, the rescuer's; the killed run stored nothing
         [result_ref] = n4js_fresh.get_task_results(trial.task)
         assert n4js_fresh.get_task_failures(trial.task) == []
@@ -122,8 +132,8 @@ def test_killed_service_task_is_requeued_and_finished_exactly_once(n4js_fresh, l
         assert result.ok()
         makers = {unit.outputs[PROVENANCE_KEY]["compute_service_id"] for unit in result.protocol_unit_results}
         assert makers == {str(trial.rescuer.compute_service_id)}
-        requeue_seconds.append((first["ended"] - trial.killed_at).total_seconds())
-        finish_seconds.append((second["ended"] - trial.killed_at).total_seconds())
+        requeue_seconds.append((killed_attempt["ended"] - trial.killed_at).total_seconds())
+        finish_seconds.append((finished["ended"] - trial.killed_at).total_seconds())
     assert registrations(n4js_fresh) == 0  # the killed services expired, the rescuers deregistered
 
     print(
