@@ -354,11 +354,23 @@ def _finite(value: Any) -> Any:
     return value
 
 
+MAX_ECHOED_INPUT_CHARACTERS = 200
+
+
+def _brief_input(error: dict) -> dict:
+    """A validation error whose rejected ``input`` is echoed only when short: a large invalid body
+    must not come back whole in the answer."""
+    if "input" in error:
+        text = json.dumps(error["input"], default=str)
+        if len(text) > MAX_ECHOED_INPUT_CHARACTERS:
+            error = {**error, "input": f"<{len(text)} characters, not echoed>"}
+    return error
+
+
 async def validation_error_handler(request: Request, exc: RequestValidationError) -> JSONResponse:
     """FastAPI's 422, also for bodies holding NaN or Infinity (echoed back as strings)."""
-    return JSONResponse(
-        status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, content={"detail": _finite(jsonable_encoder(exc.errors()))}
-    )
+    errors = [_brief_input(error) for error in _finite(jsonable_encoder(exc.errors()))]
+    return JSONResponse(status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, content={"detail": errors})
 
 
 async def internal_error_handler(request: Request, exc: Exception) -> JSONResponse:

@@ -391,6 +391,13 @@ class TestErrorMapping:
     def test_invalid_body(self, client):
         response = client.post("/echo", json={"items": "not a list"}, headers=self.HEADERS)
         assert response.status_code == 422
+        assert response.json()["detail"][0]["input"] == "not a list"  # short input is echoed
+
+    def test_large_invalid_body_is_not_echoed(self, client):
+        response = client.post("/echo", json={"items": "x" * 5_000}, headers=self.HEADERS)
+        assert response.status_code == 422
+        assert len(response.content) < 1_000
+        assert response.json()["detail"][0]["input"] == "<5002 characters, not echoed>"
 
 
 class TestCheck:
