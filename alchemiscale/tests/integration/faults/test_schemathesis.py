@@ -1,7 +1,7 @@
 """Fuzzing: schemathesis cases from both OpenAPI schemas against real servers holding real data.
 
 The user API and the compute API run under uvicorn on the test Neo4j server and a local object
-store filled by :func:`~alchemiscale.tests.integration.compute.test_compute_api_authz_matrix.populate_compute`
+store filled by :func:`~alchemiscale.tests.integration.compute.dataset.populate_compute`
 (networks, Tasks, results, registrations). Each API's schema is read from its own ``/openapi.json``;
 every operation gets valid and invalid cases, sent with a valid token of the API's identity type.
 Half of the path parameters naming a ScopedKey, service or manager are swapped for stored ones, so
@@ -33,11 +33,7 @@ from schemathesis.checks import not_a_server_error, response_schema_conformance
 from alchemiscale.models import Scope
 from alchemiscale.storage.objectstore import LocalObjectStore
 from alchemiscale.tests.integration.compute.conftest import server_env
-from alchemiscale.tests.integration.compute.test_compute_api_authz_matrix import (
-    COMPUTE_ENTITY,
-    ComputeDataset,
-    populate_compute,
-)
+from alchemiscale.tests.integration.compute.dataset import COMPUTE_ENTITY, ComputeDataset, populate_compute
 from alchemiscale.tests.integration.identities import bearer
 from alchemiscale.tests.integration.interface.dataset import SECRET, token
 from alchemiscale.tests.integration.servers import running_uvicorn
