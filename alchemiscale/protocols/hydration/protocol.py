@@ -15,7 +15,7 @@ from .units import HydrationResultUnit, HydrationSetupUnit, SolventLegUnit, Vacu
 
 ESTIMATE_UNIT = unit.kilocalorie_per_mole
 
-# Per-DAG numbers a ProtocolResult keeps (final configurations stay out: they are only for extensions).
+# Per-DAG numbers a ProtocolResult keeps (continuation states and samples stay out: they are only for extensions).
 REPEAT_FIELDS = (
     "delta_g_kcal_per_mol",
     "uncertainty_kcal_per_mol",
@@ -37,8 +37,11 @@ REPEAT_FIELDS = (
 class HydrationProtocolResult(ProtocolResult):
     """Hydration free energies of repeated DAGs of one Transformation, combined.
 
-    ``data["repeats"]`` holds one plain dict per successful DAG (numbers in the units their names give);
-    ``data["n_failed"]`` counts the DAGs that did not finish. Estimates are ΔG_hyd = G(solvated) − G(gas).
+    ``data["repeats"]`` holds one plain dict per independent repeat (numbers in the units their names give):
+    an extension chain is one repeat, whose last successful DAG already pools the samples of those it extends.
+    ``data["n_failed"]`` counts the DAGs that did not finish, ``data["n_duplicates"]`` results passed more
+    than once (counted once) and ``data["n_extended"]`` results folded into an extension of them.
+    Estimates are ΔG_hyd = G(solvated) − G(gas).
     """
 
     def get_estimate(self) -> Optional[Quantity]:
@@ -114,8 +117,8 @@ class HydrationProtocol(Protocol):
         reuse, vacuum_start, solvent_start = None, None, None
         if earlier is not None:
             reuse = earlier[HydrationSetupUnit]["parameters"]
-            vacuum_start = _final_state(earlier[VacuumLegUnit])
-            solvent_start = _final_state(earlier[SolventLegUnit])
+            vacuum_start = earlier[VacuumLegUnit]["continuation"]
+            solvent_start = earlier[SolventLegUnit]["continuation"]
 
         settings = self.settings
         label = component.name or component.smiles
@@ -140,15 +143,26 @@ class HydrationProtocol(Protocol):
         return [setup, vacuum, water, result]
 
     def _gather(self, protocol_dag_results: Iterable[ProtocolDAGResult]) -> dict[str, Any]:
-        repeats, n_failed = [], 0
-        for dag_result in protocol_dag_results:
+        given = list(protocol_dag_results)
+        distinct = {dag_result.key: dag_result for dag_result in given}
+        # A successful extension pools its parent's samples, so the parent is no repeat of its own.
+        extended = {r.extends_key for r in distinct.values() if r.extends_key is not None and r.ok()}
+        repeats, n_failed, n_extended = [], 0, 0
+        for key, dag_result in distinct.items():
             outputs = _outputs_by_unit_class(dag_result) if dag_result.ok() else {}
             if HydrationResultUnit not in outputs:
                 n_failed += 1
-                continue
-            combined = outputs[HydrationResultUnit]
-            repeats.append({field: combined[field] for field in REPEAT_FIELDS})
-        return {"repeats": repeats, "n_failed": n_failed}
+            elif key in extended:
+                n_extended += 1
+            else:
+                combined = outputs[HydrationResultUnit]
+                repeats.append({field: combined[field] for field in REPEAT_FIELDS})
+        return {
+            "repeats": repeats,
+            "n_failed": n_failed,
+            "n_duplicates": len(given) - len(distinct),
+            "n_extended": n_extended,
+        }
 
     def _checked_inputs(
         self,
@@ -194,8 +208,34 @@ def _earlier_outputs(
         raise ProtocolValidationError(
             f"cannot extend: the earlier result used {earlier_forcefield}, these settings use {forcefield}"
         )
+    _check_same_ensemble(setup_units[0].inputs["settings"], settings)
     return outputs
 
 
-def _final_state(leg_outputs: dict) -> dict:
-    return {"positions_nm": leg_outputs["final_positions_nm"], "box_nm": leg_outputs["final_box_nm"]}
+# Settings an extension must share with the result it extends: its samples pool with the earlier ones,
+# so they must come from the same windows, ensemble and dynamics.
+CONTINUATION_SETTINGS = (
+    ("lambda_settings", "lambda_electrostatics"),
+    ("lambda_settings", "lambda_sterics"),
+    ("thermo_settings", "temperature"),
+    ("thermo_settings", "pressure"),
+    ("forcefield_settings", "small_molecule_forcefield"),
+    ("forcefield_settings", "nonbonded_cutoff"),
+    ("integrator_settings", "timestep"),
+)
+
+
+def _check_same_ensemble(earlier: HydrationSettings, settings: HydrationSettings) -> None:
+    """Refuse an extension whose samples could not pool with the earlier result's, naming the setting."""
+    for section, field in CONTINUATION_SETTINGS:
+        before, now = getattr(getattr(earlier, section), field), getattr(getattr(settings, section), field)
+        if before != now:
+            raise ProtocolValidationError(
+                f"cannot extend: {section}.{field} differs (the earlier result used {_shown(before)}, "
+                f"these settings use {_shown(now)}); an extension pools its samples with the earlier ones, "
+                "so it needs the same value"
+            )
+
+
+def _shown(value: Any) -> str:
+    return f"{value:~}" if isinstance(value, Quantity) else str(list(value) if isinstance(value, tuple) else value)

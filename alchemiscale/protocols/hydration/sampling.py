@@ -20,11 +20,12 @@ from .settings import HydrationSettings
 
 
 @dataclass(frozen=True)
-class StartingState:
-    """Where an extension resumes: one configuration of the fully coupled state (nm)."""
+class ReplicaState:
+    """One window's configuration at the end of a run, in full precision: where an extension resumes it."""
 
-    positions_nm: np.ndarray
-    box_nm: Optional[np.ndarray]
+    positions_nm: np.ndarray  # [atom, 3]
+    velocities_nm_per_ps: np.ndarray  # [atom, 3]
+    box_nm: Optional[np.ndarray]  # [3, 3]; None in vacuum
 
 
 @dataclass
@@ -33,7 +34,7 @@ class SamplingRun:
 
     reduced_energies: np.ndarray  # [iteration, replica, state], in kT
     replica_states: np.ndarray  # [iteration, replica] -> state index
-    final_state: StartingState
+    final_states: list[ReplicaState]  # [window]: the configuration each window held at the end
     sampling_seconds: float
     simulated_ns: float
     production_ns: float
@@ -45,12 +46,13 @@ def run_replica_exchange(
     settings: HydrationSettings,
     platform: PlatformChoice,
     storage: Path,
-    start: Optional[StartingState] = None,
+    start: Optional[list[ReplicaState]] = None,
 ) -> SamplingRun:
     """Decouple the solute over ``windows`` of (lambda_electrostatics, lambda_sterics).
 
     A fresh run minimizes and equilibrates first (``minimization_max_iterations=0`` skips minimizing);
-    a run with ``start`` continues from that configuration.
+    a run with ``start`` (one ReplicaState per window) continues each window from its own configuration
+    and velocities, without minimizing or equilibrating again.
     The netCDF file at ``storage`` holds per-iteration energies and stays where it is written (scratch).
     """
     with quiet_library_logs():
@@ -58,17 +60,12 @@ def run_replica_exchange(
 
         thermodynamic_states = _thermodynamic_states(prepared, windows, settings)
         if start is None:
-            positions_nm, box_nm = _minimized_positions(prepared, platform, settings), prepared.box_nm
-        else:
-            positions_nm, box_nm = start.positions_nm, start.box_nm
-        if len(positions_nm) != prepared.n_atoms:
-            raise ValueError(
-                f"cannot extend: the earlier run had {len(positions_nm)} atoms, this system has {prepared.n_atoms}"
+            sampler_state = states.SamplerState(
+                positions=_minimized_positions(prepared, platform, settings) * unit.nanometer,
+                box_vectors=None if prepared.box_nm is None else prepared.box_nm * unit.nanometer,
             )
-        sampler_state = states.SamplerState(
-            positions=np.asarray(positions_nm, dtype=float) * unit.nanometer,
-            box_vectors=None if box_nm is None else np.asarray(box_nm, dtype=float) * unit.nanometer,
-        )
+        else:
+            sampler_state = _continued_sampler_states(start, prepared, len(windows))
         sampling = settings.sampling_settings
         move = mcmc.LangevinDynamicsMove(
             timestep=to_openmm(settings.integrator_settings.timestep),
@@ -102,7 +99,7 @@ def run_replica_exchange(
             sampling_seconds = time.perf_counter() - started
             energies, _, _ = reporter.read_energies()
             replica_states = np.asarray(reporter.read_replica_thermodynamic_states())
-            final_state = _coupled_state_configuration(sampler, replica_states[-1], prepared.box_nm is not None)
+            final_states = _final_states_by_window(sampler, replica_states[-1], prepared.box_nm is not None)
         finally:
             reporter.close()
             for context_cache in (sampler.energy_context_cache, sampler.sampler_context_cache):
@@ -112,7 +109,7 @@ def run_replica_exchange(
     return SamplingRun(
         reduced_energies=np.asarray(energies, dtype=float),
         replica_states=replica_states,
-        final_state=final_state,
+        final_states=final_states,
         sampling_seconds=sampling_seconds,
         simulated_ns=production_ns + n_replicas * equilibration_iterations * settings.ns_per_iteration,
         production_ns=production_ns,
@@ -161,12 +158,44 @@ def _thermodynamic_states(prepared: PreparedSystem, windows: list[tuple[float, f
     return thermodynamic_states
 
 
-def _coupled_state_configuration(sampler, last_replica_states: np.ndarray, periodic: bool) -> StartingState:
-    """The configuration sitting in the fully coupled window (state 0) at the end: float32 keeps it small."""
-    replica = int(np.flatnonzero(np.asarray(last_replica_states) == 0)[0])
-    sampler_state = sampler.sampler_states[replica]
-    positions = np.asarray(sampler_state.positions.value_in_unit(unit.nanometer), dtype=np.float32)
-    box = None
-    if periodic:
-        box = np.asarray(sampler_state.box_vectors.value_in_unit(unit.nanometer), dtype=np.float32)
-    return StartingState(positions_nm=positions, box_nm=box)
+def _continued_sampler_states(start: list[ReplicaState], prepared: PreparedSystem, n_windows: int) -> list:
+    """One SamplerState per window from an earlier run's final states, checked against this system."""
+    from openmmtools import states
+
+    if len(start) != n_windows:
+        raise ValueError(f"cannot extend: the earlier run had {len(start)} windows, this leg has {n_windows}")
+    sampler_states = []
+    for state in start:
+        if len(state.positions_nm) != prepared.n_atoms:
+            raise ValueError(
+                f"cannot extend: the earlier run had {len(state.positions_nm)} atoms, this system has {prepared.n_atoms}"
+            )
+        sampler_states.append(
+            states.SamplerState(
+                positions=np.asarray(state.positions_nm, dtype=float) * unit.nanometer,
+                velocities=np.asarray(state.velocities_nm_per_ps, dtype=float) * unit.nanometer / unit.picosecond,
+                box_vectors=None if state.box_nm is None else np.asarray(state.box_nm, dtype=float) * unit.nanometer,
+            )
+        )
+    return sampler_states
+
+
+def _final_states_by_window(sampler, last_replica_states: np.ndarray, periodic: bool) -> list[ReplicaState]:
+    """Each window's configuration, velocities and box at the end, window 0 first, in float64."""
+    replica_of_window = np.argsort(np.asarray(last_replica_states))
+    final_states = []
+    for replica in replica_of_window:
+        sampler_state = sampler.sampler_states[int(replica)]
+        box = None
+        if periodic:
+            box = np.asarray(sampler_state.box_vectors.value_in_unit(unit.nanometer), dtype=float)
+        final_states.append(
+            ReplicaState(
+                positions_nm=np.asarray(sampler_state.positions.value_in_unit(unit.nanometer), dtype=float),
+                velocities_nm_per_ps=np.asarray(
+                    sampler_state.velocities.value_in_unit(unit.nanometer / unit.picosecond), dtype=float
+                ),
+                box_nm=box,
+            )
+        )
+    return final_states

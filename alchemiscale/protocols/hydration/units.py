@@ -23,7 +23,7 @@ from .parameterize import (
     compute_parameters,
 )
 from .platforms import select_platform
-from .sampling import StartingState, run_replica_exchange
+from .sampling import ReplicaState, SamplingRun, run_replica_exchange
 from .settings import HydrationSettings
 
 
@@ -57,7 +57,11 @@ class HydrationSetupUnit(ProtocolUnit):
 
 
 class HydrationLegUnit(ProtocolUnit):
-    """One decoupling leg: build the system, run replica exchange, estimate ΔG with MBAR."""
+    """One decoupling leg: build the system, run replica exchange, estimate ΔG with MBAR.
+
+    ``start``, when extending, is the earlier leg's ``continuation`` output (see :func:`continuation`):
+    each window resumes from its own final state and the estimate pools the earlier samples with this run's.
+    """
 
     leg: ClassVar[str]
 
@@ -95,18 +99,16 @@ class HydrationLegUnit(ProtocolUnit):
             (schedule.lambda_electrostatics[i], schedule.lambda_sterics[i]) for i in cls._window_indices(settings)
         ]
         platform = select_platform(settings.engine_settings.platform, settings.engine_settings.precision)
-        starting_state = None
-        if start is not None:
-            starting_state = StartingState(np.asarray(start["positions_nm"]), _optional_array(start["box_nm"]))
         run = run_replica_exchange(
             prepared,
             windows,
             settings,
             platform,
             storage=Path(ctx.scratch) / f"{cls.leg}.nc",
-            start=starting_state,
+            start=None if start is None else _replica_states(start),
         )
-        estimate = mbar_estimate(run.reduced_energies, run.replica_states)
+        samples = continuation(run, earlier=start)
+        estimate = mbar_estimate(samples["reduced_energies"], samples["replica_states"])
         kt = kt_kcal_per_mol(settings.thermo_settings.temperature.m_as("kelvin"))
         return {
             "leg": cls.leg,
@@ -116,6 +118,7 @@ class HydrationLegUnit(ProtocolUnit):
             "n_windows": len(windows),
             "n_atoms": prepared.n_atoms,
             "n_iterations": settings.sampling_settings.n_iterations,
+            "n_iterations_pooled": len(samples["replica_states"]),
             "equilibration_iterations_discarded": estimate.equilibration_iterations,
             "statistical_inefficiency": estimate.statistical_inefficiency,
             "n_uncorrelated_iterations": estimate.n_uncorrelated_iterations,
@@ -125,8 +128,7 @@ class HydrationLegUnit(ProtocolUnit):
             "platform": platform.name,
             "precision": platform.precision,
             "extended": start is not None,
-            "final_positions_nm": run.final_state.positions_nm,
-            "final_box_nm": run.final_state.box_nm,
+            "continuation": samples,
         }
 
 
@@ -188,5 +190,38 @@ class HydrationResultUnit(ProtocolUnit):
         }
 
 
-def _optional_array(value) -> Optional[np.ndarray]:
-    return None if value is None else np.asarray(value)
+def continuation(run: SamplingRun, earlier: Optional[dict] = None) -> dict[str, Optional[np.ndarray]]:
+    """What an extension needs from a leg: every window's final state and the samples pooled so far.
+
+    Final states are float64 arrays stacked by window (positions and velocities ``[window, atom, 3]``,
+    boxes ``[window, 3, 3]`` or None in vacuum). An extension continues each window's trajectory, so its
+    iterations follow the earlier ones in one time series (its iteration 0 repeats the earlier last one and
+    is dropped): ``reduced_energies`` ``[iteration, replica,
+    window]`` (kT) and ``replica_states`` ``[iteration, replica]`` are the earlier leg's followed by this run's.
+    """
+    finals = run.final_states
+    reduced_energies, replica_states = run.reduced_energies, np.asarray(run.replica_states, dtype=np.int16)
+    if earlier is not None:
+        # This run's iteration 0 holds the configurations the earlier run ended with: they count once.
+        reduced_energies = np.concatenate([np.asarray(earlier["reduced_energies"]), reduced_energies[1:]])
+        replica_states = np.concatenate([np.asarray(earlier["replica_states"], dtype=np.int16), replica_states[1:]])
+    return {
+        "positions_nm": np.stack([f.positions_nm for f in finals]),
+        "velocities_nm_per_ps": np.stack([f.velocities_nm_per_ps for f in finals]),
+        "box_nm": None if finals[0].box_nm is None else np.stack([f.box_nm for f in finals]),
+        "reduced_energies": np.asarray(reduced_energies, dtype=float),
+        "replica_states": replica_states,
+    }
+
+
+def _replica_states(start: dict) -> list[ReplicaState]:
+    """The per-window starting states packed in a ``continuation`` dict."""
+    boxes = start["box_nm"]
+    return [
+        ReplicaState(
+            positions_nm=np.asarray(positions),
+            velocities_nm_per_ps=np.asarray(velocities),
+            box_nm=None if boxes is None else np.asarray(boxes[window]),
+        )
+        for window, (positions, velocities) in enumerate(zip(start["positions_nm"], start["velocities_nm_per_ps"]))
+    ]
