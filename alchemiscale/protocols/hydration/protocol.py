@@ -31,6 +31,10 @@ REPEAT_FIELDS = (
     "platform",
     "n_atoms_vacuum",
     "n_atoms_solvent",
+    "vacuum_uncorrelated_samples_per_state",
+    "solvent_uncorrelated_samples_per_state",
+    "min_uncorrelated_samples",
+    "low_sample_warning",
 )
 
 
@@ -41,7 +45,9 @@ class HydrationProtocolResult(ProtocolResult):
     an extension chain is one repeat, whose last successful DAG already pools the samples of those it extends.
     ``data["n_failed"]`` counts the DAGs that did not finish, ``data["n_duplicates"]`` results passed more
     than once (counted once) and ``data["n_extended"]`` results folded into an extension of them.
-    Estimates are ΔG_hyd = G(solvated) − G(gas).
+    Estimates are ΔG_hyd = G(solvated) − G(gas). Each repeat reports its uncorrelated samples per window
+    and ``low_sample_warning`` (fewer than ``analysis.MIN_UNCORRELATED_SAMPLES`` in some window), and so
+    does the result as a whole (:attr:`low_sample_warning`).
     """
 
     def get_estimate(self) -> Optional[Quantity]:
@@ -64,6 +70,11 @@ class HydrationProtocolResult(ProtocolResult):
             (r["delta_g_kcal_per_mol"] * ESTIMATE_UNIT, r["uncertainty_kcal_per_mol"] * ESTIMATE_UNIT)
             for r in self.data["repeats"]
         ]
+
+    @property
+    def low_sample_warning(self) -> bool:
+        """Some repeat's estimate rests on a window with fewer than about 20 uncorrelated samples."""
+        return any(r["low_sample_warning"] for r in self.data.get("repeats", []))
 
     def _combined(self) -> Optional[tuple[float, float]]:
         repeats = self.data.get("repeats", [])

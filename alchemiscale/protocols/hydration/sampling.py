@@ -45,27 +45,27 @@ def run_replica_exchange(
     windows: list[tuple[float, float]],
     settings: HydrationSettings,
     platform: PlatformChoice,
+    n_iterations: int,
     storage: Path,
     start: Optional[list[ReplicaState]] = None,
 ) -> SamplingRun:
-    """Decouple the solute over ``windows`` of (lambda_electrostatics, lambda_sterics).
+    """Decouple the solute over ``windows`` of (lambda_electrostatics, lambda_sterics) for ``n_iterations``.
 
-    A fresh run minimizes and equilibrates first (``minimization_max_iterations=0`` skips minimizing);
-    a run with ``start`` (one ReplicaState per window) continues each window from its own configuration
+    A fresh run minimizes, runs fully coupled MD at temperature (:func:`_equilibrated_start`), gives every
+    replica its own velocities drawn at temperature and equilibrates each window by replica exchange
+    before production (``minimization_max_iterations=0`` skips minimizing); a run with ``start`` (one ReplicaState per window) continues each window from its own configuration
     and velocities, without minimizing or equilibrating again.
     The netCDF file at ``storage`` holds per-iteration energies and stays where it is written (scratch).
     """
     with quiet_library_logs():
-        from openmmtools import cache, mcmc, multistate, states
+        from openmmtools import cache, mcmc, multistate
 
         thermodynamic_states = _thermodynamic_states(prepared, windows, settings)
         if start is None:
-            sampler_state = states.SamplerState(
-                positions=_minimized_positions(prepared, platform, settings) * unit.nanometer,
-                box_vectors=None if prepared.box_nm is None else prepared.box_nm * unit.nanometer,
-            )
+            equilibrated = _equilibrated_start(prepared, platform, settings, n_replicas=len(windows))
+            sampler_states, equilibration_md_ns = equilibrated.sampler_states(), equilibrated.simulated_ns
         else:
-            sampler_state = _continued_sampler_states(start, prepared, len(windows))
+            sampler_states, equilibration_md_ns = _continued_sampler_states(start, prepared, len(windows)), 0.0
         sampling = settings.sampling_settings
         move = mcmc.LangevinDynamicsMove(
             timestep=to_openmm(settings.integrator_settings.timestep),
@@ -75,7 +75,7 @@ def run_replica_exchange(
             n_restart_attempts=20,
         )
         sampler = multistate.ReplicaExchangeSampler(
-            mcmc_moves=move, number_of_iterations=sampling.n_iterations, online_analysis_interval=None
+            mcmc_moves=move, number_of_iterations=n_iterations, online_analysis_interval=None
         )
         sampler._global_citation_silence = True  # openmmtools prints a citation list to stdout otherwise
         # The global cache cannot change platform while it holds Contexts: empty it, then give the
@@ -88,9 +88,9 @@ def run_replica_exchange(
         sampler.sampler_context_cache = cache.ContextCache(
             platform=platform.platform, platform_properties=dict(platform.properties), capacity=None, time_to_live=None
         )
-        reporter = multistate.MultiStateReporter(str(storage), checkpoint_interval=sampling.n_iterations)
+        reporter = multistate.MultiStateReporter(str(storage), checkpoint_interval=n_iterations)
         try:
-            sampler.create(thermodynamic_states=thermodynamic_states, sampler_states=sampler_state, storage=reporter)
+            sampler.create(thermodynamic_states=thermodynamic_states, sampler_states=sampler_states, storage=reporter)
             equilibration_iterations = sampling.equilibration_iterations if start is None else 0
             if equilibration_iterations > 0:
                 sampler.equilibrate(equilibration_iterations)
@@ -105,31 +105,80 @@ def run_replica_exchange(
             for context_cache in (sampler.energy_context_cache, sampler.sampler_context_cache):
                 context_cache.empty()
     n_replicas = len(windows)
-    production_ns = n_replicas * sampling.n_iterations * settings.ns_per_iteration
+    production_ns = n_replicas * n_iterations * settings.ns_per_iteration
     return SamplingRun(
         reduced_energies=np.asarray(energies, dtype=float),
         replica_states=replica_states,
         final_states=final_states,
         sampling_seconds=sampling_seconds,
-        simulated_ns=production_ns + n_replicas * equilibration_iterations * settings.ns_per_iteration,
+        simulated_ns=production_ns
+        + n_replicas * equilibration_iterations * settings.ns_per_iteration
+        + equilibration_md_ns,
         production_ns=production_ns,
     )
 
 
-def _minimized_positions(prepared: PreparedSystem, platform: PlatformChoice, settings: HydrationSettings) -> np.ndarray:
-    """Minimize once, fully coupled and without alchemical forces, rather than once per replica."""
-    max_iterations = settings.sampling_settings.minimization_max_iterations
-    if max_iterations == 0:
-        return prepared.positions_nm
-    context = openmm.Context(
-        prepared.system, openmm.VerletIntegrator(0.001), platform.platform, dict(platform.properties)
+@dataclass(frozen=True)
+class _EquilibratedStart:
+    """Where a fresh run's replicas start: one equilibrated configuration, each replica's own velocities."""
+
+    positions_nm: np.ndarray
+    box_nm: Optional[np.ndarray]
+    velocities_nm_per_ps: list[np.ndarray]
+    simulated_ns: float
+
+    def sampler_states(self) -> list:
+        from openmmtools import states
+
+        box = None if self.box_nm is None else self.box_nm * unit.nanometer
+        return [
+            states.SamplerState(
+                positions=self.positions_nm * unit.nanometer,
+                velocities=velocities * unit.nanometer / unit.picosecond,
+                box_vectors=box,
+            )
+            for velocities in self.velocities_nm_per_ps
+        ]
+
+
+def _equilibrated_start(
+    prepared: PreparedSystem, platform: PlatformChoice, settings: HydrationSettings, n_replicas: int
+) -> _EquilibratedStart:
+    """Minimize and equilibrate once, fully coupled and without alchemical forces, rather than once per replica.
+
+    The MD runs at the protocol's temperature, at constant pressure in water (the solvent system carries a
+    barostat) and constant volume in vacuum; each replica then gets independent velocities at temperature.
+    """
+    sampling = settings.sampling_settings
+    temperature = to_openmm(settings.thermo_settings.temperature)
+    integrator = openmm.LangevinMiddleIntegrator(
+        temperature,
+        to_openmm(settings.integrator_settings.langevin_collision_rate),
+        to_openmm(settings.integrator_settings.timestep),
     )
-    if prepared.box_nm is not None:
-        context.setPeriodicBoxVectors(*(prepared.box_nm * unit.nanometer))
-    context.setPositions(prepared.positions_nm * unit.nanometer)
-    openmm.LocalEnergyMinimizer.minimize(context, maxIterations=max_iterations)
-    positions = context.getState(getPositions=True).getPositions(asNumpy=True)
-    return np.asarray(positions.value_in_unit(unit.nanometer), dtype=float)
+    context = openmm.Context(prepared.system, integrator, platform.platform, dict(platform.properties))
+    try:
+        if prepared.box_nm is not None:
+            context.setPeriodicBoxVectors(*(prepared.box_nm * unit.nanometer))
+        context.setPositions(prepared.positions_nm * unit.nanometer)
+        if sampling.minimization_max_iterations > 0:
+            openmm.LocalEnergyMinimizer.minimize(context, maxIterations=sampling.minimization_max_iterations)
+        context.setVelocitiesToTemperature(temperature)
+        integrator.step(sampling.equilibration_md_steps)
+        state = context.getState(getPositions=True)
+        positions = np.asarray(state.getPositions(asNumpy=True).value_in_unit(unit.nanometer), dtype=float)
+        box = None
+        if prepared.box_nm is not None:
+            box = np.asarray(state.getPeriodicBoxVectors(asNumpy=True).value_in_unit(unit.nanometer), dtype=float)
+        velocities = []
+        for _ in range(n_replicas):
+            context.setVelocitiesToTemperature(temperature)  # a fresh random seed each call
+            drawn = context.getState(getVelocities=True).getVelocities(asNumpy=True)
+            velocities.append(np.asarray(drawn.value_in_unit(unit.nanometer / unit.picosecond), dtype=float))
+    finally:
+        del context
+    md_ns = (sampling.equilibration_md_steps * settings.integrator_settings.timestep).m_as("nanosecond")
+    return _EquilibratedStart(positions, box, velocities, md_ns)
 
 
 def _thermodynamic_states(prepared: PreparedSystem, windows: list[tuple[float, float]], settings: HydrationSettings):

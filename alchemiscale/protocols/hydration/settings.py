@@ -20,6 +20,7 @@ FemtosecondQuantity: TypeAlias = Annotated[GufeQuantity, specify_quantity_units(
 InversePicosecondQuantity: TypeAlias = Annotated[GufeQuantity, specify_quantity_units("1/picosecond")]
 
 GaffVersion = Literal["gaff-2.11", "gaff-1.81"]
+AnalysisMethod = Literal["subsample", "block_bootstrap"]
 PlatformName = Literal["auto", "CUDA", "OpenCL", "CPU", "Reference"]
 Precision = Literal["auto", "mixed", "single", "double"]
 
@@ -46,8 +47,10 @@ FAST_CHANGES: dict[str, dict[str, Any]] = {
     },
     "sampling_settings": {
         "minimization_max_iterations": 200,
+        "equilibration_md_steps": 2500,
         "equilibration_iterations": 3,
         "n_iterations": 30,
+        "vacuum_n_iterations": 25,
         "steps_per_iteration": 125,
     },
 }
@@ -119,12 +122,22 @@ class SamplingSettings(SettingsBaseModel):
 
     minimization_max_iterations: int = Field(1000, ge=0)
     """Energy minimization of the fully coupled system before equilibration; 0 skips it."""
+    equilibration_md_steps: int = Field(25000, ge=0)
+    """MD steps of the fully coupled system at temperature after minimization (NPT in water, NVT in vacuum),
+    before every replica gets its own velocities drawn at temperature (skipped when extending)."""
     equilibration_iterations: int = Field(100, ge=0)
-    """Replica-exchange iterations discarded before production (skipped when extending)."""
-    n_iterations: int = Field(2500, ge=2)
-    """Production replica-exchange iterations per leg."""
+    """Replica-exchange iterations that relax each window before production (skipped when extending)."""
+    n_iterations: int = Field(2500, ge=3)
+    """Production replica-exchange iterations of the solvent leg."""
+    vacuum_n_iterations: int = Field(500, ge=3)
+    """Production replica-exchange iterations of the vacuum leg: its few atoms decorrelate fast, so it needs
+    fewer iterations than the solvent leg for a σ well below the solvent leg's."""
     steps_per_iteration: int = Field(250, ge=1)
     """MD steps between exchange attempts."""
+    analysis_method: AnalysisMethod = "subsample"
+    """How each leg's ΔG and σ are estimated (see docs, Analysis): ``subsample`` (MBAR on samples
+    subsampled by the correlation time of neighbouring-window energy differences, MBAR's σ) or
+    ``block_bootstrap`` (MBAR on every post-equilibration sample, σ from a block bootstrap)."""
 
 
 class EngineSettings(SettingsBaseModel):

@@ -80,6 +80,10 @@ class HydrationLegUnit(ProtocolUnit):
         raise NotImplementedError
 
     @classmethod
+    def _n_iterations(cls, settings: HydrationSettings) -> int:
+        raise NotImplementedError
+
+    @classmethod
     def _execute(
         cls,
         ctx: Context,
@@ -104,11 +108,14 @@ class HydrationLegUnit(ProtocolUnit):
             windows,
             settings,
             platform,
+            n_iterations=cls._n_iterations(settings),
             storage=Path(ctx.scratch) / f"{cls.leg}.nc",
             start=None if start is None else _replica_states(start),
         )
         samples = continuation(run, earlier=start)
-        estimate = mbar_estimate(samples["reduced_energies"], samples["replica_states"])
+        estimate = mbar_estimate(
+            samples["reduced_energies"], samples["replica_states"], method=settings.sampling_settings.analysis_method
+        )
         kt = kt_kcal_per_mol(settings.thermo_settings.temperature.m_as("kelvin"))
         return {
             "leg": cls.leg,
@@ -117,11 +124,14 @@ class HydrationLegUnit(ProtocolUnit):
             "min_neighbour_overlap": estimate.min_neighbour_overlap,
             "n_windows": len(windows),
             "n_atoms": prepared.n_atoms,
-            "n_iterations": settings.sampling_settings.n_iterations,
+            "n_iterations": cls._n_iterations(settings),
             "n_iterations_pooled": len(samples["replica_states"]),
             "equilibration_iterations_discarded": estimate.equilibration_iterations,
             "statistical_inefficiency": estimate.statistical_inefficiency,
-            "n_uncorrelated_iterations": estimate.n_uncorrelated_iterations,
+            "analysis_method": estimate.method,
+            "uncorrelated_samples_per_state": list(estimate.uncorrelated_samples_per_state),
+            "min_uncorrelated_samples": estimate.min_uncorrelated_samples,
+            "low_sample_warning": estimate.low_sample_warning,
             "simulated_ns": run.simulated_ns,
             "ns_per_day": run.production_ns / run.sampling_seconds * 86400.0,
             "wall_time_s": time.perf_counter() - started,
@@ -145,6 +155,10 @@ class VacuumLegUnit(HydrationLegUnit):
     def _window_indices(cls, settings: HydrationSettings) -> list[int]:
         return settings.lambda_settings.vacuum_window_indices()
 
+    @classmethod
+    def _n_iterations(cls, settings: HydrationSettings) -> int:
+        return settings.sampling_settings.vacuum_n_iterations
+
 
 class SolventLegUnit(HydrationLegUnit):
     """Switches off the solute's electrostatics, then its sterics, in a periodic TIP3P box."""
@@ -158,6 +172,10 @@ class SolventLegUnit(HydrationLegUnit):
     @classmethod
     def _window_indices(cls, settings: HydrationSettings) -> list[int]:
         return list(range(settings.n_windows))
+
+    @classmethod
+    def _n_iterations(cls, settings: HydrationSettings) -> int:
+        return settings.sampling_settings.n_iterations
 
 
 class HydrationResultUnit(ProtocolUnit):
@@ -187,6 +205,10 @@ class HydrationResultUnit(ProtocolUnit):
             "platform": solv["platform"],
             "n_atoms_vacuum": vac["n_atoms"],
             "n_atoms_solvent": solv["n_atoms"],
+            "vacuum_uncorrelated_samples_per_state": vac["uncorrelated_samples_per_state"],
+            "solvent_uncorrelated_samples_per_state": solv["uncorrelated_samples_per_state"],
+            "min_uncorrelated_samples": min(vac["min_uncorrelated_samples"], solv["min_uncorrelated_samples"]),
+            "low_sample_warning": vac["low_sample_warning"] or solv["low_sample_warning"],
         }
 
 
