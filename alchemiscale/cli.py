@@ -82,6 +82,8 @@ def gunicorn_options(prefix: str) -> Callable:
             envvar_option("--host", envvar=f"{prefix}_HOST", default="127.0.0.1", help="Address to bind."),
             envvar_option("--port", envvar=f"{prefix}_PORT", type=int, default=80, help="Port to bind."),
             envvar_option("--loglevel", envvar=f"{prefix}_LOGLEVEL", default="info", help="Log level."),
+            envvar_option("--log-format", envvar="ALCHEMISCALE_LOG_FORMAT", type=click.Choice(["text", "json"]),
+                          default="text", help="Log lines as text or as one JSON object each."),
             click.option("-c", "--config-file", type=click.File(), help="YAML file of extra gunicorn settings."),
             click.option("-j", "--config-json", help="JSON of extra gunicorn settings (overrides the YAML file)."),
         ]):
@@ -99,7 +101,7 @@ def export_server_settings(params: dict[str, Any]) -> None:
         "local_root": "ALCHEMISCALE_LOCAL_OBJECT_STORE_ROOT", "access_key_id": "AWS_ACCESS_KEY_ID",
         "secret_access_key": "AWS_SECRET_ACCESS_KEY", "session_token": "AWS_SESSION_TOKEN",
         "s3_bucket": "AWS_S3_BUCKET", "s3_prefix": "AWS_S3_PREFIX", "default_region": "AWS_DEFAULT_REGION",
-        "endpoint_url": "AWS_ENDPOINT_URL", "jwt_secret": "JWT_SECRET_KEY",
+        "endpoint_url": "AWS_ENDPOINT_URL", "jwt_secret": "JWT_SECRET_KEY", "log_format": "ALCHEMISCALE_LOG_FORMAT",
         "jwt_expire_seconds": "JWT_EXPIRE_SECONDS", "jwt_algorithm": "JWT_ALGORITHM",
     }
     for param, env in names.items():
@@ -131,8 +133,32 @@ def gunicorn_settings(params: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def prepare_metrics_dir() -> None:
+    """Multiprocess metrics (see ``base/metrics.py``): ``PROMETHEUS_MULTIPROC_DIR`` as given, emptied of
+    a previous run's files, or a fresh folder; set before any worker imports prometheus-client."""
+    import tempfile
+
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given:
+        Path(given).mkdir(parents=True, exist_ok=True)
+        for stale in Path(given).glob("*.db"):
+            stale.unlink()
+    else:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="alchemiscale-metrics-")
+
+
+def _metrics_child_exit(server, worker) -> None:
+    """gunicorn hook: a dead worker's live gauges leave the sum; its counters stay."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
 def run_gunicorn(app_path: str, settings: dict[str, Any]) -> None:
     from gunicorn.app.base import BaseApplication
+
+    prepare_metrics_dir()
+    settings = {"child_exit": _metrics_child_exit, **settings}
 
     class ApiApplication(BaseApplication):
         def load_config(self):

@@ -101,6 +101,19 @@ class IdempotencySettings(FrozenSettings):
     ALCHEMISCALE_IDEMPOTENCY_MAX_RESPONSE_BYTES: int = Field(default=8 * 1024**2, gt=0)
 
 
+class MetricsSettings(FrozenSettings):
+    """``GET /metrics`` (see ``base/metrics.py``): open unless a token is set; store gauges cached this long."""
+
+    ALCHEMISCALE_METRICS_TOKEN: Optional[SecretStr] = None
+    ALCHEMISCALE_METRICS_CACHE_SECONDS: float = Field(default=10.0, ge=0)
+
+
+class LoggingSettings(FrozenSettings):
+    """Log line format of the APIs (see ``base/logs.py``); unset, the server's own logging is kept."""
+
+    ALCHEMISCALE_LOG_FORMAT: Optional[Literal["text", "json"]] = None
+
+
 @lru_cache
 def get_neo4jstore_settings() -> Neo4jStoreSettings:
     return Neo4jStoreSettings()
@@ -144,3 +157,13 @@ def get_compute_api_settings() -> ComputeAPISettings:
 @lru_cache
 def get_idempotency_settings() -> IdempotencySettings:
     return IdempotencySettings()
+
+
+@lru_cache
+def get_metrics_settings() -> MetricsSettings:
+    return MetricsSettings()
+
+
+@lru_cache
+def get_logging_settings() -> LoggingSettings:
+    return LoggingSettings()

@@ -67,12 +67,16 @@ from ..security.models import CredentialedEntity, Token, TokenData
 from ..settings import (
     JWTSettings,
     get_jwt_settings,
+    get_logging_settings,
     get_neo4jstore_settings,
     get_objectstore_settings,
 )
 from ..storage.statestore import Neo4jStore
 from .body import add_body_limits
+from .docs_pages import add_offline_docs
 from .idempotency import add_idempotency_middleware
+from .logs import add_request_ids, configure_logging, install_log_context
+from .metrics import add_metrics
 
 logger = logging.getLogger(__name__)
 
@@ -395,11 +399,18 @@ def create_base_app(api_name: str, credential_cls: type[CredentialedEntity], **f
     # Upstream's clients POST their JSON bodies without a Content-Type header; FastAPI's strict
     # default would not read those as JSON. The strictness guards against cross-site requests
     # riding on a browser's cookies, and these APIs accept bearer tokens only.
-    app = FastAPI(title=api_name, version=__version__, strict_content_type=False, **fastapi_kwargs)
+    app = FastAPI(title=api_name, version=__version__, strict_content_type=False,
+                  docs_url=None, redoc_url=None, **fastapi_kwargs)
     app.state.credential_class = credential_cls
+    install_log_context()
+    if get_logging_settings().ALCHEMISCALE_LOG_FORMAT:
+        configure_logging(get_logging_settings().ALCHEMISCALE_LOG_FORMAT)
+    add_offline_docs(app)
     add_idempotency_middleware(app)  # inside the gzip middleware: records hold plain answers
     add_gzip_middleware(app)
-    add_body_limits(app, get_jwt_settings_depends)  # outermost: refuses bodies before anything reads them
+    add_body_limits(app, get_jwt_settings_depends)  # refuses bodies before anything inside reads them
+    add_metrics(app, api_name)  # outside the body limits: refusals are counted too
+    add_request_ids(app)  # outermost: every log line of a request carries its id
     register_exception_handlers(app)
     app.include_router(make_ping_router(api_name))
     app.include_router(make_token_router(credential_cls))

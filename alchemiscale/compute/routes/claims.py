@@ -17,6 +17,7 @@ from ...base.api import (
     validate_scopes,
     validate_scopes_query,
 )
+from ...base.metrics import TASKS_CLAIMED
 from ...models import ComputeServiceID, Scope, ScopedKey, minimize_scopes
 from ...security.models import TokenData
 from ...storage.models import utcnow
@@ -102,6 +103,7 @@ def claim_taskhub_tasks(
     service = parse_service_id(body.compute_service_id)
     require_owned_service(n4js, service, caller)
     tasks = n4js.claim_taskhub_tasks(taskhub, service, count=body.count, protocols=body.protocols)
+    TASKS_CLAIMED.inc(sum(task is not None for task in tasks))
     return _padded([task for task in tasks if task is not None], body.count)
 
 
@@ -123,4 +125,5 @@ def claim_tasks(
     scopes = permitted_scopes(body.scopes, caller)
     weights = taskhub_weights(n4js, scopes, body.scopes_exclude or [])
     claimed = claim_weighted(n4js, weights, service, body.count, protocols)
+    TASKS_CLAIMED.inc(len(claimed))
     return _padded(claimed, body.count)

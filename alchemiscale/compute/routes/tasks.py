@@ -21,6 +21,7 @@ from ...base.api import (
     require_kind,
     validate_scopes,
 )
+from ...base.metrics import RESULT_BYTES, RESULTS_UPLOADED
 from ...compression import (
     ResultDecodeError,
     bytes_to_latin1,
@@ -149,6 +150,8 @@ def set_task_result(
         if not n4js.check_existence(ref.scoped_key(ref.scope)):
             _delete_quietly(objectstore, ref.location)
         raise
+    RESULTS_UPLOADED.labels(ok=str(bool(summary["ok"])).lower()).inc()
+    RESULT_BYTES.observe(len(data))
     if recorded.status == "error":
         n4js.log_failure_compute_service(service, utcnow())
         restarted = n4js.resolve_task_restarts([task])

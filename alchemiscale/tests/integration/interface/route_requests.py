@@ -25,6 +25,7 @@ def _scope_params(d: Dataset) -> dict[str, str]:
 ROUTES: dict[tuple[str, str], Callable[[Dataset], Call]] = {
     # base
     ("GET", "/ping"): lambda d: Call("GET", "/ping", access="public"),
+    ("GET", "/metrics"): lambda d: Call("GET", "/metrics", access="public"),  # open: ALCHEMISCALE_METRICS_TOKEN unset
     ("POST", "/token"): lambda d: Call("POST", "/token", access="public", data={"username": d.user, "password": KEY}),
     ("GET", "/info"): lambda d: Call("GET", "/info", access="any"),
     ("GET", "/check"): lambda d: Call("GET", "/check", access="any"),

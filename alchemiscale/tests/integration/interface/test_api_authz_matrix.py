@@ -10,6 +10,8 @@ from __future__ import annotations
 import pytest
 
 from alchemiscale.base.body import BodyLimitMiddleware
+from alchemiscale.base.logs import RequestIdMiddleware
+from alchemiscale.base.metrics import MetricsMiddleware
 from alchemiscale.interface.api import app
 
 from ..authz import check_route_authorization
@@ -31,8 +33,10 @@ def test_route_table_covers_every_route():
         "untested": sorted(set(served) - set(ROUTES)),
         "not served": sorted(set(ROUTES) - set(served)),
     }
-    assert len(served) == 66  # 61 upstream routes, /token, three additions, and POST beside upstream's GET clear
-    assert app.user_middleware[0].cls is BodyLimitMiddleware  # outermost: bodies are checked before any route
+    assert len(served) == 67  # 61 upstream routes, /token, three additions, POST beside upstream's GET clear, /metrics
+    # outside the body limits only the request ids and the request counts: bodies are checked before any route
+    outer = [middleware.cls for middleware in app.user_middleware[:3]]
+    assert outer == [RequestIdMiddleware, MetricsMiddleware, BodyLimitMiddleware]
 
 
 @pytest.mark.parametrize("route_key", sorted(ROUTES), ids=lambda k: f"{k[0]} {k[1]}")
