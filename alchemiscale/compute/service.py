@@ -22,11 +22,13 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ..base.client import AlchemiscaleClientError
+from ..base.logs import JsonFormatter, install_log_context
 from ..compression import decompress_keyed_chain, serialize_protocoldagresult, summarize_protocoldagresult
 from ..models import ComputeManagerID, ComputeServiceID, Scope, ScopedKey
 from ..sleep import InterruptableSleep, SleepInterrupted
 from .client import AlchemiscaleComputeClient
 from .execution import ChildExecution, failed_protocoldagresult
+from .metrics import ServiceMetrics
 from .provenance import host_provenance, unit_provenance, utc_now_iso
 from .settings import ComputeServiceSettings
 from .signals import install_stop_handlers
@@ -44,12 +46,18 @@ class _UTCFormatter(logging.Formatter):
     converter = time.gmtime
 
 
-def make_logger(compute_service_id: str, loglevel: str, logfile: Optional[Path]) -> logging.Logger:
-    """``[UTC time] [service id] [LEVEL] message`` lines to stdout and, if given, to ``logfile``."""
+def make_logger(
+    compute_service_id: str, loglevel: str, logfile: Optional[Path], log_format: str = "text"
+) -> logging.Logger:
+    """``[UTC time] [service id] [LEVEL] message`` lines (or JSON objects) to stdout and, if given, to ``logfile``."""
+    install_log_context()
     logger = logging.getLogger(f"{LOGGER_NAME}.{compute_service_id}")
     logger.setLevel(loglevel)
     logger.propagate = False
-    formatter = _UTCFormatter(f"[%(asctime)s UTC] [{compute_service_id}] [%(levelname)s] %(message)s")
+    formatter = (
+        JsonFormatter() if log_format == "json"
+        else _UTCFormatter(f"[%(asctime)s UTC] [{compute_service_id}] [%(levelname)s] %(message)s")
+    )
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stdout)]
     if logfile is not None:
         Path(logfile).parent.mkdir(parents=True, exist_ok=True)
@@ -94,7 +102,9 @@ class SynchronousComputeService:
             retry_max_seconds=settings.client_retry_max_seconds,
             verify=settings.client_verify,
         )
-        self.logger = make_logger(self.compute_service_id, settings.loglevel, settings.logfile)
+        self.logger = make_logger(self.compute_service_id, settings.loglevel, settings.logfile, settings.log_format)
+        self.metrics = ServiceMetrics(str(self.compute_service_id))
+        self.metrics_port: Optional[int] = None  # bound when started, if settings.metrics_port is set
         self.tasks_executed = 0
         self._sleep = InterruptableSleep()
         self._stop = threading.Event()
@@ -126,6 +136,9 @@ class SynchronousComputeService:
             self._close()
             raise
         self.logger.info("registered with %s as %s", self.settings.api_url, self.compute_service_id)
+        if self.settings.metrics_port is not None:
+            self.metrics_port = self.metrics.serve(self.settings.metrics_host, self.settings.metrics_port)
+            self.logger.info("metrics on http://%s:%s/metrics", self.settings.metrics_host, self.metrics_port)
         heartbeat = threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True)
         heartbeat.start()
         try:
@@ -176,6 +189,7 @@ class SynchronousComputeService:
 
     def _close(self) -> None:
         self.client.close()
+        self.metrics.close()
         for handler in list(self.logger.handlers):
             self.logger.removeHandler(handler)
             handler.close()
@@ -273,6 +287,7 @@ class SynchronousComputeService:
     def execute(self, task: ScopedKey) -> Optional[ScopedKey]:
         """Run one claimed Task and push its result; returns the result's ScopedKey, or None if none was pushed."""
         self.logger.info("executing task %s", task)
+        self.metrics.started(str(task))
         start = utc_now_iso()
         transformation_key = None
         try:
@@ -280,6 +295,7 @@ class SynchronousComputeService:
                 transformation, extends = self.client.retrieve_task_transformation(task)
             except AlchemiscaleClientError as e:
                 self.logger.error("could not retrieve the transformation of task %s: %s", task, e)
+                self.metrics.finished("not_pushed")
                 return None
             transformation_key = str(transformation.key)
             protocoldag = create_protocoldag(transformation, extends, name=str(task))
@@ -312,6 +328,7 @@ class SynchronousComputeService:
             exitcode = execution.wait()
             if execution.cancelled:
                 self.logger.warning("task %s was stopped before it finished; no result pushed", task)
+                self.metrics.finished("not_pushed")
                 return None
             if exitcode != 0:
                 self.logger.error("the process executing task %s exited with code %s", task, exitcode)
@@ -328,7 +345,8 @@ class SynchronousComputeService:
 
     def push_result(self, task: ScopedKey, protocoldagresult: bytes) -> Optional[ScopedKey]:
         """Upload serialized result bytes as they are; log the outcome the server will record."""
-        summary = summarize_protocoldagresult(decompress_keyed_chain(protocoldagresult))
+        chain = decompress_keyed_chain(protocoldagresult)
+        summary = summarize_protocoldagresult(chain)
         for failure in summary["failures"]:
             self.logger.warning("task %s: a unit failed: %s", task, failure["exception"])
             self.logger.debug("task %s: traceback:\n%s", task, failure["traceback"])
@@ -336,8 +354,10 @@ class SynchronousComputeService:
             result_key = self.client.set_task_result_bytes(task, protocoldagresult, self.compute_service_id)
         except AlchemiscaleClientError as e:
             self.logger.error("could not push the result of task %s: %s", task, e)
+            self.metrics.finished("not_pushed")
             return None
         self.logger.info("task %s %s; result %s", task, "completed" if summary["ok"] else "failed", result_key)
+        self.metrics.finished("completed" if summary["ok"] else "failed", chain)
         return result_key
 
 

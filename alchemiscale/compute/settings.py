@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Literal, Optional, Union
 
 import yaml
 from pydantic import (
@@ -71,6 +71,13 @@ class ComputeServiceSettings(BaseModel):
     # logging
     loglevel: str = "WARN"
     logfile: Optional[Path] = None
+    log_format: Literal["text", "json"] = Field("text", description="log lines as text or one JSON object each")
+
+    # metrics (see compute/metrics.py)
+    metrics_port: Optional[int] = Field(
+        None, ge=0, le=65535, description="serve Prometheus metrics on this port (0: any free one); None: off"
+    )
+    metrics_host: str = Field("127.0.0.1", description="address the metrics endpoint binds")
 
     # client
     client_cache_directory: Optional[Path] = None

@@ -24,6 +24,8 @@ from alchemiscale.tests.integration.servers import running_uvicorn
 
 USER_APP = "alchemiscale.interface.api:app"
 MAX_BODY_BYTES = 4096
+METRICS_TOKEN = secrets.token_hex(16)
+SCRAPER = {"Authorization": f"Bearer {METRICS_TOKEN}"}
 
 
 def metric_value(text: str, name: str, **labels: str) -> float:
@@ -56,12 +58,12 @@ def observed(neo4j_server, n4js, network_chain, tmp_path_factory):
         "NEO4J_DBNAME": neo4j_server.dbname, "JWT_SECRET_KEY": jwt_secret,
         "ALCHEMISCALE_OBJECT_STORE": "local", "ALCHEMISCALE_LOCAL_OBJECT_STORE_ROOT": str(workdir / "objects"),
         "ALCHEMISCALE_LOG_FORMAT": "json", "ALCHEMISCALE_METRICS_CACHE_SECONDS": "0",
-        "ALCHEMISCALE_MAX_BODY_BYTES": str(MAX_BODY_BYTES),
+        "ALCHEMISCALE_MAX_BODY_BYTES": str(MAX_BODY_BYTES), "ALCHEMISCALE_METRICS_TOKEN": METRICS_TOKEN,
     }
     log = workdir / "user-api.log"
     with running_uvicorn(USER_APP, env, log_path=log) as url:
         yield {"url": url, "scope": scope, "tasks": tasks, "user": user, "key": key, "log": log,
-               "secrets": [key, jwt_secret, neo4j_server.password]}
+               "secrets": [key, jwt_secret, neo4j_server.password, METRICS_TOKEN]}
 
 
 def login(url: str, user: str, key: str) -> str:
@@ -74,7 +76,7 @@ def test_metrics_count_requests_by_route_template_and_read_the_store(observed):
     url, scope = observed["url"], observed["scope"]
     token = login(url, observed["user"], observed["key"])
     network_path = "/networks/{network_scoped_key}"
-    before = httpx.get(f"{url}/metrics")
+    before = httpx.get(f"{url}/metrics", headers=SCRAPER)
     assert before.status_code == 200
     assert before.headers["content-type"].startswith("text/plain")
     refused_before = metric_value(before.text, "alchemiscale_http_requests_total", route="/networks", status="413")
@@ -84,7 +86,7 @@ def test_metrics_count_requests_by_route_template_and_read_the_store(observed):
                          headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
     assert refused.status_code == 413
 
-    after = httpx.get(f"{url}/metrics").text
+    after = httpx.get(f"{url}/metrics", headers=SCRAPER).text
     assert metric_value(after, "alchemiscale_http_requests_total", route=network_path) - metric_value(
         before.text, "alchemiscale_http_requests_total", route=network_path) == 3
     assert metric_value(after, "alchemiscale_http_request_duration_seconds_count", route=network_path) >= 3
@@ -96,6 +98,15 @@ def test_metrics_count_requests_by_route_template_and_read_the_store(observed):
     assert metric_value(after, "alchemiscale_objectstore_up") == 1
     assert "alchemiscale_compute_services " in after
     assert "alchemiscale_compute_service_oldest_heartbeat_age_seconds " in after
+
+
+def test_metrics_need_the_token_when_one_is_set(observed):
+    url = observed["url"]
+    assert httpx.get(f"{url}/metrics").status_code == 401
+    assert httpx.get(f"{url}/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    user_token = login(url, observed["user"], observed["key"])
+    assert httpx.get(f"{url}/metrics", headers={"Authorization": f"Bearer {user_token}"}).status_code == 401
+    assert httpx.get(f"{url}/metrics", headers=SCRAPER).status_code == 200
 
 
 def test_request_ids_are_returned_and_logged_in_json_without_secrets(observed):
@@ -169,7 +180,7 @@ def test_metrics_sum_every_gunicorn_worker(neo4j_env, tmp_path):
                 assert first.get("/ping").status_code == 200
                 assert second.get("/ping").status_code == 200
         worker_files = {path.name.rsplit("_", 1)[-1] for path in (tmp_path / "metrics").glob("*.db")}
-        scrapes = [httpx.get(f"{url}/metrics").text for _ in range(4)]
+        scrapes = [httpx.get(f"{url}/metrics", headers=SCRAPER).text for _ in range(4)]
         pings = [metric_value(text, "alchemiscale_http_requests_total", route="/ping", status="200") for text in scrapes]
         assert min(pings) >= 20  # at least the 20 above (wait_for_ping adds its own), whichever worker answered
         assert len(worker_files) >= 1
