@@ -6,7 +6,8 @@ hold more than the caps in :class:`~alchemiscale.settings.BodyLimitSettings` all
 
 - a query parameter longer than ``ALCHEMISCALE_MAX_QUERY_VALUE_LENGTH`` characters: 422 naming it;
 - a body from a caller without a valid bearer token: 401 before a byte of it is read (only
-  ``POST /token``, the login form, needs no token; it gets ``ALCHEMISCALE_MAX_LOGIN_BODY_BYTES``);
+  ``POST /token`` and the dashboard's ``POST /dashboard/login``, the login forms, need no token;
+  they get ``ALCHEMISCALE_MAX_LOGIN_BODY_BYTES``);
 - a body longer than ``ALCHEMISCALE_MAX_BODY_BYTES`` as received: 413, at once when its
   ``Content-Length`` says so, else as soon as the streamed bytes pass the cap;
 - a gzip body (``Content-Encoding: gzip``, as upstream's and this project's clients send large
@@ -39,7 +40,7 @@ from ..settings import BodyLimitSettings, JWTSettings, get_body_limit_settings
 
 logger = logging.getLogger(__name__)
 
-LOGIN_PATH = "/token"
+LOGIN_PATHS = frozenset({"/token", "/dashboard/login"})  # the API's login form and the dashboard's
 DECOMPRESSION_BATCH_BYTES = 1024**2  # compressed bytes gathered before a worker thread gunzips them
 DECOMPRESSED_PIECE_BYTES = 1024**2  # output held in pieces of this size, so a refused body costs at most its cap
 DECOMPRESSION_THREADS = 2  # bodies gunzipped at once per process; route handlers keep their own threads
@@ -166,7 +167,7 @@ class BodyLimitMiddleware:
             if declared == 0:
                 await self.app(scope, receive, send)
                 return
-            if route_path(scope) == LOGIN_PATH and scope["method"] == "POST":
+            if route_path(scope) in LOGIN_PATHS and scope["method"] == "POST":
                 wire_cap = expanded_cap = limits.ALCHEMISCALE_MAX_LOGIN_BODY_BYTES
                 wire_setting = expanded_setting = "ALCHEMISCALE_MAX_LOGIN_BODY_BYTES"
             else:

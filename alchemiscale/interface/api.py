@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from ..base.api import create_base_app
 from ..security.models import CredentialedUserIdentity
+from .dashboard import add_dashboard
 from .routes import ROUTERS
 
 API_NAME = "AlchemiscaleAPI"
@@ -21,6 +22,7 @@ def create_app() -> FastAPI:
     app = create_base_app(API_NAME, CredentialedUserIdentity)
     for router in ROUTERS:
         app.include_router(router)
+    add_dashboard(app)
     return app
 
 

@@ -5,6 +5,7 @@ from .admin import AdminMixin
 from .base import Neo4jStoreBase, Neo4jStoreError
 from .claims import ClaimsMixin
 from .compute import ComputeMixin
+from .dashboard import DashboardMixin
 from .idempotency import IdempotencyMixin, IdempotencyRecord
 from .identities import IdentitiesMixin
 from .networks import NetworksMixin
@@ -32,6 +33,7 @@ class Neo4jStore(
     RestartsMixin,
     ResultsMixin,
     StrategiesMixin,
+    DashboardMixin,
     IdentitiesMixin,
     IdempotencyMixin,
     Neo4jStoreBase,

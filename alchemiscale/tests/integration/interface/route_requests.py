@@ -1,7 +1,10 @@
 """One valid request per user-API route, built from a Dataset, with what a foreign token gets back.
 
 The access kinds (``scoped``, ``query``, ``bulk``, ``own``, ``any``, ``public``) are explained in
-:mod:`alchemiscale.tests.integration.authz`.
+:mod:`alchemiscale.tests.integration.authz`. The dashboard's routes authenticate with a cookie
+instead of a bearer token; their kinds are ``dashboard`` (a page of the data's scope: a foreign
+identity gets 401), ``dashboard-any`` (a listing: a foreign identity sees none of the data) and
+``dashboard-public`` (the login form).
 """
 
 from __future__ import annotations
@@ -183,6 +186,24 @@ ROUTES: dict[tuple[str, str], Callable[[Dataset], Call]] = {
     ),
     ("GET", "/networks/{network_scoped_key}/strategy/status"): lambda d: Call(
         "GET", f"/networks/{d.network}/strategy/status"
+    ),
+    # dashboard
+    ("GET", "/dashboard/login"): lambda d: Call("GET", "/dashboard/login", access="dashboard-public"),
+    ("POST", "/dashboard/login"): lambda d: Call(
+        "POST", "/dashboard/login", access="dashboard-public", data={"identifier": d.user, "key": KEY}
+    ),
+    ("GET", "/dashboard/"): lambda d: Call("GET", "/dashboard/", access="dashboard-any"),
+    ("GET", "/dashboard/data/overview"): lambda d: Call("GET", "/dashboard/data/overview", access="dashboard-any"),
+    ("GET", "/dashboard/compute"): lambda d: Call("GET", "/dashboard/compute", access="dashboard-any"),
+    ("GET", "/dashboard/data/compute"): lambda d: Call("GET", "/dashboard/data/compute", access="dashboard-any"),
+    ("GET", "/dashboard/networks/{network_scoped_key}"): lambda d: Call(
+        "GET", f"/dashboard/networks/{d.network}", access="dashboard"
+    ),
+    ("GET", "/dashboard/data/networks/{network_scoped_key}"): lambda d: Call(
+        "GET", f"/dashboard/data/networks/{d.network}", access="dashboard"
+    ),
+    ("GET", "/dashboard/tasks/{task_scoped_key}/failures"): lambda d: Call(
+        "GET", f"/dashboard/tasks/{d.tasks[1]}/failures", access="dashboard"
     ),
     ("POST", "/networks/{network_scoped_key}/strategy/awake"): lambda d: Call(
         "POST", f"/networks/{d.network}/strategy/awake"
