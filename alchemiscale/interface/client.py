@@ -19,6 +19,7 @@ from ..models import Scope, ScopedKey
 from ..storage.models import NetworkStateEnum
 from .client_common import ScopedKeyLike, as_scoped_key, optional_scoped_keys, wire_keys
 from .client_results import ResultFormat, ResultsMixin
+from .client_html import StatusCounts
 from .client_status import print_status_table
 from .client_tasks import TasksMixin
 
@@ -311,15 +312,17 @@ class AlchemiscaleClient(TasksMixin, ResultsMixin, AlchemiscaleBaseClient):
         matches the ``network_state`` regex (``None``: any state)."""
         scope = scope or Scope()
         counts = self._get_resource(f"/scopes/{scope}/status", {"network_state": network_state})
+        counts = StatusCounts(counts, f"Status of Tasks in scope {scope}")
         if visualize:
-            print_status_table(counts, f"Status of Tasks in scope {scope}")
+            print_status_table(counts, counts.title)
         return counts
 
     def get_network_status(self, network: ScopedKeyLike, visualize: bool = True) -> dict[str, int]:
         sk = as_scoped_key(network)
         counts = self._get_resource(f"/networks/{sk}/status")
+        counts = StatusCounts(counts, f"Status of Tasks in network {sk}")
         if visualize:
-            print_status_table(counts, f"Status of Tasks in network {sk}")
+            print_status_table(counts, counts.title)
         return counts
 
     def get_networks_status(self, networks: Sequence[ScopedKeyLike], batch_size: int = 1000) -> list[dict[str, int]]:
@@ -334,7 +337,8 @@ class AlchemiscaleClient(TasksMixin, ResultsMixin, AlchemiscaleBaseClient):
     def get_transformation_status(self, transformation: ScopedKeyLike, visualize: bool = True) -> dict[str, int]:
         sk = as_scoped_key(transformation)
         counts = self._get_resource(f"/transformations/{sk}/status")
+        counts = StatusCounts(counts, f"Status of Tasks of Transformation {sk}")
         if visualize:
-            print_status_table(counts, f"Status of Tasks of Transformation {sk}")
+            print_status_table(counts, counts.title)
         return counts
 

@@ -21,6 +21,7 @@ from ..base.client import AlchemiscaleBaseClient, progress_bar
 from ..compression import deserialize_protocoldagresult, latin1_to_bytes
 from ..models import ScopedKey
 from .client_common import as_scoped_keys
+from .client_html import NetworkResults
 
 if TYPE_CHECKING:  # pragma: no cover
     from gufe import Transformation
@@ -292,7 +293,8 @@ class ResultsMixin(AlchemiscaleBaseClient):
                         bar.advance()
 
                     await asyncio.gather(*(fetch(tf) for tf in transformations))
-            return {tf: results[tf] for tf in transformations}
+            return NetworkResults({tf: results[tf] for tf in transformations},
+                                  {tf: transformation_object(tf).name for tf in transformations})
 
         return self._run_async(fetch_all())
 

@@ -177,3 +177,32 @@ def test_status_history_and_tracebacks(client, computed):
     (failure,) = per_task
     assert failure["result_ref"] == computed["refs"][failing_task]
     assert failure["tracebacks"] and all(FAILURE_MESSAGE in tb for tb in failure["tracebacks"])
+
+
+def test_status_and_results_show_as_html_tables_in_jupyter(client, computed, transformation, user_scope):
+    counts = client.get_network_status(computed["network"], visualize=False)
+    assert counts == {"complete": 2, "error": 1}  # still the dict upstream's client returns
+    html = counts._repr_html_()
+    assert f"Status of Tasks in network {computed['network']}" in html
+    assert "<td>complete</td><td style=\"text-align: right\">2</td>" in html
+    assert "<td>error</td><td style=\"text-align: right\">1</td>" in html
+    assert "<td>waiting</td><td style=\"text-align: right\">0</td>" in html
+
+    results = client.get_network_results(computed["network"], visualize=False)
+    html = results._repr_html_()
+    expected = results[computed["tf"]]
+    assert f"<td>{transformation.name}</td>" in html
+    assert f"{expected.get_estimate()} ± {expected.get_uncertainty()}" in html
+    assert "no result" in html  # the failing Transformation has no successful result
+    dags = client.get_network_results(computed["network"], return_as="ProtocolDAGResults", visualize=False)
+    assert "2 results" in dags._repr_html_() and "0 results" in dags._repr_html_()
+
+
+def test_estimates_show_with_their_units():
+    from openff.units import unit
+
+    from alchemiscale.interface.client_html import quantity_text
+
+    assert quantity_text(-1.23456 * unit.kilocalorie_per_mole) == "-1.235 kcal/mol"
+    assert quantity_text(2.5 * unit.kilojoule / unit.mole) == "2.500 kJ/mol"
+    assert quantity_text(3.0) == "3.0"
