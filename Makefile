@@ -7,7 +7,7 @@ export ALCHEMISCALE_NEO4J_LIB ?= $(CURDIR)/.cache/neo4j/lib
 PYTEST_ARGS ?=
 PYTEST_WORKERS ?= 2
 
-.PHONY: help install upstream-peer neo4j test test-unit fuzz demo docs bench bench-full clean
+.PHONY: help install system upstream-peer neo4j test test-unit fuzz demo docs bench bench-full clean
 
 help:
 	@echo "make demo   - set up and run a local deployment computing a small hydration free energy network"
@@ -34,7 +34,11 @@ $(UPSTREAM_STAMP): $(REQUIREMENTS)
 	bash devtools/install-env.sh --upstream $(UPSTREAM_VENV)
 	touch $(UPSTREAM_STAMP)
 
-install: $(STAMP) neo4j
+install: $(STAMP) neo4j system
+
+# Chromium and chromedriver for the dashboard's browser test (apt-get as root, else a hint)
+system:
+	bash devtools/install-system.sh
 
 upstream-peer: $(UPSTREAM_STAMP)
 
