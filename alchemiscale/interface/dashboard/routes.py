@@ -73,7 +73,9 @@ def authorized(scoped_key: str, token_data: TokenData, qualname: str) -> ScopedK
     """The ScopedKey of a ``qualname`` object within the token's scopes; PageRefused otherwise."""
     try:
         sk = require_kind(parse_scoped_key(scoped_key), qualname)
-    except (MalformedInputError, InvalidInputError) as e:
+    except MalformedInputError as e:
+        raise PageRefused(422, str(e)) from e
+    except InvalidInputError as e:
         raise PageRefused(400, str(e)) from e
     if not authorize(token_data.scopes, sk.scope):
         raise PageRefused(401, f"scope {sk.scope} is not among the scopes of your identity")

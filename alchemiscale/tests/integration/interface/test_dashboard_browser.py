@@ -10,7 +10,6 @@ installs the browser.
 from __future__ import annotations
 
 import secrets
-import time
 import uuid
 from pathlib import Path
 
@@ -88,7 +87,6 @@ def test_dashboard_in_chromium(browser, servers, n4js, ligands, solvent, tmp_pat
     from selenium.webdriver.common.by import By
 
     user_url, compute_url = servers
-    start = time.monotonic()
     scope = Scope("dashorg", "dashcampaign", f"p{uuid.uuid4().hex[:12]}")
     user_id, compute_id = f"dash_{uuid.uuid4().hex[:8]}", f"dashcompute_{uuid.uuid4().hex[:8]}"
     user_key = make_identity(n4js, CredentialedUserIdentity, user_id, [str(scope)])
@@ -100,7 +98,6 @@ def test_dashboard_in_chromium(browser, servers, n4js, ligands, solvent, tmp_pat
         network, _, tasks = populate_through_apis(
             user, compute, dashboard_network(ligands, solvent), scope, tmp_path / "work"
         )
-        print(f"\npopulated in {time.monotonic() - start:.1f} s")
         expected = user.get_network_status(network)
         assert expected == {"complete": 3, "error": 1, "waiting": 1}, expected
 
@@ -115,14 +112,12 @@ def test_dashboard_in_chromium(browser, servers, n4js, ligands, solvent, tmp_pat
         assert counts_shown(browser, row) == expected
         assert browser.get_cookie("alchemiscale_dashboard")["httpOnly"] is True
 
-        print(f"logged in at {time.monotonic() - start:.1f} s")
         # the page refreshes itself: a new Task shows up without a reload
         browser.execute_script("window.notReloaded = true")
         user.create_tasks(user.get_network_transformations(network)[1])
         wait_for(browser, lambda d: counts_shown(d, row).get("waiting") == 2, "the new Task counted without reload")
         assert browser.execute_script("return window.notReloaded") is True
 
-        print(f"refreshed at {time.monotonic() - start:.1f} s")
         browser.find_element(By.CSS_SELECTOR, f'{row} a[href$="{network}"]').click()
         wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "svg.plot .bar"), "the ΔG plot")
         assert counts_shown(browser, "table.counts") == {**expected, "waiting": 2}
