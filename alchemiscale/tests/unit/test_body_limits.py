@@ -143,6 +143,7 @@ def test_declared_length_past_the_cap_is_413_unread():
     assert "ALCHEMISCALE_MAX_BODY_BYTES" in body["detail"] and "2 GiB" in body["detail"]
 
 
-def test_login_form_needs_no_token_but_has_a_small_cap():
-    status, body, reads = call_app({"content-length": str(10**6)}, path="/token")
+@pytest.mark.parametrize("path", ["/token", "/dashboard/login"])  # the API's login form and the dashboard's
+def test_login_form_needs_no_token_but_has_a_small_cap(path):
+    status, body, reads = call_app({"content-length": str(10**6)}, path=path)
     assert status == 413 and reads == 0 and "ALCHEMISCALE_MAX_LOGIN_BODY_BYTES" in body["detail"]
