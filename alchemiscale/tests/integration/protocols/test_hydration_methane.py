@@ -32,7 +32,13 @@ CPU = {"engine_settings": {"platform": "CPU"}}
 # The smallest calculation that still exercises every step, for the extension test.
 TINY = {
     **CPU,
-    "sampling_settings": {"n_iterations": 3, "steps_per_iteration": 10, "equilibration_iterations": 0},
+    "sampling_settings": {
+        "n_iterations": 3,
+        "vacuum_n_iterations": 3,
+        "steps_per_iteration": 10,
+        "equilibration_md_steps": 10,
+        "equilibration_iterations": 0,
+    },
 }
 
 
@@ -75,6 +81,14 @@ def test_methane_fast_preset_gives_a_finite_hydration_free_energy(methane_run):
     assert result["n_atoms_vacuum"] == 5 and result["n_atoms_solvent"] > 500
     assert result["simulated_ns"] > 0.0 and result["solvent_ns_per_day"] > 0.0
     assert outputs[VacuumLegUnit]["n_windows"] == 4 and outputs[SolventLegUnit]["n_windows"] == 8
+    # the vacuum leg runs its own, smaller count; the minimized iteration 0 never counts
+    assert outputs[VacuumLegUnit]["n_iterations"] == 25 and outputs[SolventLegUnit]["n_iterations"] == 30
+    for leg in (VacuumLegUnit, SolventLegUnit):
+        assert outputs[leg]["equilibration_iterations_discarded"] >= 1
+        assert len(outputs[leg]["uncorrelated_samples_per_state"]) == outputs[leg]["n_windows"]
+    samples = result["vacuum_uncorrelated_samples_per_state"] + result["solvent_uncorrelated_samples_per_state"]
+    assert result["min_uncorrelated_samples"] == min(samples) > 0
+    assert result["low_sample_warning"] == (min(samples) < 20)
     assert outputs[HydrationSetupUnit]["parameters"]["forcefield"] == "gaff-2.11"
     assert sum(outputs[HydrationSetupUnit]["parameters"]["partial_charges"]) == pytest.approx(0.0, abs=1e-6)
 
@@ -82,6 +96,7 @@ def test_methane_fast_preset_gives_a_finite_hydration_free_energy(methane_run):
     assert gathered.n_protocol_dag_results == 1
     assert gathered.get_estimate().m_as(unit.kilocalorie_per_mole) == pytest.approx(result["delta_g_kcal_per_mol"])
     assert gathered.get_uncertainty().m_as("kcal/mol") == pytest.approx(result["uncertainty_kcal_per_mol"])
+    assert gathered.low_sample_warning == result["low_sample_warning"]
 
 
 def test_result_survives_a_keyed_chain_round_trip_and_stays_small(methane_run):

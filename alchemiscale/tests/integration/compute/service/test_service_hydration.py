@@ -34,8 +34,10 @@ MINIMAL_SETTINGS = HydrationSettings.fast(
     lambda_settings={"lambda_electrostatics": (1.0, 0.0, 0.0), "lambda_sterics": (1.0, 1.0, 0.0)},
     sampling_settings={
         "minimization_max_iterations": 100,
+        "equilibration_md_steps": 10,
         "equilibration_iterations": 0,
         "n_iterations": 5,
+        "vacuum_n_iterations": 5,
         "steps_per_iteration": 10,
     },
 )
