@@ -26,7 +26,7 @@ export PYTHON
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 $(STAMP): pyproject.toml $(REQUIREMENTS)
-	bash devtools/install-env.sh $(VENV) chemistry,test,docs
+	bash devtools/install-env.sh $(VENV) chemistry,notebook,test,docs
 	touch $(STAMP)
 
 # upstream alchemiscale 0.8.0 in an environment of its own: a real peer client and compute service for tests
