@@ -53,8 +53,9 @@ def run_replica_exchange(
 
     A fresh run minimizes, runs fully coupled MD at temperature (:func:`_equilibrated_start`), gives every
     replica its own velocities drawn at temperature and equilibrates each window by replica exchange
-    before production (``minimization_max_iterations=0`` skips minimizing); a run with ``start`` (one ReplicaState per window) continues each window from its own configuration
-    and velocities, without minimizing or equilibrating again.
+    before production (``minimization_max_iterations=0`` skips minimizing). A run with ``start`` (one
+    ReplicaState per window) continues each window from its own configuration and velocities, without
+    minimizing or equilibrating again.
     The netCDF file at ``storage`` holds per-iteration energies and stays where it is written (scratch).
     """
     with quiet_library_logs():
@@ -217,7 +218,8 @@ def _continued_sampler_states(start: list[ReplicaState], prepared: PreparedSyste
     for state in start:
         if len(state.positions_nm) != prepared.n_atoms:
             raise ValueError(
-                f"cannot extend: the earlier run had {len(state.positions_nm)} atoms, this system has {prepared.n_atoms}"
+                f"cannot extend: the earlier run had {len(state.positions_nm)} atoms, "
+                f"this system has {prepared.n_atoms}"
             )
         sampler_states.append(
             states.SamplerState(
