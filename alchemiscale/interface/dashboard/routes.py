@@ -231,6 +231,8 @@ def network_json(
     network_scoped_key: str, token_data: DashboardToken, n4js: N4jsDepends, objectstore: ObjectStoreDepends
 ) -> JSONResponse:
     network = authorized(network_scoped_key, token_data, "AlchemicalNetwork")
+    if not n4js.check_existence(network):
+        raise PageRefused(404, f"no AlchemicalNetwork {network} in the state store")
     return json_answer(_jsonable(network_data(network, n4js, objectstore, with_estimates=False)))
 
 

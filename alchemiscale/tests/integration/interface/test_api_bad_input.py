@@ -8,6 +8,8 @@ import random
 
 import pytest
 
+from alchemiscale.interface.dashboard.routes import COOKIE_NAME
+
 from ..identities import bearer
 from .dataset import token
 from .route_requests import ROUTES
@@ -28,7 +30,15 @@ WRONG_VALUES = [None, 0, -1, 2**70, 1.5, float("nan"), "text", [], [None], [1, 2
 
 @pytest.fixture(scope="module")
 def headers(dataset):
-    return bearer(token(dataset.user, ["*-*-*"]))
+    user_token = token(dataset.user, ["*-*-*"])
+    return {**bearer(user_token), "Cookie": f"{COOKIE_NAME}={user_token}"}  # the dashboard reads the cookie
+
+
+def detail(response) -> str:
+    """The error message: a JSON answer's detail, or a dashboard page's text."""
+    if response.headers["content-type"].startswith("text/html"):
+        return response.text
+    return response.json()["detail"]
 
 
 def send(client, method, path, headers, content=None, extra_headers=None):
@@ -58,8 +68,8 @@ def test_malformed_scoped_keys_in_paths(client, dataset, headers, bad):
         concrete = substitute(call.path, dataset, lambda sk: bad)
         response = send_json(client, method, concrete, headers, call.json)
         assert response.status_code in (404, 405, 422), (method, concrete, response.status_code, response.text)
-        if response.status_code == 422 and "detail" in response.json() and isinstance(response.json()["detail"], str):
-            assert "malformed ScopedKey" in response.json()["detail"]
+        if response.status_code == 422 and isinstance(detail(response), str):
+            assert "malformed ScopedKey" in detail(response)
 
 
 def test_unknown_objects_are_404(client, dataset, headers):
@@ -71,7 +81,7 @@ def test_unknown_objects_are_404(client, dataset, headers):
             continue
         response = send_json(client, method, concrete, headers, call.json)
         assert response.status_code == 404, (method, concrete, response.text)
-        assert "no " in response.json()["detail"]
+        assert "no " in detail(response)
 
 
 def test_wrong_json_types_in_bodies(client, dataset, headers):
