@@ -95,7 +95,7 @@ def test_dashboard_in_chromium(browser, servers, n4js, ligands, solvent, tmp_pat
         AlchemiscaleClient(user_url, user_id, user_key, use_local_cache=False, max_retries=1) as user,
         AlchemiscaleComputeClient(compute_url, compute_id, compute_key, use_local_cache=False, max_retries=1) as compute,
     ):
-        network, _, tasks = populate_through_apis(
+        network, service, tasks = populate_through_apis(
             user, compute, dashboard_network(ligands, solvent), scope, tmp_path / "work"
         )
         expected = user.get_network_status(network)
@@ -117,6 +117,9 @@ def test_dashboard_in_chromium(browser, servers, n4js, ligands, solvent, tmp_pat
         user.create_tasks(user.get_network_transformations(network)[1])
         wait_for(browser, lambda d: counts_shown(d, row).get("waiting") == 2, "the new Task counted without reload")
         assert browser.execute_script("return window.notReloaded") is True
+        overview_png = tmp_path / "dashboard-overview.png"
+        browser.save_screenshot(str(overview_png))
+        print(f"\ndashboard overview screenshot: {overview_png}")
 
         browser.find_element(By.CSS_SELECTOR, f'{row} a[href$="{network}"]').click()
         wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "svg.plot .bar"), "the ΔG plot")
@@ -124,7 +127,7 @@ def test_dashboard_in_chromium(browser, servers, n4js, ligands, solvent, tmp_pat
         assert len(browser.find_elements(By.CSS_SELECTOR, "svg.plot .bar")) == 3  # the three Transformations with estimates
         network_png = tmp_path / "dashboard-network.png"
         browser.save_screenshot(str(network_png))
-        print(f"\ndashboard screenshot: {network_png}")
+        print(f"dashboard network screenshot: {network_png}")
 
         failed_task = next(t for t, status in zip(tasks, user.get_tasks_status(tasks)) if status == "error")
         browser.find_element(By.CSS_SELECTOR, f'a.failure-link[href*="{failed_task}"]').click()
@@ -133,3 +136,10 @@ def test_dashboard_in_chromium(browser, servers, n4js, ligands, solvent, tmp_pat
         failure_png = tmp_path / "dashboard-failure.png"
         browser.save_screenshot(str(failure_png))
         print(f"dashboard failure screenshot: {failure_png}")
+
+        # compute services with their last heartbeat
+        browser.find_element(By.LINK_TEXT, "Compute").click()
+        wait_for(browser, lambda d: str(service) in d.find_element(By.CSS_SELECTOR, "table.services").text, "the service")
+        compute_png = tmp_path / "dashboard-compute.png"
+        browser.save_screenshot(str(compute_png))
+        print(f"dashboard compute screenshot: {compute_png}")
