@@ -26,6 +26,10 @@ def test_service_and_compute_api_count_tasks_claims_and_results(
                  60, "both Tasks to finish")
         wait_for(lambda: service.tasks_executed == 2, 10, "both results pushed")
         own = httpx.get(f"http://127.0.0.1:{service.metrics_port}/metrics").text
+        # store gauges are cached for ALCHEMISCALE_METRICS_CACHE_SECONDS: wait past a value cached before
+        # the service registered
+        wait_for(lambda: metric_value(httpx.get(f"{compute_api_url}/metrics").text, "alchemiscale_compute_services") >= 1,
+                 30, "the compute services gauge to count the running service")
         after = httpx.get(f"{compute_api_url}/metrics").text
 
     assert metric_value(own, "alchemiscale_service_tasks_total", outcome="completed") == 1
