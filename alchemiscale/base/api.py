@@ -60,8 +60,8 @@ from ..security.auth import (
     authenticate,
     authorize,
     create_access_token,
-    decode_token,
     scopes_query,
+    verify_token,
 )
 from ..security.models import CredentialedEntity, Token, TokenData
 from ..settings import (
@@ -157,15 +157,10 @@ def get_token_data_depends(
     if not token:
         raise credentials_exception()
     try:
-        token_data = decode_token(token, settings.JWT_SECRET_KEY.get_secret_value(), settings.JWT_ALGORITHM)
+        return verify_token(token, settings, getattr(request.app.state, "credential_class", None))
     except InvalidTokenError as e:
         logger.info("rejected bearer token: %s", e)
         raise credentials_exception() from e
-    credential_cls = getattr(request.app.state, "credential_class", None)
-    if credential_cls is not None and token_data.entity_type != credential_cls.__name__:
-        logger.info("rejected bearer token issued for %s", token_data.entity_type)
-        raise credentials_exception()
-    return token_data
 
 
 def require_credential_class(credential_cls: type[CredentialedEntity]) -> Callable[..., TokenData]:

@@ -35,7 +35,7 @@ from fastapi import FastAPI, status
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..security.auth import InvalidTokenError, decode_token
+from ..security.auth import InvalidTokenError, verify_token
 from ..settings import BodyLimitSettings, JWTSettings, get_body_limit_settings
 
 logger = logging.getLogger(__name__)
@@ -197,10 +197,7 @@ class BodyLimitMiddleware:
         try:
             if scheme.lower() != "bearer" or not token:
                 raise InvalidTokenError("no bearer token")
-            token_data = decode_token(token, settings.JWT_SECRET_KEY.get_secret_value(), settings.JWT_ALGORITHM)
-            credential_cls = getattr(app.state, "credential_class", None)
-            if credential_cls is not None and token_data.entity_type != credential_cls.__name__:
-                raise InvalidTokenError(f"token issued for {token_data.entity_type}")
+            verify_token(token, settings, getattr(app.state, "credential_class", None))
         except InvalidTokenError as e:
             logger.debug("refused a request body before reading it: %s", e)
             raise RequestRefused(

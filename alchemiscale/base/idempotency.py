@@ -29,7 +29,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import UnavailableError
-from ..security.auth import InvalidTokenError, decode_token
+from ..security.auth import InvalidTokenError, verify_token
 from ..settings import IdempotencySettings, get_idempotency_settings
 from ..storage.statestore import IdempotencyRecord, Neo4jStore
 
@@ -110,11 +110,8 @@ def _identity(scope: Scope, headers: Headers) -> Optional[tuple[str, str]]:
         return None
     settings = _from_api(scope, "get_jwt_settings_depends")()
     try:
-        token_data = decode_token(token, settings.JWT_SECRET_KEY.get_secret_value(), settings.JWT_ALGORITHM)
+        token_data = verify_token(token, settings, getattr(scope["app"].state, "credential_class", None))
     except InvalidTokenError:
-        return None
-    credential_cls = getattr(scope["app"].state, "credential_class", None)
-    if credential_cls is not None and token_data.entity_type != credential_cls.__name__:
         return None
     return token_data.entity_type or "", token_data.entity
 

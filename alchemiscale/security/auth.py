@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 from datetime import datetime, timedelta, timezone
 from functools import cache
-from typing import Any, Iterable, Optional, Protocol, TypeVar, Union
+from typing import TYPE_CHECKING, Any, Iterable, Optional, Protocol, TypeVar, Union
 
 import bcrypt
 from jose import ExpiredSignatureError, JWTError, jwt
@@ -18,6 +18,9 @@ from jose import ExpiredSignatureError, JWTError, jwt
 from ..errors import NotFoundError
 from ..models import Scope, minimize_scopes
 from .models import CredentialedEntity, TokenData
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..settings import JWTSettings
 
 BCRYPT_ROUNDS = 12
 BCRYPT_PREFIX = b"2b"
@@ -99,6 +102,17 @@ def decode_token(token: str, secret_key: str, jwt_algorithm: str = "HS256") -> T
         )
     except ValueError as e:
         raise InvalidTokenError(f"token claims are invalid: {e}") from e
+
+
+def verify_token(
+    token: str, settings: "JWTSettings", credential_cls: Optional[type[CredentialedEntity]] = None
+) -> TokenData:
+    """:func:`decode_token` with the app's JWT settings, also refusing a token issued to another
+    credential class than ``credential_cls`` (the other API may share the signing key)."""
+    token_data = decode_token(token, settings.JWT_SECRET_KEY.get_secret_value(), settings.JWT_ALGORITHM)
+    if credential_cls is not None and token_data.entity_type != credential_cls.__name__:
+        raise InvalidTokenError(f"token issued for {token_data.entity_type}, not {credential_cls.__name__}")
+    return token_data
 
 
 def authenticate(

@@ -15,7 +15,7 @@ from ...compression import ResultDecodeError, decompress_keyed_chain
 from ...errors import InvalidInputError, MalformedInputError
 from ...models import Scope, ScopedKey
 from ...result_estimates import extract_estimate
-from ...security.auth import InvalidTokenError, authenticate, authorize, create_access_token, decode_token, scopes_query
+from ...security.auth import InvalidTokenError, authenticate, authorize, create_access_token, scopes_query, verify_token
 from ...security.models import CredentialedUserIdentity, TokenData
 from ...settings import JWTSettings
 from ...storage.objectstore import ObjectNotFoundError
@@ -43,13 +43,10 @@ def dashboard_token(request: Request, settings: JwtDepends) -> TokenData:
     if not token:
         raise LoginRequired()
     try:
-        token_data = decode_token(token, settings.JWT_SECRET_KEY.get_secret_value(), settings.JWT_ALGORITHM)
+        return verify_token(token, settings, CredentialedUserIdentity)
     except InvalidTokenError as e:
         logger.info("rejected dashboard cookie: %s", e)
         raise LoginRequired() from e
-    if token_data.entity_type != CredentialedUserIdentity.__name__:
-        raise LoginRequired()
-    return token_data
 
 
 DashboardToken = Annotated[TokenData, Depends(dashboard_token)]
