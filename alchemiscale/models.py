@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 import uuid
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
@@ -21,6 +21,9 @@ _SERVICE_NAME = re.compile(r"[a-zA-Z][a-zA-Z0-9_.:]*")
 _UUID_HEX = re.compile(r"[0-9a-f]{32}")
 
 SCOPE_PARTS = ("org", "campaign", "project")
+
+# The largest integer Neo4j stores: the bound of every stored count, interval and priority.
+MAX_INT64 = 2**63 - 1
 
 
 def _normalize(value: str) -> str:
@@ -193,6 +196,10 @@ class ScopedKey(BaseModel):
 
     def to_dict(self) -> dict[str, str]:
         return self.model_dump()
+
+
+# What methods taking a ScopedKey accept: the key or its string form.
+ScopedKeyLike = Union[ScopedKey, str]
 
 
 class _NamedUUID(str):

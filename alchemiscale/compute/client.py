@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Optional, Sequence, Union
 
 from ..base.client import AlchemiscaleBaseClient, AlchemiscaleClientError
 from ..compression import bytes_to_latin1, latin1_to_bytes
-from ..models import ComputeManagerID, ComputeServiceID, Scope, ScopedKey
+from ..models import ComputeManagerID, ComputeServiceID, Scope, ScopedKey, ScopedKeyLike
 from ..storage.models import ComputeManagerInstruction, ComputeManagerStatus, TaskHub
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -20,8 +20,6 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["AlchemiscaleComputeClient", "AlchemiscaleComputeManagerClient"]
 
 API_NAME = "AlchemiscaleComputeAPI"
-
-ScopedKeyLike = Union[ScopedKey, str]
 
 
 def _scoped_keys(items: Sequence[Optional[str]]) -> list[Optional[ScopedKey]]:

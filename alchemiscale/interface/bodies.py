@@ -13,9 +13,7 @@ from typing import Annotated, Any, Optional, Union
 from pydantic import BaseModel, BeforeValidator, Field
 
 from ..base.api import error_message
-from ..models import Scope, ScopedKey
-
-MAX_INT64 = 2**63 - 1  # the largest integer Neo4j stores
+from ..models import MAX_INT64, Scope, ScopedKey
 
 
 def coerce_scoped_key(value: Any) -> ScopedKey:

@@ -6,9 +6,7 @@ import functools
 from collections.abc import Callable, Iterable
 from typing import Any, Optional, TypeVar, Union
 
-from ..models import ScopedKey
-
-ScopedKeyLike = Union[ScopedKey, str]
+from ..models import ScopedKey, ScopedKeyLike
 
 Method = TypeVar("Method", bound=Callable[..., Any])
 

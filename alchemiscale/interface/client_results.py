@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal, Optional, Union
 
 from ..base.client import AlchemiscaleBaseClient, progress_bar
 from ..compression import deserialize_protocoldagresult, latin1_to_bytes
-from ..models import ScopedKey
+from ..models import ScopedKey, ScopedKeyLike
 from .client_common import as_scoped_keys
 from .client_html import NetworkResults
 
@@ -28,7 +28,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from gufe.archival import AlchemicalArchive
     from gufe.protocols import ProtocolDAGResult
 
-ScopedKeyLike = Union[ScopedKey, str]
 ResultRoute = Literal["results", "failures"]
 
 # Downloads of result payloads in flight at once; payloads can be large, so fewer than for small requests.

@@ -9,7 +9,7 @@ from typing import Any, Literal, Optional, Union
 import networkx as nx
 
 from ..base.client import AlchemiscaleBaseClient
-from ..models import Scope, ScopedKey
+from ..models import MAX_INT64, Scope, ScopedKey
 from ..storage.models import TaskStatusEnum
 from .client_common import (
     ScopedKeyLike,
@@ -20,8 +20,6 @@ from .client_common import (
     optional_scoped_keys,
     wire_keys,
 )
-
-MAX_PRIORITY = 2**63 - 1
 
 
 def _status_value(status: Union[TaskStatusEnum, str]) -> str:
@@ -220,7 +218,7 @@ class TasksMixin(AlchemiscaleBaseClient):
         self, tasks: Sequence[ScopedKeyLike], priority: int, batch_size: int = 1000
     ) -> list[Optional[ScopedKey]]:
         """Give all ``tasks`` the same ``priority`` (1 is claimed first; default for new Tasks is 10)."""
-        if isinstance(priority, bool) or not isinstance(priority, int) or not 1 <= priority <= MAX_PRIORITY:
+        if isinstance(priority, bool) or not isinstance(priority, int) or not 1 <= priority <= MAX_INT64:
             raise ValueError(f"priority must be an integer between 1 and 2**63 - 1, got {priority!r}")
         keys = as_scoped_keys(tasks)
 

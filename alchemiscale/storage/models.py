@@ -16,7 +16,7 @@ from typing import Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..models import ComputeManagerID, ComputeServiceID, Scope, ScopedKey
+from ..models import MAX_INT64, ComputeManagerID, ComputeServiceID, Scope, ScopedKey
 
 
 def utcnow() -> datetime:
@@ -70,7 +70,7 @@ class Task(StoredModel):
 
     uuid: str = Field(default_factory=lambda: uuid.uuid4().hex)
     status: TaskStatusEnum = TaskStatusEnum.waiting
-    priority: int = Field(default=10, ge=1, le=2**63 - 1)
+    priority: int = Field(default=10, ge=1, le=MAX_INT64)
     datetime_created: datetime = Field(default_factory=utcnow)
     creator: Optional[str] = None
     extends: Optional[str] = None  # ScopedKey string of the extended Task

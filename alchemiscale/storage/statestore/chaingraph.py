@@ -13,13 +13,12 @@ from typing import Any
 
 from ...errors import MalformedInputError
 from ...keyedchain import MODULE, QUALNAME, VERSION, Entry, KeyedChain, canonical_json
-from ...models import Scope, ScopedKey
+from ...models import MAX_INT64, Scope, ScopedKey
 from .scoping import node_props, scope_props
 
 TRANSFORMATION_QUALNAMES = ("Transformation", "NonTransformation")
 STATE_ATTRIBUTES = ("stateA", "stateB", "system")
 NETWORK_QUALNAME = "AlchemicalNetwork"
-_MAX_INT = 2**63 - 1
 
 
 @dataclass
@@ -61,7 +60,7 @@ def validate_transformations(chain: KeyedChain) -> None:
 def _primitive(value: Any) -> bool:
     if isinstance(value, bool) or isinstance(value, (str, float)):
         return True
-    return isinstance(value, int) and -_MAX_INT - 1 <= value <= _MAX_INT
+    return isinstance(value, int) and -MAX_INT64 - 1 <= value <= MAX_INT64
 
 
 def queryable_attributes(keyed_dict: dict) -> dict[str, Any]:

@@ -7,12 +7,8 @@ from typing import Any, Iterable, Optional, Union
 from neo4j.time import DateTime
 
 from ...errors import InvalidInputError, MalformedInputError
-from ...models import SCOPE_PARTS, Scope, ScopedKey
+from ...models import MAX_INT64, SCOPE_PARTS, Scope, ScopedKey, ScopedKeyLike
 from ..models import Task
-
-ScopedKeyLike = Union[ScopedKey, str]
-
-MAX_PRIORITY = 2**63 - 1
 
 
 def as_scoped_key(value: ScopedKeyLike) -> ScopedKey:
@@ -79,8 +75,8 @@ def to_native(value: Any) -> Any:
 
 
 def check_priority(priority: Any) -> int:
-    if isinstance(priority, bool) or not isinstance(priority, int) or not 1 <= priority <= MAX_PRIORITY:
-        raise InvalidInputError(f"priority must be an integer between 1 and {MAX_PRIORITY}, got {priority!r}")
+    if isinstance(priority, bool) or not isinstance(priority, int) or not 1 <= priority <= MAX_INT64:
+        raise InvalidInputError(f"priority must be an integer between 1 and {MAX_INT64}, got {priority!r}")
     return priority
 
 

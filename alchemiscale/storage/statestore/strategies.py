@@ -2,25 +2,25 @@
 
 A Strategy is any gufe object (e.g. a stratocaster strategy) stored through keyed-chain ingestion
 in the network's Scope and labelled ``Strategy``; a ``PROGRESSES`` edge from it to the network
-carries the StrategyState as its properties. A network has at most one Strategy. Nothing in this
-project executes strategies: they are stored and returned for clients and future strategists.
+carries the StrategyState as its properties. A network has at most one Strategy. The strategist
+(:mod:`alchemiscale.strategist`, a client of the user API) runs them: it lists the due ones with
+:meth:`StrategiesMixin.get_strategies_for_execution` and records each run with
+:meth:`StrategiesMixin.record_strategy_run`.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from enum import StrEnum
 from typing import Any, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from ...errors import InvalidInputError, NotFoundError
+from ...errors import ConflictError, InvalidInputError, NotFoundError
 from ...keyedchain import KeyedChain
-from ...models import ScopedKey
+from ...models import MAX_INT64, ScopedKey
 from .chaingraph import NETWORK_QUALNAME
-from .scoping import ScopedKeyLike, as_scoped_key, to_native
-
-MAX_INT64 = 2**63 - 1
+from .scoping import ScopedKeyLike, as_scope, as_scoped_key, scope_filter, to_native
 
 # Roots that are structural parts of networks, never strategies.
 _NOT_STRATEGIES = {NETWORK_QUALNAME, "Transformation", "NonTransformation", "ChemicalSystem"}
@@ -58,6 +58,12 @@ class StrategyState(BaseModel):
     task_scaling: StrategyTaskScalingEnum = StrategyTaskScalingEnum.exponential
     exception: Optional[tuple[str, str]] = None  # (exception type, message)
     traceback: Optional[str] = None
+
+    @field_validator("last_iteration")
+    @classmethod
+    def _utc(cls, value: Optional[datetime]) -> Optional[datetime]:
+        """Naive times are taken as UTC: stored with a zone, they compare with Neo4j's ``datetime()``."""
+        return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
 
     @model_validator(mode="after")
     def _error_details_only_on_error(self):
@@ -101,6 +107,30 @@ _STRATEGY_OF = """
 MATCH (an:GufeTokenizable:AlchemicalNetwork {_scoped_key: $network})
 OPTIONAL MATCH (s:Strategy)-[p:PROGRESSES]->(an)
 RETURN an._scoped_key AS found, s._scoped_key AS strategy, properties(p) AS state
+"""
+
+
+# The fields a strategist records after each run; mode, sleep interval and task shaping stay the user's.
+RUN_FIELDS = ("status", "iterations", "last_iteration", "last_iteration_result_count", "exception", "traceback")
+
+# Strategies of active networks in a scope; with $due_only, only those a strategist should run now:
+# not disabled, not errored, and at least max(sleep_interval, $min_sleep_interval) since the last run.
+_STRATEGIES_IN_SCOPE = """
+MATCH (m:NetworkMark)-[:MARKS]->(an:GufeTokenizable:AlchemicalNetwork)<-[p:PROGRESSES]-(s:Strategy)
+WHERE {scope} AND m.state = 'active'
+  AND (NOT $due_only OR (
+    p.mode <> 'disabled' AND p.status <> 'error'
+    AND (p.last_iteration IS NULL OR datetime() >=
+         p.last_iteration + duration({{seconds: CASE WHEN p.sleep_interval > $min_sleep_interval
+                                                     THEN p.sleep_interval ELSE $min_sleep_interval END}}))))
+RETURN an._scoped_key AS network, s._scoped_key AS strategy, properties(p) AS state
+ORDER BY network
+"""
+
+_RECORD_RUN = """
+MATCH (s:Strategy {_scoped_key: $strategy})-[p:PROGRESSES]->(:GufeTokenizable:AlchemicalNetwork {_scoped_key: $network})
+SET p = $state
+RETURN count(p) AS updated
 """
 
 
@@ -165,6 +195,54 @@ class StrategiesMixin:
             {"network": str(as_scoped_key(network)), "state": updated.to_properties()},
         )
         return updated if records[0]["updated"] else None
+
+    def get_strategies_for_execution(
+        self, scope=None, min_sleep_interval: int = 0, due_only: bool = True
+    ) -> list[tuple[ScopedKey, ScopedKey, StrategyState]]:
+        """``(network, strategy, state)`` of the active networks in ``scope`` that have a Strategy.
+
+        With ``due_only`` (the strategist's view) only those to run now: mode not ``disabled``, status
+        not ``error``, and never run or last run at least ``max(sleep_interval, min_sleep_interval)``
+        seconds ago. Dormant ones are included: the strategist wakes them when new results arrive.
+        """
+        if isinstance(min_sleep_interval, bool) or not isinstance(min_sleep_interval, int) or not (
+            0 <= min_sleep_interval <= MAX_INT64
+        ):
+            raise InvalidInputError(f"min_sleep_interval must be a non-negative integer, got {min_sleep_interval!r}")
+        where, params = scope_filter("an", as_scope(scope))
+        records = self.execute_query(
+            _STRATEGIES_IN_SCOPE.format(scope=where),
+            {**params, "due_only": bool(due_only), "min_sleep_interval": min_sleep_interval},
+        )
+        return [
+            (ScopedKey.from_str(r["network"]), ScopedKey.from_str(r["strategy"]),
+             StrategyState.from_properties(r["state"]))
+            for r in records
+        ]
+
+    def record_strategy_run(self, network: ScopedKeyLike, strategy: ScopedKeyLike, **run: Any) -> StrategyState:
+        """Write what a strategist run of ``strategy`` on ``network`` changed (only :data:`RUN_FIELDS`).
+
+        ConflictError if the network's Strategy is no longer ``strategy`` (replaced or removed while
+        it ran), so a stale run never lands on a new Strategy; NotFoundError for an unknown network.
+        """
+        unknown = sorted(set(run) - set(RUN_FIELDS))
+        if unknown:
+            raise InvalidInputError(f"a strategist run records only {', '.join(RUN_FIELDS)}; got {', '.join(unknown)}")
+        sk, strategy_sk = as_scoped_key(network), as_scoped_key(strategy)
+        record = self._strategy_record(sk)
+        if record["strategy"] != str(strategy_sk):
+            raise ConflictError(
+                f"network {sk} is no longer progressed by Strategy {strategy_sk} (now: {record['strategy']}); "
+                "the run is discarded"
+            )
+        updated = StrategyState(**{**StrategyState.from_properties(record["state"]).model_dump(), **run})
+        records = self.execute_query(
+            _RECORD_RUN, {"network": str(sk), "strategy": str(strategy_sk), "state": updated.to_properties()}
+        )
+        if not records[0]["updated"]:
+            raise ConflictError(f"network {sk} is no longer progressed by Strategy {strategy_sk}; the run is discarded")
+        return updated
 
     def _strategy_record(self, network: ScopedKeyLike):
         sk = as_scoped_key(network)
