@@ -6,6 +6,7 @@ from neo4j.exceptions import Neo4jError
 
 from ...errors import UnavailableError
 from .base import Neo4jStoreError
+from .statuscounts import COUNTER_LABEL, StatusCountsMixin
 
 # name -> (label, property); each uniqueness constraint also gives an index on that property.
 CONSTRAINTS: dict[str, tuple[str, str]] = {
@@ -14,6 +15,7 @@ CONSTRAINTS: dict[str, tuple[str, str]] = {
     "compute_identifier": ("CredentialedComputeIdentity", "identifier"),
     "compute_service_registration_identifier": ("ComputeServiceRegistration", "identifier"),
     "idempotency_record_key": ("IdempotencyRecord", "record_key"),
+    "task_status_counter_key": (COUNTER_LABEL, "key"),
 }
 
 # name -> (label, properties): the lookups the store's queries filter on.
@@ -24,6 +26,7 @@ INDEXES: dict[str, tuple[str, tuple[str, ...]]] = {
     "task_scope_status": ("Task", ("_org", "_campaign", "_project", "status")),
     "compute_manager_name": ("ComputeManagerRegistration", ("name",)),
     "idempotency_expires": ("IdempotencyRecord", ("expires",)),
+    "task_status_counter_transformation": (COUNTER_LABEL, ("transformation",)),
 }
 
 
@@ -32,7 +35,7 @@ def _quoted(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
 
-class AdminMixin:
+class AdminMixin(StatusCountsMixin):
     def initialize(self) -> None:
         """Create the constraints and indexes; safe to run again on an initialized database."""
         for name, (label, prop) in CONSTRAINTS.items():
@@ -43,6 +46,8 @@ class AdminMixin:
             columns = ", ".join(f"n.{p}" for p in props)
             self.execute_query(f"CREATE INDEX {name} IF NOT EXISTS FOR (n:{label}) ON ({columns})")
         self.execute_query("CALL db.awaitIndexes(300)")
+        if not self.task_status_counted():  # a new store, or one written before status counters
+            self.rebuild_task_status_counters()
 
     def check(self) -> None:
         """Raise Neo4jStoreError naming every constraint or index ``initialize`` makes that is missing."""
@@ -51,6 +56,8 @@ class AdminMixin:
         indexes = {r["name"] for r in self.execute_query("SHOW INDEXES YIELD name RETURN name")}
         missing = [f"constraint {n}" for n in CONSTRAINTS if n not in constraints]
         missing += [f"index {n}" for n in INDEXES if n not in indexes]
+        if self.tasks_uncounted():
+            missing.append("Task status counters")
         if missing:
             raise Neo4jStoreError(
                 f"the state store is not initialized: missing {', '.join(missing)}; run initialize()"

@@ -17,6 +17,7 @@ from ...errors import InvalidInputError, NotFoundError
 from ...models import ComputeServiceID, ScopedKey
 from ..models import utcnow
 from .scoping import ScopedKeyLike, as_scoped_key, to_native
+from .statuscounts import COUNT_MOVES
 
 PROTOCOL_NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9_]*$")
 
@@ -60,7 +61,8 @@ RETURN registered, candidates
 """
 
 # Locks: the service's own registration first (as deregistration and expiry do), then the Tasks
-# in ScopedKey order, so claimers, and a claimer and its deregistration, never deadlock.
+# in ScopedKey order, so claimers, and a claimer and its deregistration, never deadlock; the
+# status counters of the claimed Tasks' Transformations last (statuscounts.py).
 _CLAIM = f"""
 MATCH (csr:ComputeServiceRegistration {{identifier: $compute_service_id}})
 SET csr._claim_lock = true
@@ -83,9 +85,14 @@ CALL {{
         ended: null, outcome: null, result_ref: null
     }})
     SET t.status = 'running', t.claim = $compute_service_id
-    RETURN t._scoped_key AS claimed
+    WITH t
+    OPTIONAL MATCH (t)-[:PERFORMS]->(tf)
+    RETURN t._scoped_key AS claimed, tf._scoped_key AS transformation
 }}
-RETURN claimed
+WITH collect(claimed) AS claimed, collect({{tf: transformation, from: 'waiting', to: 'running'}}) AS moves
+{COUNT_MOVES}
+UNWIND claimed AS task
+RETURN task AS claimed
 """
 
 _HISTORY = """

@@ -21,6 +21,7 @@ from .scoping import (
     require_specific,
     scope_filter,
 )
+from .statuscounts import delete_counters
 from .taskhubs import TaskHubsMixin
 
 _EXISTING_NODES = """
@@ -271,6 +272,7 @@ class NetworksMixin(NetworkQueriesMixin, TaskHubsMixin):
             doomed = _unshared(str(sk), records)
             tx.run(_DELETE_HUB_AND_MARK, network=str(sk)).consume()
             counts = tx.run(_DELETE_TASKS, sks=doomed).single()
+            delete_counters(tx, doomed)
             tx.run(_DELETE_OBJECTS, sks=doomed).consume()
             return {"objects": len(doomed), "tasks": counts["tasks"], "results": counts["results"]}
 

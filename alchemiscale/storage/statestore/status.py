@@ -9,7 +9,8 @@
 | invalid  | anything but deleted          | cascade over EXTENDS; drop ACTIONS, APPLIES, CLAIMS       |
 | deleted  | anything but invalid          | cascade over EXTENDS; drop ACTIONS, APPLIES, CLAIMS       |
 
-A change that ends a running attempt closes the open ``TaskAttempt`` with the matching outcome.
+A change that ends a running attempt closes the open ``TaskAttempt`` with the matching outcome,
+and every change updates the status counters (``statuscounts.py``) in the same transaction.
 
 Every writer of a Task's status locks in one order: the compute service registrations claiming
 the Task, then the Tasks in ScopedKey order (as claiming and deregistration do), and only then
@@ -29,6 +30,7 @@ from ...errors import InvalidInputError, NotFoundError
 from ...models import Scope, ScopedKey
 from ..models import NetworkStateEnum, TaskStatusEnum, utcnow
 from .scoping import ScopedKeyLike, as_scope, as_scoped_key, as_scoped_keys, ordered, scope_filter
+from .statuscounts import SUM_COUNTERS, count_moves
 
 S = TaskStatusEnum
 
@@ -75,8 +77,11 @@ _SET_STATUS = """
 UNWIND $sks AS sk
 MATCH (t:GufeTokenizable:Task {_scoped_key: sk})
 WHERE t.status IN $allowed
+WITH sk, t, t.status AS previous
 SET t.status = $target
-RETURN sk
+WITH sk, t, previous
+OPTIONAL MATCH (t)-[:PERFORMS]->(tf)
+RETURN sk, previous, tf._scoped_key AS tf
 """
 
 _DESCENDANTS = """
@@ -108,23 +113,25 @@ def apply_status(
     counting those that followed over EXTENDS).
     """
     rule = TRANSITIONS[target]
-    moved = [r["sk"] for r in tx.run(_SET_STATUS, sks=task_sks, allowed=list(rule.allowed_from), target=target)]
-    affected = list(moved)
+    records = list(tx.run(_SET_STATUS, sks=task_sks, allowed=list(rule.allowed_from), target=target))
+    moved = [r["sk"] for r in records]
     if rule.cascades and moved:
-        affected += _cascade(tx, moved, target, rule)
+        records += _cascade(tx, moved, target, rule)
+    affected = [r["sk"] for r in records]
     if affected:
         _release(tx, affected, rule, result_ref)
+        count_moves(tx, [{"tf": r["tf"], "from": r["previous"], "to": target} for r in records])
     return moved
 
 
-def _cascade(tx: ManagedTransaction, roots: list[str], target: str, rule: Transition) -> list[str]:
+def _cascade(tx: ManagedTransaction, roots: list[str], target: str, rule: Transition) -> list:
     """Move the Tasks extending ``roots`` (transitively) to ``target``, locking each before reading it."""
     locked: set[str] = set()
     while found := {r["sk"] for r in tx.run(_DESCENDANTS, sks=roots)} - locked:
         lock_tasks(tx, sorted(found))
         locked |= found
     allowed = [s for s in rule.allowed_from if s != target]  # descendants already there keep their links
-    return [r["sk"] for r in tx.run(_SET_STATUS, sks=sorted(locked), allowed=allowed, target=target)]
+    return list(tx.run(_SET_STATUS, sks=sorted(locked), allowed=allowed, target=target))
 
 
 def _release(tx: ManagedTransaction, task_sks: list[str], rule: Transition, result_ref: Optional[str]) -> None:
@@ -199,8 +206,8 @@ class TaskStatusMixin:
     ) -> dict[str, int]:
         """``{status: count}`` over the Tasks of networks in ``scope`` whose state matches the regex.
 
-        Walks networks → distinct Transformations → Tasks, so each Task is counted once
-        without collecting Task sets; a Task performs exactly one Transformation.
+        Sums the status counters of the distinct Transformations of those networks, so each Task
+        is counted once (it performs exactly one Transformation) and no Task is read.
         """
         where, params = scope_filter("an", as_scope(scope))
         if network_state is not None:
@@ -212,9 +219,8 @@ class TaskStatusMixin:
                 MATCH (m:NetworkMark)-[:MARKS]->(an:AlchemicalNetwork)
                 WHERE {where}
                 MATCH (an)-[:DEPENDS_ON {{attribute: 'edges'}}]->(tf)
-                WITH DISTINCT tf
-                MATCH (tf)<-[:PERFORMS]-(t:Task)
-                RETURN t.status AS status, count(t) AS count
+                WITH collect(DISTINCT tf._scoped_key) AS tfs
+                {SUM_COUNTERS}
                 """,
                 params,
             )
@@ -228,10 +234,14 @@ class TaskStatusMixin:
         """``{status: count}`` for each network's Tasks (an empty dict for an unknown network)."""
         keys = as_scoped_keys(networks)
         records = self.execute_query(
-            """
+            f"""
             UNWIND $sks AS sk
-            MATCH (:GufeTokenizable:AlchemicalNetwork {_scoped_key: sk})-[:DEPENDS_ON {attribute: 'edges'}]->()<-[:PERFORMS]-(t:Task)
-            RETURN sk, t.status AS status, count(t) AS count
+            CALL (sk) {{
+                MATCH (:GufeTokenizable:AlchemicalNetwork {{_scoped_key: sk}})-[:DEPENDS_ON {{attribute: 'edges'}}]->(tf)
+                WITH collect(tf._scoped_key) AS tfs
+                {SUM_COUNTERS}
+            }}
+            RETURN sk, status, count
             """,
             {"sks": sorted({str(k) for k in keys})},
         )

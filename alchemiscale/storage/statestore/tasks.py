@@ -25,6 +25,7 @@ from .scoping import (
     task_from_props,
 )
 from .status import TaskStatusMixin, check_task_status
+from .statuscounts import count_moves, creation_moves
 
 CREATE_BATCH = 5000  # rows per statement: bounds the memory one statement's parameters take
 
@@ -96,6 +97,7 @@ class TasksMixin(TaskStatusMixin, ActionsMixin):
                 _check_creation(check, keys[check["i"]], previous[check["i"]])
             for start in range(0, len(rows), CREATE_BATCH):
                 tx.run(_CREATE_TASKS, rows=rows[start : start + CREATE_BATCH]).consume()
+            count_moves(tx, creation_moves(row["transformation"] for row in rows))
 
         self.write_transaction(create)
         return task_keys
