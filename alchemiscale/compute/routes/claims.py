@@ -22,9 +22,8 @@ from ...models import ComputeServiceID, Scope, ScopedKey, minimize_scopes
 from ...security.models import TokenData
 from ...storage.models import utcnow
 from ...storage.statestore import Neo4jStore
-from ...storage.statestore.claims import validate_protocols
 from ..bodies import ClaimTaskHubTasksBody, ClaimTasksBody
-from .common import CallerDepends, ComputeSettingsDepends, compute_router, parse_service_id, require_owned_service
+from .common import CallerDepends, ComputeSettingsDepends, compute_router, require_owned_service
 
 router = compute_router()
 
@@ -100,7 +99,7 @@ def claim_taskhub_tasks(
     """Claim up to ``count`` Tasks from one TaskHub; the list is padded with null."""
     taskhub = require_kind(parse_scoped_key(taskhub_scoped_key), TASKHUB)
     validate_scopes(taskhub.scope, caller)
-    service = parse_service_id(body.compute_service_id)
+    service = body.compute_service_id
     require_owned_service(n4js, service, caller)
     tasks = n4js.claim_taskhub_tasks(taskhub, service, count=body.count, protocols=body.protocols)
     TASKS_CLAIMED.inc(sum(task is not None for task in tasks))
@@ -116,14 +115,13 @@ def claim_tasks(
     A service is denied while it has more than ``MAX_FAILURES`` failed results within the last
     ``FORGIVE_TIME_SECONDS``.
     """
-    service = parse_service_id(body.compute_service_id)
-    protocols = validate_protocols(body.protocols)
+    service = body.compute_service_id
     require_owned_service(n4js, service, caller)
     forgive_time = utcnow() - timedelta(seconds=settings.ALCHEMISCALE_COMPUTE_API_FORGIVE_TIME_SECONDS)
     if not n4js.compute_service_can_claim(service, forgive_time, settings.ALCHEMISCALE_COMPUTE_API_MAX_FAILURES):
         return None
     scopes = permitted_scopes(body.scopes, caller)
     weights = taskhub_weights(n4js, scopes, body.scopes_exclude or [])
-    claimed = claim_weighted(n4js, weights, service, body.count, protocols)
+    claimed = claim_weighted(n4js, weights, service, body.count, body.protocols)
     TASKS_CLAIMED.inc(len(claimed))
     return _padded(claimed, body.count)

@@ -31,12 +31,12 @@ from ...compression import (
     summarize_protocoldagresult,
 )
 from ...errors import ConflictError
-from ...models import ComputeServiceID, ScopedKey
+from ...models import ScopedKey
 from ...security.auth import authorize
 from ...storage.models import ProtocolDAGResultRef, Tracebacks, utcnow
 from ...storage.objectstore import ObjectStoreError, protocoldagresult_location
 from ..bodies import GufeEncodedBytes, SetTaskResultBody, TasksWantedBody
-from .common import CallerDepends, check_service_owner, compute_router, parse_service_id
+from .common import CallerDepends, check_service_owner, compute_router
 
 logger = logging.getLogger(__name__)
 
@@ -126,7 +126,7 @@ def set_task_result(
     """
     task = require_kind(parse_scoped_key(task_scoped_key), TASK)
     validate_scopes(task.scope, caller)
-    service = parse_service_id(body.compute_service_id)
+    service = body.compute_service_id
     check_service_owner(n4js, service, caller)  # unregistered: refused below, as the Task is not its claim
     data, summary = _decode_result(body.protocoldagresult)
 
@@ -167,11 +167,11 @@ def get_tasks_wanted(body: TasksWantedBody, caller: CallerDepends, n4js: N4jsDep
     TaskHub, no longer claimed by the service, or outside the token's scopes; all False once the
     service's registration is gone.
     """
-    service = parse_service_id(body.compute_service_id)
+    service = body.compute_service_id
     registered = check_service_owner(n4js, service, caller)
     tasks = [require_kind(parse_scoped_key(task), TASK) for task in body.tasks]
     if not registered:
         return [False] * len(tasks)
     visible = [task for task in tasks if authorize(caller.scopes, task.scope)]
-    wanted = dict(zip(visible, n4js.get_tasks_wanted(visible, ComputeServiceID(service)))) if visible else {}
+    wanted = dict(zip(visible, n4js.get_tasks_wanted(visible, service))) if visible else {}
     return [wanted.get(task, False) for task in tasks]

@@ -10,16 +10,13 @@ concurrent claimers of one hub only contend on the same Task.
 
 from __future__ import annotations
 
-import re
-from typing import Any, Iterable, Optional, Sequence, Union
+from typing import Any, Optional, Sequence, Union
 
-from ...errors import InvalidInputError, NotFoundError
+from ...errors import NotFoundError
 from ...models import ComputeServiceID, ScopedKey
 from ..models import utcnow
 from .scoping import ScopedKeyLike, as_scoped_key, to_native
 from .statuscounts import COUNT_MOVES
-
-PROTOCOL_NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9_]*$")
 
 # Rounds of (read candidates, conditionally claim) before giving up on a contended hub.
 MAX_CLAIM_ROUNDS = 10
@@ -111,24 +108,6 @@ def scoped_key_str(value: ScopedKeyLike) -> str:
     return str(as_scoped_key(value))
 
 
-def validate_protocols(protocols: Optional[Sequence[str]]) -> Optional[list[str]]:
-    """Protocol class names for filtering; ``None`` means any Protocol, an empty list is an error."""
-    if protocols is None:
-        return None
-    if isinstance(protocols, str) or not isinstance(protocols, Iterable):
-        raise InvalidInputError("protocols must be a list of Protocol class names or None")
-    protocols = list(protocols)
-    if not protocols:
-        raise InvalidInputError("protocols must be None (any Protocol) or a non-empty list of Protocol class names")
-    for name in protocols:
-        if not isinstance(name, str) or not PROTOCOL_NAME.match(name):
-            raise InvalidInputError(
-                f"invalid Protocol name {name!r}: must start with an ASCII letter and contain only "
-                "ASCII letters, digits and underscores"
-            )
-    return protocols
-
-
 class ClaimsMixin:
     def claim_taskhub_tasks(
         self,
@@ -142,14 +121,13 @@ class ClaimsMixin:
         Returns a list of length ``count``: the ScopedKeys of the Tasks really claimed, padded
         with ``None``. Raises ``UnregisteredComputeServiceError`` if the service is not
         registered (upstream returned keys it never claimed); a TaskHub that does not exist
-        simply yields nothing to claim.
+        simply yields nothing to claim. ``count`` and ``protocols`` are trusted: the compute API's
+        request bodies (``compute/bodies.py``) validate them.
         """
-        if not isinstance(count, int) or count < 1:
-            raise InvalidInputError(f"count must be a positive integer, got {count!r}")
         params = {
             "taskhub": scoped_key_str(taskhub),
             "compute_service_id": str(ComputeServiceID(compute_service_id)),
-            "protocols": validate_protocols(protocols),
+            "protocols": list(protocols) if protocols is not None else None,
         }
         claimed: list[str] = []
         for round_number in range(MAX_CLAIM_ROUNDS):

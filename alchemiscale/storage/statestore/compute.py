@@ -24,7 +24,7 @@ from ..models import (
     ComputeServiceRegistration,
     utcnow,
 )
-from .claims import CLAIMABLE_TASK, scoped_key_str, validate_protocols
+from .claims import CLAIMABLE_TASK, scoped_key_str
 from .scoping import ScopedKeyLike, as_scope, to_native
 from .status import apply_status, lock_tasks
 
@@ -405,7 +405,7 @@ class ComputeMixin:
             return ComputeManagerInstruction.SKIP, {"compute_service_ids": services}
         available = self.execute_query(
             _AVAILABLE_TASKS,
-            {"scopes": [as_scope(scope).to_dict() for scope in scopes], "protocols": validate_protocols(protocols)},
+            {"scopes": [as_scope(scope).to_dict() for scope in scopes], "protocols": list(protocols) if protocols is not None else None},
         )[0]["available"]
         return ComputeManagerInstruction.OK, {"compute_service_ids": services, "num_tasks": available}
 

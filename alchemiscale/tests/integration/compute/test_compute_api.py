@@ -247,7 +247,7 @@ class TestClaiming:
         [task] = api.post(f"/taskhubs/{compute_network.taskhub}/claim", json=body).json()
         assert task == str(compute_network.tasks["failing transformation"])
         body["protocols"] = ["bad name!"]
-        assert api.post(f"/taskhubs/{compute_network.taskhub}/claim", json=body).status_code == 400
+        assert api.post(f"/taskhubs/{compute_network.taskhub}/claim", json=body).status_code == 422
 
     def test_claim_validation(self, api, registered, scope_test):
         base = {"scopes": [scope_test.to_dict()], "compute_service_id": str(registered)}

@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 
 from alchemiscale.models import ComputeServiceID
-from alchemiscale.storage.statestore.claims import _CANDIDATES, UnregisteredComputeServiceError, validate_protocols
+from alchemiscale.storage.statestore.claims import _CANDIDATES, UnregisteredComputeServiceError
 
 from .compute_helpers import claim_all, count, make_ref, register, scoped, transformation_keys
 
@@ -59,17 +59,6 @@ def test_candidates_sample_by_weight_within_a_tier(hub):
     assert set(picks) <= {str(heavy), str(light)}  # weight zero is never a candidate
     assert 0.65 < picks[str(heavy)] / draws < 0.85  # ~4 standard deviations around 0.75
     assert sorted(read_candidates(store, taskhub, service, 5)) == sorted([str(heavy), str(light)])
-
-
-@pytest.mark.parametrize("protocols", [[], ["1Protocol"], ["My-Protocol"], ["Proto col"], "SuccessProtocol", [3]])
-def test_validate_protocols_rejects_bad_filters(protocols):
-    with pytest.raises(ValueError):
-        validate_protocols(protocols)
-
-
-def test_validate_protocols_accepts_names_and_none():
-    assert validate_protocols(None) is None
-    assert validate_protocols(("SuccessProtocol", "Other_2")) == ["SuccessProtocol", "Other_2"]
 
 
 # -- claiming ------------------------------------------------------------------------------
@@ -148,16 +137,17 @@ def test_protocol_filter_restricts_candidates(hub, failing_transformation, scope
     failing_task = actioned_tasks(store, taskhub, [failing])[0]
     other_tasks = actioned_tasks(store, taskhub, others)
     service = register(store)
+    # names are validated by the API's bodies; here the filter is a query parameter, so any value only matches nothing
+    tasks_before = count(store, "MATCH (t:Task) RETURN count(t)")
+    assert store.claim_taskhub_tasks(taskhub, service, count=4, protocols=["X) DETACH DELETE (n"]) == [None] * 4
+    assert store.claim_taskhub_tasks(taskhub, service, count=4, protocols=[]) == [None] * 4
+    assert count(store, "MATCH (t:Task) RETURN count(t)") == tasks_before
     assert store.claim_taskhub_tasks(taskhub, service, count=4, protocols=["FailingProtocol"]) == [
         failing_task, None, None, None
     ]
     assert store.claim_taskhub_tasks(taskhub, service, count=4, protocols=["NoSuchProtocol"]) == [None] * 4
     claimed = store.claim_taskhub_tasks(taskhub, service, count=4, protocols=["FailingProtocol", "SuccessProtocol"])
     assert set(claimed) == set(other_tasks) | {None}
-    with pytest.raises(ValueError, match="non-empty"):
-        store.claim_taskhub_tasks(taskhub, service, protocols=[])
-    with pytest.raises(ValueError, match="invalid Protocol name"):
-        store.claim_taskhub_tasks(taskhub, service, protocols=["X) DETACH DELETE (n"])
 
 
 def test_only_actioned_waiting_tasks_are_claimed(hub):
@@ -185,11 +175,9 @@ def test_unregistered_service_cannot_claim(hub):
     assert count(store, "MATCH ()-[c:CLAIMS]->() RETURN count(c)") == 0
 
 
-def test_claim_rejects_bad_count_and_tolerates_missing_hub(hub, scope_test):
+def test_claim_tolerates_missing_hub(hub, scope_test):
     store, taskhub, _ = hub
     service = register(store)
-    with pytest.raises(ValueError, match="count"):
-        store.claim_taskhub_tasks(taskhub, service, count=0)
     missing = f"TaskHub-{'0' * 32}-{scope_test}"
     assert store.claim_taskhub_tasks(missing, service, count=2) == [None, None]
 
