@@ -515,5 +515,10 @@ def demo(data_dir: Optional[Path], compute_services: int, keep: bool):
         raise click.ClickException("some calculations failed (see above); the compute service logs say more")
 
 
+from .compute.manager.cli import computemanager  # noqa: E402
+
+cli.add_command(computemanager)
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(cli())

@@ -174,8 +174,9 @@ class AlchemiscaleComputeManagerClient(AlchemiscaleBaseClient):
             instruction = ComputeManagerInstruction(data.pop("instruction"))
         except (KeyError, ValueError) as e:
             raise AlchemiscaleClientError(f"unrecognized compute manager instruction payload: {payload!r}") from e
-        if "compute_service_ids" in data:
-            data["compute_service_ids"] = [ComputeServiceID(i) for i in data["compute_service_ids"]]
+        for ids in ("compute_service_ids", "busy_compute_service_ids"):
+            if ids in data:
+                data[ids] = [ComputeServiceID(i) for i in data[ids]]
         return instruction, data
 
     def update_status(

@@ -225,7 +225,8 @@ class ComputeMixin:
         """Whether each service may claim: at most ``max_failures`` failures after ``forgive_time``.
 
         Failures at or before ``forgive_time`` are forgiven and dropped from the registration.
-        An unregistered service may not claim.
+        An unregistered service may not claim, nor one whose registration is being deleted
+        meanwhile (its node still matches, without properties).
         """
         if max_failures < 0:
             raise InvalidInputError(f"max_failures must be >= 0, got {max_failures}")
@@ -233,7 +234,8 @@ class ComputeMixin:
             _CAN_CLAIM,
             {"compute_service_ids": [_service_id(i) for i in compute_service_ids], "forgive_time": forgive_time},
         )
-        return [bool(r["registered"]) and r["failures"] <= max_failures for r in records]
+        return [bool(r["registered"]) and r["failures"] is not None and r["failures"] <= max_failures
+                for r in records]
 
     def compute_service_can_claim(
         self, compute_service_id: Union[ComputeServiceID, str], forgive_time: datetime, max_failures: int
@@ -387,13 +389,14 @@ class ComputeMixin:
 
         SHUTDOWN if it is not registered; SKIP if any service it manages is over the failure
         limit; otherwise OK with ``num_tasks``, the number of distinct Tasks in ``scopes`` (and
-        of ``protocols``) a service could claim right now.
+        of ``protocols``) a service could claim right now, and ``busy_compute_service_ids``, the
+        managed services holding claimed Tasks (the ones a manager scaling down must keep).
         """
         manager_id = _manager_id(compute_manager_id)
         records = self.execute_query(
             "MATCH (cmr:ComputeManagerRegistration {name: $name, uuid: $uuid}) "
             "OPTIONAL MATCH (cmr)-[:MANAGES]->(csr:ComputeServiceRegistration) "
-            "RETURN csr.identifier AS service ORDER BY service",
+            "RETURN csr.identifier AS service, EXISTS { (csr)-[:CLAIMS]->(:Task) } AS busy ORDER BY service",
             {"name": manager_id.name, "uuid": manager_id.uuid},
         )
         if not records:
@@ -407,7 +410,10 @@ class ComputeMixin:
             _AVAILABLE_TASKS,
             {"scopes": [as_scope(scope).to_dict() for scope in scopes], "protocols": list(protocols) if protocols is not None else None},
         )[0]["available"]
-        return ComputeManagerInstruction.OK, {"compute_service_ids": services, "num_tasks": available}
+        busy = [ComputeServiceID(r["service"]) for r in records if r["service"] is not None and r["busy"]]
+        return ComputeManagerInstruction.OK, {
+            "compute_service_ids": services, "num_tasks": available, "busy_compute_service_ids": busy
+        }
 
     def update_compute_manager_status(
         self,
