@@ -2,7 +2,8 @@
 # Install the project's Python environment: gufe 1.x, openfe 1.x and their helpers, then the package.
 #
 #   devtools/install-env.sh VENV EXTRAS           e.g. devtools/install-env.sh .venv chemistry,test,docs
-#   devtools/install-env.sh --upstream VENV       upstream alchemiscale 0.8.0 as a test peer (never imported by ours)
+#   devtools/install-env.sh --upstream VENV       upstream alchemiscale 0.8.0 as a test and benchmark peer (never
+#                                                 imported by ours), with its servers' dependencies and openfe
 #
 # The gufe 1.x stack is published on conda-forge and as git tags, not on PyPI (PyPI has gufe 0.4 only). It comes
 # from a wheelhouse when there is one (ALCHEMISCALE_WHEELHOUSE, default ../shared/wheels), else from the packages'
@@ -44,7 +45,7 @@ install_stack() {
 }
 
 if [[ $UPSTREAM == 1 ]]; then
-    install_stack "$REQ/gufe-core$SUFFIX.txt" "$REQ/upstream-peer.txt"
+    install_stack "$REQ/openfe-stack$SUFFIX.txt" "$REQ/upstream-peer.txt" "$REQ/upstream-bench.txt"
     "${PIP[@]}" --no-deps "alchemiscale==0.8.0" || fail "could not install alchemiscale 0.8.0 from PyPI"
 else
     install_stack "$REQ/openfe-stack$SUFFIX.txt"
