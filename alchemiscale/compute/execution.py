@@ -1,10 +1,11 @@
 """Running one ProtocolDAG: unit by unit with retries, in a child process that can be killed.
 
 :func:`run_protocoldag` walks the DAG itself rather than calling gufe's ``execute_DAG``, so that
-every attempt of every unit gets a fresh scratch folder and carries provenance (host, Task, attempt). :class:`ChildExecution` runs it in a spawned
-process, so a Task that is no longer wanted can be stopped at once by killing that process:
-the ProtocolDAG goes to the child as a keyed-chain JSON file and the ProtocolDAGResult comes
-back as a zstd-compressed keyed-chain file (see :mod:`alchemiscale.compression`).
+every attempt of every unit gets a fresh scratch folder and carries provenance (host, Task, attempt).
+:class:`ChildExecution` runs it on a warm worker process (:mod:`.workers`), so a Task that is no
+longer wanted can be stopped at once by killing that process: the ProtocolDAG goes to the worker
+as keyed-chain JSON over a pipe and the ProtocolDAGResult comes back as a zstd-compressed
+keyed-chain file (see :mod:`alchemiscale.compression`).
 
 Failures that happen outside any ProtocolUnit (building the ProtocolDAG, the child process
 dying) are reported as a ProtocolDAGResult holding one :class:`ExecutionFailureUnit` and its
@@ -14,7 +15,6 @@ ProtocolUnitFailure, so the server records the error and its traceback like any 
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import shutil
 import signal
@@ -32,10 +32,9 @@ from ..compression import serialize_protocoldagresult
 from ..gufe_chain import from_keyed_chain_json, to_keyed_chain_json
 from .environment import interpreter_tools_on_path
 from .provenance import PROVENANCE_KEY, unit_provenance, utc_now_iso
+from .workers import WarmWorker, WorkerJob
 
-JOB_FILENAME = "protocoldag-job.json"
 RESULT_FILENAME = "protocoldagresult.json.zst"
-_PARENT_CHECK_SECONDS = 1.0
 
 
 class ExecutionFailureUnit(ProtocolUnit):
@@ -169,19 +168,12 @@ def run_protocoldag(
     )
 
 
-def _exit_when_orphaned(parent_pid: int) -> None:
-    """Stop the child if its service dies (e.g. SIGKILL), so no orphan keeps computing."""
-    while True:
-        time.sleep(_PARENT_CHECK_SECONDS)
-        if os.getppid() != parent_pid:
-            os._exit(3)
+def run_job(job: dict[str, Any]) -> None:
+    """Run one job in a worker process: rebuild the DAG, run it, write the result file.
 
-
-def _child_main(job_path: str) -> None:
-    """Entry point of the child process: read the job, run the DAG, write the result file."""
-    os.setpgid(0, 0)  # own process group, so the service can kill anything the Protocol starts
-    job = json.loads(Path(job_path).read_text())
-    threading.Thread(target=_exit_when_orphaned, args=(job["parent_pid"],), daemon=True).start()
+    Whatever goes wrong is written as the Task's failed result rather than raised, so the worker
+    stays usable for the next job.
+    """
     start = utc_now_iso()
     protocoldag = None
     try:
@@ -211,26 +203,30 @@ def _child_main(job_path: str) -> None:
 
 
 class ChildExecution:
-    """One ProtocolDAG running in a spawned child process; :meth:`cancel` kills it from any thread.
+    """One ProtocolDAG running in a worker's child process; :meth:`cancel` kills it from any thread.
 
-    ``workdir`` holds the job and result files and, below it, the per-unit scratch folders.
+    ``workdir`` holds the result file and, below it, the per-unit scratch folders. A ``time_limit``
+    (seconds) kills the execution once it has run that long; :attr:`timed_out` then says so.
     """
 
     def __init__(
         self,
         protocoldag: ProtocolDAG,
         *,
+        worker: WarmWorker,
         task: str,
         shared: Path,
         workdir: Path,
         n_retries: int,
         keep_scratch: bool,
         host_provenance: dict[str, Any],
+        time_limit: Optional[float] = None,
     ):
         self.protocoldag = protocoldag
+        self.worker = worker
         self.workdir = workdir
-        self.job_path = workdir / JOB_FILENAME
         self.result_path = workdir / RESULT_FILENAME
+        self.time_limit = time_limit
         self._job = {
             "protocoldag": to_keyed_chain_json(protocoldag),
             "task": task,
@@ -240,67 +236,57 @@ class ChildExecution:
             "keep_scratch": keep_scratch,
             "host_provenance": host_provenance,
             "result_path": str(self.result_path),
-            "parent_pid": os.getpid(),
         }
-        self._process: Optional[multiprocessing.process.BaseProcess] = None
+        self._handle: Optional[WorkerJob] = None
         self._lock = threading.Lock()
         self.cancelled = False
+        self.timed_out = False
         self.started_at: Optional[str] = None
 
     def start(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.result_path.unlink(missing_ok=True)
-        self.job_path.write_text(json.dumps(self._job))
         self.started_at = utc_now_iso()
-        process = multiprocessing.get_context("spawn").Process(
-            target=_child_main, args=(str(self.job_path),), name="alchemiscale-protocoldag", daemon=False
-        )
         with self._lock:
             if self.cancelled:
                 return
-            process.start()
-            self._process = process
+            self._handle = self.worker.submit(self._job)
 
     def wait(self, poll_seconds: float = 0.5) -> Optional[int]:
-        """Block until the child exits; returns its exit code (None if it never started)."""
-        process = self._process
-        if process is None:
+        """Block until the job ends: 0 once it finished, the worker's exit code if it died (None if never started)."""
+        handle = self._handle
+        if handle is None:
             return None
-        while process.is_alive():
-            process.join(poll_seconds)
-        return process.exitcode
+        deadline = None if self.time_limit is None else time.monotonic() + self.time_limit
+        while not handle.wait(poll_seconds):
+            if deadline is not None and time.monotonic() >= deadline and handle.kill():
+                self.timed_out = True
+        return handle.exitcode
 
     def cancel(self) -> None:
-        """Kill the child (and its process group); its result, if any, will be ignored."""
+        """Kill the worker running this job (and its process group); its result, if any, will be ignored."""
         with self._lock:
             self.cancelled = True
-            self._kill()
+            if self._handle is not None:
+                self._handle.kill()
 
     def stop(self) -> None:
-        """Kill the child if it still runs (cleanup path; does not mark the execution cancelled)."""
-        with self._lock:
-            self._kill()
-        if self._process is not None:
-            self._process.join(5)
-
-    def _kill(self) -> None:
-        process = self._process
-        if process is None or process.exitcode is not None:
-            return
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            process.kill()  # the child had not made its process group yet
+        """Kill the job if it still runs (cleanup path; does not mark the execution cancelled)."""
+        handle = self._handle
+        if handle is not None and not handle.done:
+            handle.kill()
 
     def result_bytes(self) -> bytes:
-        """The child's serialized ProtocolDAGResult, or a failed one explaining why there is none."""
-        if self.result_path.exists():
+        """The worker's serialized ProtocolDAGResult, or a failed one explaining why there is none."""
+        if self.result_path.exists() and not self.timed_out:
             return self.result_path.read_bytes()
-        exitcode = self._process.exitcode if self._process is not None else None
-        reason = (
-            f"killed by signal {signal.Signals(-exitcode).name}" if exitcode is not None and exitcode < 0
-            else f"exited with code {exitcode}"
-        )
+        exitcode = self._handle.exitcode if self._handle is not None else None
+        if self.timed_out:
+            reason = f"was killed after running for max_task_time={self.time_limit:g} s"
+        elif exitcode is not None and exitcode < 0:
+            reason = f"was killed by signal {signal.Signals(-exitcode).name}"
+        else:
+            reason = f"exited with code {exitcode}"
         error = RuntimeError(f"the process executing the ProtocolDAG {reason} without producing a result")
         failure = failed_protocoldagresult(
             "execute ProtocolDAG",

@@ -1,7 +1,7 @@
 """A compute service's own Prometheus metrics, served on ``metrics_port`` when its settings name one.
 
-Tasks executed by outcome, the Task running now (a gauge labelled with its ScopedKey, 1 while it
-runs), and the simulation speed of the last result for every unit output named ``*ns_per_day``
+Tasks executed by outcome, the Tasks running now (a gauge labelled with each one's ScopedKey, 1 while
+it runs), and the simulation speed of the last result for every unit output named ``*ns_per_day``
 (the built-in hydration protocol reports ``vacuum_ns_per_day`` and ``solvent_ns_per_day``).
 Each service has a registry of its own, so several services in one process keep apart.
 """
@@ -36,7 +36,7 @@ class ServiceMetrics:
             ["outcome"], registry=self.registry,
         )
         self.current = Gauge(
-            "alchemiscale_service_current_task", "1 for the Task this service is running now.",
+            "alchemiscale_service_current_task", "1 for each Task this service is running now.",
             ["task"], registry=self.registry,
         )
         self.speed = Gauge(
@@ -60,11 +60,13 @@ class ServiceMetrics:
             self._server = None
 
     def started(self, task: str) -> None:
-        self.current.clear()
         self.current.labels(task=task).set(1)
 
-    def finished(self, outcome: str, chain_json: Optional[list] = None) -> None:
-        self.current.clear()
+    def finished(self, task: str, outcome: str, chain_json: Optional[list] = None) -> None:
+        try:
+            self.current.remove(task)
+        except KeyError:
+            pass
         self.tasks.labels(outcome=outcome).inc()
         for name, value in speed_outputs(chain_json or []):
             self.speed.labels(output=name).set(value)

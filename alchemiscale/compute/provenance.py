@@ -3,7 +3,7 @@
 Each ProtocolUnitResult (successful or failed) made by a compute service carries a
 ``provenance`` entry in its ``outputs``::
 
-    {"hostname": ..., "gpu": "NVIDIA H100 80GB HBM3" | None,
+    {"hostname": ..., "gpu": "NVIDIA H100 80GB HBM3" | None, "device": "0" | None,
      "versions": {"python": ..., "alchemiscale": ..., "gufe": ..., "openmm": ...},
      "compute_service_id": ..., "task": ..., "attempt": 0,
      "start": "2025-01-01T00:00:00.000000+00:00", "end": ...}
@@ -42,13 +42,14 @@ def package_versions() -> dict[str, Optional[str]]:
     return versions
 
 
-def gpu_model() -> Optional[str]:
-    """Names of the GPUs this process may use (as ``nvidia-smi`` reports them), or None.
+def gpu_model(visible: Optional[str] = None) -> Optional[str]:
+    """Names of the GPUs ``visible`` names, by default those this process may use (as ``nvidia-smi`` reports them), or None.
 
-    Honours ``CUDA_VISIBLE_DEVICES``. Asking OpenMM instead would mean creating a CUDA Context,
+    Honours ``CUDA_VISIBLE_DEVICES`` when ``visible`` is None. Asking OpenMM instead would mean creating a CUDA Context,
     which costs seconds and GPU memory, so without ``nvidia-smi`` the model is not recorded.
     """
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is None:
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     if visible is not None and visible.strip() in ("", "-1", "none", "NoDevFiles"):
         return None
     nvidia_smi = shutil.which("nvidia-smi")
@@ -69,11 +70,15 @@ def gpu_model() -> Optional[str]:
     return ", ".join(names)
 
 
-def host_provenance(compute_service_id: str) -> dict[str, Any]:
-    """What stays the same for every Task a service runs (computed once: ``nvidia-smi`` is slow)."""
+def host_provenance(compute_service_id: str, device: Optional[str] = None) -> dict[str, Any]:
+    """What stays the same for every Task run on ``device`` (computed once: ``nvidia-smi`` is slow).
+
+    ``device`` is what the Tasks get as ``CUDA_VISIBLE_DEVICES`` (None: the service's own).
+    """
     return {
         "hostname": socket.gethostname(),
-        "gpu": gpu_model(),
+        "gpu": gpu_model(device),
+        "device": device,
         "versions": package_versions(),
         "compute_service_id": str(compute_service_id),
     }

@@ -1,8 +1,11 @@
-"""The synchronous compute service: claim a Task, run its ProtocolDAG, push the result, repeat.
+"""The synchronous compute service: claim Tasks, run their ProtocolDAGs, push the results, repeat.
 
-One service runs one Task at a time (in a child process, see :mod:`.execution`) and keeps a
-heartbeat thread alive beside it. The heartbeat also asks whether the running Task is still
-wanted; if it was cancelled, invalidated or handed to another service, the child is killed.
+A service runs up to ``max_concurrent_tasks`` Tasks at once, each in an execution slot: a thread
+that drives the Task and a warm worker process that executes it (see :mod:`.execution` and
+:mod:`.workers`), pinned to one of ``devices`` (round-robin) through ``CUDA_VISIBLE_DEVICES``. It
+claims only as many Tasks as it has free slots, and keeps a heartbeat thread alive beside them. The
+heartbeat also asks whether the running Tasks are still wanted; a Task that was cancelled,
+invalidated or handed to another service has its worker killed (and replaced by a fresh one).
 
 Run it with ``python -m alchemiscale.compute.service -c CONFIG.yaml`` (or the CLI's
 ``alchemiscale compute synchronous``); see ``docs/compute.rst``.
@@ -18,6 +21,7 @@ import sys
 import threading
 import time
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
@@ -32,9 +36,12 @@ from .metrics import ServiceMetrics
 from .provenance import host_provenance, unit_provenance, utc_now_iso
 from .settings import ComputeServiceSettings
 from .signals import install_stop_handlers
+from .workers import WarmWorker
 
 LOGGER_NAME = "AlchemiscaleSynchronousComputeService"
 _HEARTBEAT_JOIN_SECONDS = 5.0
+_SLOT_JOIN_SECONDS = 30.0
+_STOP_CHECK_SECONDS = 0.5  # how often a wait for a free slot looks whether the service is stopping
 
 
 def registration_gone(error: AlchemiscaleClientError) -> bool:
@@ -68,6 +75,28 @@ def make_logger(
     return logger
 
 
+def slot_devices(count: int, devices: Optional[list[str]]) -> list[Optional[str]]:
+    """The device of each of ``count`` slots: ``devices`` round-robin, or None for all without devices."""
+    return [devices[index % len(devices)] if devices else None for index in range(count)]
+
+
+@dataclass
+class ExecutionSlot:
+    """A place to run one Task: its device, the warm worker pinned to it, and the Task it runs now."""
+
+    index: int
+    device: Optional[str]
+    worker: WarmWorker
+    host: dict[str, Any]  # provenance of the Tasks run here
+    task: Optional[ScopedKey] = None
+    execution: Optional[ChildExecution] = None
+    thread: Optional[threading.Thread] = None
+
+    @property
+    def label(self) -> str:
+        return f"slot {self.index}" + (f", device {self.device}" if self.device is not None else "")
+
+
 def create_protocoldag(transformation, extends, name: str):
     """The ProtocolDAG of a Transformation, continuing from ``extends`` (a ProtocolDAGResult) if given.
 
@@ -77,7 +106,7 @@ def create_protocoldag(transformation, extends, name: str):
 
 
 class SynchronousComputeService:
-    """Claims and executes Tasks one at a time until stopped or a ``max_tasks``/``max_time`` limit."""
+    """Claims and executes up to ``max_concurrent_tasks`` Tasks at once until stopped or a ``max_tasks``/``max_time`` limit."""
 
     def __init__(self, settings: ComputeServiceSettings):
         self.settings = settings
@@ -108,11 +137,25 @@ class SynchronousComputeService:
         self.tasks_executed = 0
         self._sleep = InterruptableSleep()
         self._stop = threading.Event()
-        self._lock = threading.Lock()
+        # re-entrant: a signal handler (stop) may run while the main thread holds it
+        self._lock = threading.RLock()
+        self._slot_freed = threading.Condition(self._lock)
         self._registration_lock = threading.Lock()
-        self._running: Optional[tuple[ScopedKey, ChildExecution]] = None
+        self.slots = [
+            ExecutionSlot(
+                index,
+                device,
+                WarmWorker(
+                    f"{index}",
+                    {"CUDA_VISIBLE_DEVICES": device} if device is not None else {},
+                    preload=settings.worker_preload,
+                    max_tasks=settings.worker_max_tasks,
+                ),
+                host={},
+            )
+            for index, device in enumerate(slot_devices(settings.max_concurrent_tasks, settings.devices))
+        ]
         self._started_at: Optional[float] = None
-        self._host: Optional[dict[str, Any]] = None
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -126,13 +169,23 @@ class SynchronousComputeService:
         self._sleep.interrupt()
 
     def start(self) -> None:
-        """Register, beat in the background, cycle until stopped, then deregister."""
+        """Register, beat in the background, cycle until stopped, then deregister.
+
+        Stopping kills the Tasks still running (their claims go back to waiting when the service deregisters).
+        """
         self._started_at = time.monotonic()
-        self._host = host_provenance(self.compute_service_id)
+        for slot in self.slots:
+            slot.worker.warm_up()  # the imports overlap registration and the first claim
+        hosts: dict[Optional[str], dict[str, Any]] = {}
+        for slot in self.slots:
+            if slot.device not in hosts:
+                hosts[slot.device] = host_provenance(self.compute_service_id, slot.device)
+            slot.host = hosts[slot.device]
         try:
             self.client.register(self.compute_service_id, self.compute_manager_id)
         except Exception:
             self.logger.exception("could not register with %s", self.settings.api_url)
+            self._close_workers()
             self._close()
             raise
         self.logger.info("registered with %s as %s", self.settings.api_url, self.compute_service_id)
@@ -152,8 +205,25 @@ class SynchronousComputeService:
             raise
         finally:
             self.stop()
+            self._stop_slots()
             heartbeat.join(_HEARTBEAT_JOIN_SECONDS)
+            self._close_workers()
             self._deregister()
+
+    def _stop_slots(self) -> None:
+        """Kill the Tasks still running (no result is pushed for them) and wait for their slots."""
+        for slot in self.slots:
+            execution = slot.execution
+            if execution is not None:
+                execution.cancel()
+                self.logger.warning("task %s (%s) stopped with the service; no result pushed", slot.task, slot.label)
+        for slot in self.slots:
+            if slot.thread is not None:
+                slot.thread.join(_SLOT_JOIN_SECONDS)
+
+    def _close_workers(self) -> None:
+        for slot in self.slots:
+            slot.worker.close()
 
     def register_again(self, noticed_by: str) -> bool:
         """Register once more after the server dropped this service's registration; True on success.
@@ -205,7 +275,7 @@ class SynchronousComputeService:
             pass
 
     def beat(self) -> None:
-        """Send a heartbeat, then stop the running Task if the server no longer wants it.
+        """Send a heartbeat, then stop the running Tasks the server no longer wants.
 
         A heartbeat answered "not registered" registers the service again. Errors are logged, never
         raised: a missed beat must not kill the thread.
@@ -219,45 +289,77 @@ class SynchronousComputeService:
                     raise
                 self.register_again("heartbeat")
             with self._lock:
-                running = self._running
-            if running is None:
+                running = [(slot.task, slot.execution, slot.label) for slot in self.slots if slot.execution is not None]
+            if not running:
                 return
-            task, execution = running
-            if not self.client.get_tasks_wanted([task], self.compute_service_id)[0]:
-                execution.cancel()
-                self.logger.warning("task %s is no longer wanted; stopped its execution", task)
+            wanted = self.client.get_tasks_wanted([task for task, _, _ in running], self.compute_service_id)
+            for (task, execution, label), still_wanted in zip(running, wanted):
+                if not still_wanted:
+                    execution.cancel()
+                    self.logger.warning("task %s (%s) is no longer wanted; stopped its execution", task, label)
         except Exception as e:
             self.logger.error("heartbeat failed: %s", e)
 
     # -- claiming -------------------------------------------------------------------------------------
 
+    def _busy_slots(self) -> int:
+        with self._lock:
+            return sum(slot.task is not None for slot in self.slots)
+
     def _limit_reached(self) -> Optional[str]:
+        """Why no further Task may start, or None; ``max_tasks`` counts the running Tasks too."""
         settings = self.settings
-        if settings.max_tasks is not None and self.tasks_executed >= settings.max_tasks:
+        if settings.max_tasks is not None and self.tasks_executed + self._busy_slots() >= settings.max_tasks:
             return f"executed max_tasks={settings.max_tasks} task(s)"
         if settings.max_time is not None and time.monotonic() - self._started_at >= settings.max_time:
             return f"ran for max_time={settings.max_time} s"
         return None
 
-    def claim_tasks(self) -> Optional[list[Optional[ScopedKey]]]:
-        """Claim up to ``claim_limit`` Tasks; None if the server denies this service claims."""
+    def claim_tasks(self, count: Optional[int] = None) -> Optional[list[Optional[ScopedKey]]]:
+        """Claim up to ``count`` (default ``claim_limit``) Tasks; None if the server denies this service claims."""
         return self.client.claim_tasks(
             self.scopes,
             self.compute_service_id,
             scopes_exclude=self.settings.scopes_exclude,
-            count=self.settings.claim_limit,
+            count=self.settings.claim_limit if count is None else count,
             protocols=self.settings.protocols,
         )
 
+    def _claim_count(self, free: int) -> int:
+        """One slot: ``claim_limit`` Tasks, run one after another (as upstream); more: as many as slots are free."""
+        if len(self.slots) == 1:
+            return self.settings.claim_limit
+        if self.settings.max_tasks is not None:
+            free = min(free, self.settings.max_tasks - self.tasks_executed - self._busy_slots())
+        return max(free, 1)
+
+    def _free_slot(self, wait: bool) -> Optional[ExecutionSlot]:
+        """A slot without a Task; if ``wait``, wait for one until the service stops (then None)."""
+        with self._slot_freed:
+            while True:
+                for slot in self.slots:
+                    if slot.task is None:
+                        return slot
+                if not wait or self._stop.is_set():
+                    return None
+                self._slot_freed.wait(_STOP_CHECK_SECONDS)
+
     def cycle(self) -> None:
-        """One round: claim, then execute what was claimed; sleep when there was nothing to do."""
+        """One round: claim for the free slots, start what was claimed; sleep when there was nothing to do."""
         reason = self._limit_reached()
         if reason is not None:
+            if self._busy_slots():
+                with self._slot_freed:
+                    self._slot_freed.wait(_STOP_CHECK_SECONDS)  # the running Tasks finish first
+                return
             self.logger.info("stopping: %s", reason)
             self.stop()
             return
+        if self._free_slot(wait=True) is None:
+            return
+        free = len(self.slots) - self._busy_slots()
         try:
-            claimed = self.claim_tasks()
+            claimed = self.claim_tasks(self._claim_count(free))
         except AlchemiscaleClientError as e:
             if registration_gone(e) and self.register_again("claim"):
                 return  # claim again at once, as a registered service
@@ -276,17 +378,38 @@ class SynchronousComputeService:
             self._sleep(self.settings.sleep_interval)
             return
         for task in tasks:
-            reason = self._limit_reached()
-            if self._stop.is_set() or reason is not None:
+            slot = self._free_slot(wait=True)
+            if slot is None or self._limit_reached() is not None:
                 break  # claimed but unstarted Tasks go back to waiting when we deregister
-            self.execute(task)
-            self.tasks_executed += 1
+            self._start_in_slot(slot, task)
+
+    def _start_in_slot(self, slot: ExecutionSlot, task: ScopedKey) -> None:
+        with self._lock:
+            slot.task = task
+            slot.thread = threading.Thread(
+                target=self._run_slot, args=(slot, task), name=f"slot-{slot.index}", daemon=True
+            )
+        slot.thread.start()
+
+    def _run_slot(self, slot: ExecutionSlot, task: ScopedKey) -> None:
+        """The slot's thread: execute the Task, free the slot, warm its worker up for the next Task."""
+        try:
+            self.execute(task, slot)
+        except Exception:
+            self.logger.exception("task %s (%s): unexpected error", task, slot.label)
+        finally:
+            if not self._stop.is_set():
+                slot.worker.warm_up()  # a fresh process if the Task's had to die
+            with self._slot_freed:
+                slot.task = slot.execution = None
+                self.tasks_executed += 1
+                self._slot_freed.notify_all()
 
     # -- executing ------------------------------------------------------------------------------------
 
-    def execute(self, task: ScopedKey) -> Optional[ScopedKey]:
-        """Run one claimed Task and push its result; returns the result's ScopedKey, or None if none was pushed."""
-        self.logger.info("executing task %s", task)
+    def execute(self, task: ScopedKey, slot: ExecutionSlot) -> Optional[ScopedKey]:
+        """Run one claimed Task in ``slot`` and push its result; returns the result's ScopedKey, or None if none was pushed."""
+        self.logger.info("executing task %s (%s)", task, slot.label)
         self.metrics.started(str(task))
         start = utc_now_iso()
         transformation_key = None
@@ -295,14 +418,14 @@ class SynchronousComputeService:
                 transformation, extends = self.client.retrieve_task_transformation(task)
             except AlchemiscaleClientError as e:
                 self.logger.error("could not retrieve the transformation of task %s: %s", task, e)
-                self.metrics.finished("not_pushed")
+                self.metrics.finished(str(task), "not_pushed")
                 return None
             transformation_key = str(transformation.key)
             protocoldag = create_protocoldag(transformation, extends, name=str(task))
         except Exception as e:  # e.g. the Protocol's package is missing here, or Protocol.create raised
             step = "create ProtocolDAG" if transformation_key is not None else "load Transformation"
             self.logger.error("task %s failed to %s: %r", task, step.lower(), e)
-            provenance = unit_provenance(self._host, str(task), 0, start, utc_now_iso())
+            provenance = unit_provenance(slot.host, str(task), 0, start, utc_now_iso())
             failure = failed_protocoldagresult(
                 step, e, traceback.format_exc(), provenance, name=str(task), transformation_key=transformation_key
             )
@@ -314,28 +437,36 @@ class SynchronousComputeService:
             shutil.rmtree(folder, ignore_errors=True)
         execution = ChildExecution(
             protocoldag,
+            worker=slot.worker,
             task=str(task),
             shared=shared,
             workdir=workdir,
             n_retries=self.settings.n_retries,
             keep_scratch=self.settings.keep_scratch,
-            host_provenance=self._host,
+            host_provenance=slot.host,
+            time_limit=self.settings.max_task_time,
         )
         with self._lock:
-            self._running = (task, execution)
+            slot.execution = execution
         try:
+            if self._stop.is_set():
+                execution.cancel()
             execution.start()
             exitcode = execution.wait()
             if execution.cancelled:
                 self.logger.warning("task %s was stopped before it finished; no result pushed", task)
-                self.metrics.finished("not_pushed")
+                self.metrics.finished(str(task), "not_pushed")
                 return None
-            if exitcode != 0:
+            if execution.timed_out:
+                self.logger.error(
+                    "task %s ran past max_task_time=%g s; killed its execution", task, self.settings.max_task_time
+                )
+            elif exitcode != 0:
                 self.logger.error("the process executing task %s exited with code %s", task, exitcode)
             result = execution.result_bytes()
         finally:
             with self._lock:
-                self._running = None
+                slot.execution = None
             execution.stop()
             if not self.settings.keep_shared:
                 shutil.rmtree(shared, ignore_errors=True)
@@ -354,10 +485,10 @@ class SynchronousComputeService:
             result_key = self.client.set_task_result_bytes(task, protocoldagresult, self.compute_service_id)
         except AlchemiscaleClientError as e:
             self.logger.error("could not push the result of task %s: %s", task, e)
-            self.metrics.finished("not_pushed")
+            self.metrics.finished(str(task), "not_pushed")
             return None
         self.logger.info("task %s %s; result %s", task, "completed" if summary["ok"] else "failed", result_key)
-        self.metrics.finished("completed" if summary["ok"] else "failed", chain)
+        self.metrics.finished(str(task), "completed" if summary["ok"] else "failed", chain)
         return result_key
 
 

@@ -26,6 +26,7 @@ from pydantic import (
 
 from ..base.client_cache import DEFAULT_CACHE_SIZE_LIMIT
 from ..models import ComputeManagerID, ComputeServiceID, Scope
+from .workers import PRELOAD_MODULES
 
 _OLD_SECTIONS = ("init", "start")
 
@@ -57,12 +58,25 @@ class ComputeServiceSettings(BaseModel):
     sleep_interval: PositiveFloat = Field(30, description="seconds to wait when nothing was claimed")
     deep_sleep_interval: PositiveFloat = Field(300, description="seconds to wait when claiming was denied")
     heartbeat_interval: PositiveFloat = Field(300, description="seconds between heartbeats")
+    max_concurrent_tasks: PositiveInt = Field(1, description="Tasks run at once, each in a worker process of its own")
+    devices: Optional[list[str]] = Field(
+        None, description="GPU ids for the workers, round-robin, exported as CUDA_VISIBLE_DEVICES; None: leave it"
+    )
+    max_task_time: Optional[PositiveFloat] = Field(
+        None, description="kill a Task running longer than this many seconds and push its failure"
+    )
+    worker_max_tasks: Optional[PositiveInt] = Field(
+        None, description="replace a warm worker by a fresh process after this many Tasks (1: one per Task)"
+    )
+    worker_preload: list[str] = Field(
+        list(PRELOAD_MODULES), description="modules a worker imports before its first Task"
+    )
 
     # what to claim
     scopes: Optional[list[Scope]] = Field(None, description="claim only in these scopes; None means all")
     scopes_exclude: Optional[list[Scope]] = Field(None, description="never claim in these scopes")
     protocols: Optional[list[str]] = Field(None, description="claim only Tasks of these Protocol class names")
-    claim_limit: PositiveInt = Field(1, description="Tasks claimed at once")
+    claim_limit: PositiveInt = Field(1, description="Tasks claimed at once, run one after another (one slot only)")
 
     # lifetime
     max_tasks: Optional[PositiveInt] = Field(None, description="stop after this many Tasks")
@@ -126,6 +140,20 @@ class ComputeServiceSettings(BaseModel):
     def _check_protocols(cls, value: Optional[list[str]]) -> Optional[list[str]]:
         if value is not None and not value:
             raise ValueError("protocols must name at least one Protocol class, or be left out to allow all")
+        return value
+
+    @field_validator("devices", mode="before")
+    @classmethod
+    def _check_devices(cls, value: Any) -> Optional[list[str]]:
+        if value is None:
+            return None
+        if isinstance(value, list) and all(isinstance(device, (int, str)) for device in value):
+            value = [str(device) for device in value]  # YAML reads [0, 1] as numbers
+        if not isinstance(value, list) or not value or any(not d.strip() or " " in d for d in value):
+            raise ValueError(
+                "devices must list GPU ids as CUDA_VISIBLE_DEVICES takes them (e.g. ['0', '1']), "
+                "or be left out to leave CUDA_VISIBLE_DEVICES as it is"
+            )
         return value
 
     @field_validator("loglevel")

@@ -9,6 +9,9 @@ import sys
 import traceback
 from pathlib import Path
 
+import pytest
+from gufe import ChemicalSystem, Transformation
+
 from alchemiscale.compression import (
     decompress_keyed_chain,
     deserialize_protocoldagresult,
@@ -17,6 +20,13 @@ from alchemiscale.compression import (
 )
 from alchemiscale.compute.environment import interpreter_tools_on_path
 from alchemiscale.compute.execution import ChildExecution, failed_protocoldagresult, run_protocoldag
+from alchemiscale.compute.workers import WarmWorker
+from alchemiscale.tests.integration.compute.service.protocols import (
+    STRAY_VARIABLE,
+    EnvironmentProtocol,
+    SlowProtocol,
+    slow_settings,
+)
 from alchemiscale.compute.provenance import PROVENANCE_KEY
 from alchemiscale.compute.service import create_protocoldag
 from alchemiscale.tests.protocols import FAILURE_MESSAGE
@@ -93,12 +103,23 @@ def test_results_decode_in_a_process_that_never_saw_the_units(failing_transforma
     assert out.split() == ["2", "1", str(failing_transformation.key)]
 
 
-def test_child_execution_returns_the_result(transformation, tmp_path):
-    dag = dag_of(transformation)
-    execution = ChildExecution(
-        dag, task="Task-1", shared=tmp_path / "shared", workdir=tmp_path / "work",
-        n_retries=0, keep_scratch=False, host_provenance=HOST,
+@pytest.fixture
+def worker():
+    worker = WarmWorker("test", preload=("gufe", "alchemiscale.compute.execution"))
+    yield worker
+    worker.close()
+
+
+def child_execution(dag, worker, tmp_path, name: str, **options) -> ChildExecution:
+    return ChildExecution(
+        dag, worker=worker, task=name, shared=tmp_path / name / "shared", workdir=tmp_path / name / "work",
+        n_retries=0, keep_scratch=False, host_provenance=HOST, **options,
     )
+
+
+def test_child_execution_returns_the_result(transformation, worker, tmp_path):
+    dag = dag_of(transformation)
+    execution = child_execution(dag, worker, tmp_path, "Task-1")
     execution.start()
     assert execution.wait(0.1) == 0
     result = deserialize_protocoldagresult(execution.result_bytes())
@@ -106,17 +127,64 @@ def test_child_execution_returns_the_result(transformation, tmp_path):
     assert summary(result)["ok"]
 
 
-def test_cancelled_child_gives_no_result_and_a_dead_child_gives_a_failure(transformation, tmp_path):
-    execution = ChildExecution(
-        dag_of(transformation), task="Task-1", shared=tmp_path / "shared", workdir=tmp_path / "work",
-        n_retries=0, keep_scratch=False, host_provenance=HOST,
-    )
+def test_cancelled_child_gives_no_result_and_a_dead_child_gives_a_failure(transformation, worker, tmp_path):
+    execution = child_execution(dag_of(transformation), worker, tmp_path, "Task-1")
     execution.start()
     execution.cancel()
     assert execution.wait(0.1) < 0 and execution.cancelled
     # what the service would report had the child died on its own
     failure = deserialize_protocoldagresult(execution.result_bytes())
     assert "killed by signal SIGKILL" in failure.protocol_unit_failures[0].traceback
+
+
+def transformation_with(protocol, ligands) -> Transformation:
+    stateA = ChemicalSystem({"ligand": ligands["methane"]}, name="methane vacuum")
+    stateB = ChemicalSystem({"ligand": ligands["ethane"]}, name="ethane vacuum")
+    return Transformation(stateA, stateB, protocol, name=type(protocol).__name__)
+
+
+def run_to_end(execution: ChildExecution):
+    execution.start()
+    assert execution.wait(0.1) == 0
+    return deserialize_protocoldagresult(execution.result_bytes())
+
+
+def test_a_warm_worker_runs_tasks_in_one_process_and_restores_its_environment(ligands, worker, tmp_path):
+    dag = dag_of(transformation_with(EnvironmentProtocol(slow_settings(0.0)), ligands))
+    outputs = []
+    for number in range(3):
+        [unit_result] = run_to_end(child_execution(dag, worker, tmp_path, f"Task-{number}")).protocol_unit_results
+        outputs.append(unit_result.outputs)
+    assert len({output["pid"] for output in outputs}) == 1 and worker.processes_started == 1
+    # each Task left a variable behind; the next one did not see it
+    assert [output["environment"][STRAY_VARIABLE] for output in outputs] == [None, None, None]
+
+
+def test_a_fresh_worker_per_task_when_worker_max_tasks_is_one(transformation, tmp_path):
+    worker = WarmWorker("fresh", preload=(), max_tasks=1)
+    try:
+        pids = []
+        for number in range(2):
+            execution = child_execution(dag_of(transformation), worker, tmp_path, f"Task-{number}")
+            execution.start()
+            pids.append(worker.pid)
+            assert execution.wait(0.1) == 0
+        assert pids[0] != pids[1] and worker.processes_started == 2
+    finally:
+        worker.close()
+
+
+def test_time_limit_kills_the_worker_and_the_next_task_gets_a_fresh_one(ligands, worker, tmp_path):
+    slow = transformation_with(SlowProtocol(slow_settings(60.0)), ligands)
+    execution = child_execution(dag_of(slow), worker, tmp_path, "Task-slow", time_limit=1.0)
+    execution.start()
+    killed_pid = worker.pid
+    assert execution.wait(0.1) < 0 and execution.timed_out and not execution.cancelled
+    [failure] = deserialize_protocoldagresult(execution.result_bytes()).protocol_unit_failures
+    assert "max_task_time=1 s" in failure.traceback
+    quick = transformation_with(SlowProtocol(slow_settings(0.0)), ligands)
+    assert summary(run_to_end(child_execution(dag_of(quick), worker, tmp_path, "Task-next")))["ok"]
+    assert worker.pid != killed_pid and worker.processes_started == 2
 
 
 def test_interpreter_tools_are_on_path_while_protocols_run(monkeypatch):

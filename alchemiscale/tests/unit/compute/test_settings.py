@@ -57,6 +57,15 @@ def test_scopes_parse_from_strings_and_empty_exclude_means_none(tmp_path):
     assert settings.protocols == ["SuccessProtocol"]
 
 
+def test_one_slot_by_default_and_devices_read_as_strings(tmp_path):
+    settings = ComputeServiceSettings.from_yaml(write(tmp_path, minimal(tmp_path)))
+    assert (settings.max_concurrent_tasks, settings.devices, settings.max_task_time) == (1, None, None)
+    assert settings.worker_max_tasks is None and "openmm" in settings.worker_preload
+    data = minimal(tmp_path, max_concurrent_tasks=4, devices=[0, 1])
+    settings = ComputeServiceSettings.from_yaml(write(tmp_path, data))
+    assert settings.devices == ["0", "1"]
+
+
 def test_overrides_win_and_none_is_skipped(tmp_path):
     path = write(tmp_path, minimal(tmp_path))
     settings = ComputeServiceSettings.from_yaml(path, {"name": "from_cli", "compute_manager_id": None})
@@ -81,6 +90,9 @@ def test_nested_layout_is_rejected(tmp_path):
         ({"scopes": ["a-b"]}, "3 parts"),
         ({"protocols": []}, "at least one Protocol"),
         ({"loglevel": "LOUD"}, "loglevel"),
+        ({"max_concurrent_tasks": 0}, "max_concurrent_tasks"),
+        ({"devices": []}, "devices must list GPU ids"),
+        ({"devices": ["0", "1 2"]}, "devices must list GPU ids"),
     ],
 )
 def test_bad_values_are_named(tmp_path, change, message):
