@@ -519,6 +519,10 @@ from .compute.manager.cli import computemanager  # noqa: E402
 
 cli.add_command(computemanager)
 
+from .strategist.cli import strategist  # noqa: E402
+
+cli.add_command(strategist)
+
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(cli())

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Optional, Union
 
-from pydantic import BaseModel, BeforeValidator, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 from ..base.api import error_message
 from ..models import MAX_INT64, Scope, ScopedKey
+from ..storage.statestore.strategies import StrategyStatusEnum
 
 
 def coerce_scoped_key(value: Any) -> ScopedKey:
@@ -109,3 +110,17 @@ class StrategySubmission(Body):
     task_scaling: Any = "exponential"
     mode: Any = "partial"
     sleep_interval: Any = 3600
+
+
+class StrategyRun(BaseModel):
+    """What a strategist run changed in a StrategyState; an absent exception and traceback clear the last error."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    strategy: ScopedKeyIn = Field(description="the Strategy that ran; the run is refused if it was replaced since")
+    status: StrategyStatusEnum
+    iterations: int = Field(ge=0, le=MAX_INT64)
+    last_iteration: AwareDatetime
+    last_iteration_result_count: int = Field(ge=0, le=MAX_INT64)
+    exception: Optional[tuple[str, str]] = Field(None, description="(exception type, message) when status is error")
+    traceback: Optional[str] = None

@@ -187,6 +187,14 @@ ROUTES: dict[tuple[str, str], Callable[[Dataset], Call]] = {
     ("GET", "/networks/{network_scoped_key}/strategy/status"): lambda d: Call(
         "GET", f"/networks/{d.network}/strategy/status"
     ),
+    ("GET", "/strategies"): lambda d: Call(
+        "GET", "/strategies", access="query", params={**_scope_params(d), "due": "false"}, foreign_body=[]
+    ),
+    ("POST", "/networks/{network_scoped_key}/strategy/state"): lambda d: Call(
+        "POST", f"/networks/{d.network}/strategy/state",
+        json={"strategy": _s(d.strategy), "status": "awake", "iterations": 1,
+              "last_iteration": "2026-01-01T00:00:00+00:00", "last_iteration_result_count": 0},
+    ),
     # dashboard
     ("GET", "/dashboard/login"): lambda d: Call("GET", "/dashboard/login", access="dashboard-public"),
     ("POST", "/dashboard/login"): lambda d: Call(

@@ -37,8 +37,9 @@ def test_route_table_covers_every_route():
     }
     dashboard = [key for key in served if key[1].startswith("/dashboard/")]
     assert len(dashboard) == 9
-    # 61 upstream routes, /token, three additions, POST beside upstream's GET clear, /metrics
-    assert len(served) - len(dashboard) == 67
+    # 61 upstream routes, /token, three additions, POST beside upstream's GET clear, /metrics,
+    # and the strategist's two (GET /strategies, POST /networks/{sk}/strategy/state)
+    assert len(served) - len(dashboard) == 69
     # outside the body limits only the request ids and the request counts: bodies are checked before any route
     outer = [middleware.cls for middleware in app.user_middleware[:3]]
     assert outer == [RequestIdMiddleware, MetricsMiddleware, BodyLimitMiddleware]
