@@ -1,10 +1,10 @@
 """``alchemiscale demo``: hydration free energies of three small molecules on a local deployment.
 
 The demo brings up a local deployment (see :mod:`.deployment`), submits a network of absolute
-hydration free-energy Transformations with the built-in protocol's fast preset through
+hydration free-energy Transformations with the built-in protocol's demo preset and GAFF 1.81 through
 :class:`~alchemiscale.interface.client.AlchemiscaleClient`, actions one Task per Transformation,
-shows the Tasks' progress while compute services run them, and prints the estimates beside the
-experimental values from FreeSolv. The fast preset is a smoke test, not a converged calculation.
+shows the Tasks' progress while compute services run them, and prints the estimates beside FreeSolv's
+calculated values (GAFF 1.x / AM1-BCC / TIP3P, the like-with-like comparison) and experiment.
 """
 
 from __future__ import annotations
@@ -38,13 +38,16 @@ class DemoMolecule:
     name: str
     smiles: str
     experimental_kcal_per_mol: float  # FreeSolv experimental hydration free energy
+    calculated_kcal_per_mol: float  # FreeSolv's own GAFF 1.x / AM1-BCC / TIP3P value
 
 
 DEMO_MOLECULES = (
-    DemoMolecule("methane", "C", 2.00),
-    DemoMolecule("methanol", "CO", -5.10),
-    DemoMolecule("ethanol", "CCO", -5.00),
+    DemoMolecule("methane", "C", 2.00, 2.45),
+    DemoMolecule("methanol", "CO", -5.10, -3.49),
+    DemoMolecule("ethanol", "CCO", -5.00, -3.39),
 )
+# FreeSolv's calculated column is GAFF 1.x, so the demo uses GAFF 1.81 to compare like with like.
+DEMO_FORCEFIELD = "gaff-1.81"
 
 
 @dataclass(frozen=True)
@@ -67,11 +70,17 @@ def demo_network():
 
     from ..protocols.hydration import HydrationSettings, hydration_transformation
 
-    settings = HydrationSettings.fast()
+    settings = demo_settings()
     transformations = {
         m.name: hydration_transformation(m.smiles, m.name, settings=settings) for m in DEMO_MOLECULES
     }
     return AlchemicalNetwork(edges=list(transformations.values()), name="hydration demo"), transformations
+
+
+def demo_settings():
+    from ..protocols.hydration import HydrationSettings
+
+    return HydrationSettings.demo(forcefield_settings={"small_molecule_forcefield": DEMO_FORCEFIELD})
 
 
 def run_demo(
@@ -204,17 +213,18 @@ def _failure_summary(client, task: ScopedKey) -> str:
 
 
 def results_table(outcomes: list[DemoOutcome]) -> Table:
-    table = Table(title="Hydration free energies (kcal/mol; fast preset, not converged)")
-    for column in ("molecule", "SMILES", "ΔG calc", "ΔG expt (FreeSolv)", "calc − expt", "platform"):
-        table.add_column(column, justify="left" if column in ("molecule", "SMILES", "platform") else "right")
+    table = Table(title=f"Hydration free energies (kcal/mol; demo preset, {DEMO_FORCEFIELD}/AM1-BCC, TIP3P)")
+    columns = ("molecule", "ΔG here", "FreeSolv calc", "here − calc", "FreeSolv expt", "platform")
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("molecule", "platform") else "right")
     for outcome in outcomes:
         molecule = outcome.molecule
         if outcome.estimate is None:
             calc, diff = Text(outcome.status, style="red"), "—"
         else:
             calc = f"{outcome.estimate:.2f} ± {outcome.uncertainty:.2f}"
-            diff = f"{outcome.estimate - molecule.experimental_kcal_per_mol:+.2f}"
-        table.add_row(molecule.name, molecule.smiles, calc, f"{molecule.experimental_kcal_per_mol:.2f}", diff,
-                      outcome.platform or "—")
+            diff = f"{outcome.estimate - molecule.calculated_kcal_per_mol:+.2f}"
+        table.add_row(molecule.name, calc, f"{molecule.calculated_kcal_per_mol:.2f}", diff,
+                      f"{molecule.experimental_kcal_per_mol:.2f}", outcome.platform or "—")
     return table
 

@@ -133,7 +133,7 @@ def test_write_private_makes_owner_only_files(tmp_path):
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
-def test_demo_network_has_one_fast_hydration_transformation_per_molecule():
+def test_demo_network_has_one_demo_preset_gaff_1_81_transformation_per_molecule():
     from alchemiscale.local.demo import DEMO_MOLECULES, demo_network
     from alchemiscale.protocols.hydration import HydrationProtocol, HydrationSettings
 
@@ -142,10 +142,12 @@ def test_demo_network_has_one_fast_hydration_transformation_per_molecule():
     assert set(network.edges) == set(transformations.values())
     for transformation in transformations.values():
         assert isinstance(transformation.protocol, HydrationProtocol)
-        assert transformation.protocol.settings == HydrationSettings.fast()
+        settings = transformation.protocol.settings
+        assert settings == HydrationSettings.demo(forcefield_settings={"small_molecule_forcefield": "gaff-1.81"})
+        assert settings.sampling_settings.n_iterations > HydrationSettings.fast().sampling_settings.n_iterations
 
 
-def test_results_table_shows_estimates_beside_experiment_and_failures():
+def test_results_table_shows_estimates_beside_freesolv_calc_experiment_and_failures():
     from rich.console import Console
 
     from alchemiscale.local.demo import DEMO_MOLECULES, DemoOutcome, results_table
@@ -155,7 +157,7 @@ def test_results_table_shows_estimates_beside_experiment_and_failures():
     console = Console(width=200, record=True)
     console.print(results_table(outcomes))
     text = console.export_text()
-    assert "2.50 ± 0.25" in text and "+0.50" in text and "2.00" in text
+    assert "2.50 ± 0.25" in text and "+0.05" in text and "2.45" in text and "2.00" in text
     assert "error" in text and "-5.10" in text
 
 

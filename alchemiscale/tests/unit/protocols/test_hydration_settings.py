@@ -18,7 +18,7 @@ from alchemiscale.protocols.hydration import (
 )
 
 
-@pytest.mark.parametrize("preset", [HydrationSettings.production, HydrationSettings.fast])
+@pytest.mark.parametrize("preset", [HydrationSettings.production, HydrationSettings.fast, HydrationSettings.demo])
 def test_presets_survive_gufe_json(preset):
     settings = preset()
     text = json.dumps(settings, cls=JSON_HANDLER.encoder)
@@ -27,6 +27,18 @@ def test_presets_survive_gufe_json(preset):
     assert restored == settings
     assert restored.solvation_settings.solvent_padding == settings.solvation_settings.solvent_padding
     assert isinstance(restored.lambda_settings.lambda_sterics, tuple)
+
+
+def test_demo_preset_samples_the_fast_windows_longer_after_a_longer_equilibration():
+    fast, demo = HydrationSettings.fast(), HydrationSettings.demo()
+    assert demo.lambda_settings == fast.lambda_settings and demo.solvation_settings == fast.solvation_settings
+    assert demo.sampling_settings.n_iterations == 100 > fast.sampling_settings.n_iterations
+    assert demo.sampling_settings.equilibration_md_steps > fast.sampling_settings.equilibration_md_steps
+    assert demo.sampling_settings.vacuum_n_iterations == fast.sampling_settings.vacuum_n_iterations
+    # changes apply on top of the preset, as for the others
+    changed = HydrationSettings.demo(sampling_settings={"n_iterations": 50})
+    assert changed.sampling_settings.n_iterations == 50
+    assert changed.sampling_settings.equilibration_iterations == demo.sampling_settings.equilibration_iterations
 
 
 def test_settings_are_gufe_settings_with_quantities():
