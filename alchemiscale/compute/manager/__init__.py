@@ -3,7 +3,7 @@ and shrinks. :class:`ComputeManager` is the platform-free base; :mod:`.local` an
 
 from __future__ import annotations
 
-from .base import ComputeManager, ScalingPlan, plan_scaling
+from .base import ComputeManager, ComputeManagerError, ScalingPlan, plan_scaling
 from .settings import (
     ComputeManagerConfig,
     ComputeManagerSettings,
@@ -15,6 +15,7 @@ from .settings import (
 __all__ = [
     "ComputeManager",
     "ComputeManagerConfig",
+    "ComputeManagerError",
     "ComputeManagerSettings",
     "ComputeManagerSettingsError",
     "LocalComputeManagerSettings",

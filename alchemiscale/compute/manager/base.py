@@ -39,6 +39,10 @@ from .settings import ComputeManagerSettings
 LOGGER_NAME = "AlchemiscaleComputeManager"
 
 
+class ComputeManagerError(RuntimeError):
+    """The platform refused to start or stop a compute service (e.g. sbatch rejected the job); says why."""
+
+
 @dataclass(frozen=True)
 class ScalingPlan:
     """What one OK instruction asks for: how many services to start, which ones to stop."""
@@ -113,7 +117,11 @@ class ComputeManager(ABC):
 
     def start(self, steal: bool = False, max_cycles: Optional[int] = None) -> None:
         """Register, cycle every ``sleep_interval`` until stopped (or ``max_cycles``), then deregister."""
-        self.client.register(self.compute_manager_id, steal=steal)
+        try:
+            self.client.register(self.compute_manager_id, steal=steal)
+        except Exception:  # the caller reports it (the CLI in one line)
+            self._close()
+            raise
         self.logger.info("registered with %s as %s", self.service_settings.api_url, self.compute_manager_id)
         errored = False
         try:
@@ -146,10 +154,13 @@ class ComputeManager(ABC):
                     self.logger.info("deregistered")
                 except Exception as e:
                     self.logger.error("could not deregister: %s", e)
-            self.client.close()
-            for handler in list(self.logger.handlers):
-                self.logger.removeHandler(handler)
-                handler.close()
+            self._close()
+
+    def _close(self) -> None:
+        self.client.close()
+        for handler in list(self.logger.handlers):
+            self.logger.removeHandler(handler)
+            handler.close()
 
     def _report_error(self, error: Exception) -> None:
         try:

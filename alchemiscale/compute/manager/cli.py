@@ -21,7 +21,7 @@ def computemanager():
 def start(config_file: Path, steal: bool, max_cycles: Optional[int]):
     from ...base.client import AlchemiscaleClientError
     from ..signals import install_stop_handlers
-    from . import ComputeManagerConfig, ComputeManagerSettingsError, manager_from_config
+    from . import ComputeManagerConfig, ComputeManagerError, ComputeManagerSettingsError, manager_from_config
 
     try:
         manager = manager_from_config(ComputeManagerConfig.from_yaml(config_file))
@@ -30,5 +30,5 @@ def start(config_file: Path, steal: bool, max_cycles: Optional[int]):
     install_stop_handlers(manager)
     try:
         manager.start(steal=steal, max_cycles=max_cycles)
-    except AlchemiscaleClientError as e:
+    except (AlchemiscaleClientError, ComputeManagerError) as e:
         raise click.ClickException(f"compute manager stopped: {e}") from None

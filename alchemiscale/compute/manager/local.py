@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..settings import ComputeServiceSettings
-from .base import ComputeManager
+from .base import ComputeManager, ComputeManagerError
 from .settings import LocalComputeManagerSettings
 
 
@@ -36,14 +36,17 @@ class LocalComputeManager(ComputeManager):
 
     def start_compute_service(self, name: str, config_file: Path) -> None:
         output = self.service_log(name).with_suffix(".out")
-        with open(output, "ab") as out:
-            process = subprocess.Popen(
-                [str(self.settings.python), "-m", "alchemiscale.compute.service", "-c", str(config_file)],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
+        try:
+            with open(output, "ab") as out:
+                process = subprocess.Popen(
+                    [str(self.settings.python), "-m", "alchemiscale.compute.service", "-c", str(config_file)],
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+        except OSError as e:
+            raise ComputeManagerError(f"could not start compute service {name} with {self.settings.python}: {e}") from e
         self._children[name] = _Child(process)
         self.logger.info("started compute service %s (pid %d)", name, process.pid)
 

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from psij import Job, JobAttributes, JobExecutor, JobSpec, ResourceSpecV1
+from psij import Job, JobAttributes, JobExecutor, JobSpec, ResourceSpecV1, SubmitException
 from psij.executors.batch.slurm import SlurmExecutorConfig
 
 from ..settings import ComputeServiceSettings
-from .base import ComputeManager
+from .base import ComputeManager, ComputeManagerError
 from .settings import SlurmComputeManagerSettings
 
 
@@ -45,6 +45,7 @@ class SlurmComputeManager(ComputeManager):
         settings = self.settings
         attributes = JobAttributes(queue_name=settings.partition, account=settings.account)
         attributes.duration = settings.time_limit  # None leaves the wall time to the partition
+        attributes.set_custom_attribute("slurm.job-name", name)  # what squeue shows
         for option, value in settings.sbatch_options.items():
             attributes.set_custom_attribute(f"slurm.{option}", value)
         resources = ResourceSpecV1(
@@ -67,7 +68,10 @@ class SlurmComputeManager(ComputeManager):
 
     def start_compute_service(self, name: str, config_file: Path) -> None:
         job = Job(self.job_spec(name, config_file))
-        self.executor.submit(job)
+        try:
+            self.executor.submit(job)
+        except SubmitException as e:
+            raise ComputeManagerError(f"SLURM refused the job of compute service {name}: {e}") from e
         self._jobs[name] = job
         self.logger.info("submitted compute service %s as SLURM job %s", name, job.native_id)
 
@@ -84,7 +88,10 @@ class SlurmComputeManager(ComputeManager):
         if job is None or name in self._cancelled:
             return
         self._cancelled.add(name)
-        self.executor.cancel(job)
+        try:
+            self.executor.cancel(job)
+        except SubmitException as e:
+            raise ComputeManagerError(f"could not cancel SLURM job {job.native_id} ({name}): {e}") from e
         self.logger.info("cancelled SLURM job %s (%s)", job.native_id, name)
 
     def job_id(self, name: str) -> str:
