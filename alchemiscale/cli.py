@@ -1,8 +1,10 @@
 """The ``alchemiscale`` command line.
 
-Options tied to settings show their environment variable; a value given on the command line is
-exported to the environment before the API starts, so gunicorn's workers (which import the app
-and read settings from the environment) see exactly what the command was given.
+Options tied to settings are derived from the settings models (``settings.py``, through
+``cli_settings.py``), so names, defaults and help are stated once, and show their environment
+variable; a value given on the command line is exported to the environment before the API starts,
+so gunicorn's workers (which import the app and read settings from the environment) see exactly
+what the command was given.
 """
 
 from __future__ import annotations
@@ -15,97 +17,82 @@ from typing import Any, Callable, Optional
 
 import click
 import yaml
+from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
+from .cli_settings import apply, export_settings, setting_option
 from .models import Scope
-
-
-def _export(name: str, value: Any) -> None:
-    if value is not None:
-        os.environ[name] = str(value)
-
-
-def envvar_option(*decls: str, envvar: str, **kwargs) -> Callable:
-    """A click option backed by an environment variable that the API processes read."""
-    kwargs.setdefault("show_envvar", True)
-    return click.option(*decls, envvar=envvar, **kwargs)
+from .settings import (
+    APISettings,
+    ComputeAPISettings,
+    JWTSettings,
+    LocalObjectStoreSettings,
+    LoggingSettings,
+    Neo4jStoreSettings,
+    ObjectStoreSettings,
+    S3ObjectStoreSettings,
+)
 
 
 def db_options(func: Callable) -> Callable:
-    for option in reversed([
-        envvar_option("--url", "neo4j_url", envvar="NEO4J_URL", required=True, help="Neo4j Bolt URL, e.g. bolt://127.0.0.1:7687."),
-        envvar_option("--user", "neo4j_user", envvar="NEO4J_USER", required=True, help="Neo4j user name."),
-        envvar_option("--password", "neo4j_pass", envvar="NEO4J_PASS", required=True, help="Neo4j password."),
-        envvar_option("--dbname", "neo4j_dbname", envvar="NEO4J_DBNAME", default="neo4j", help="Neo4j database name."),
-    ]):
-        func = option(func)
-    return func
+    return apply(func, [
+        setting_option(Neo4jStoreSettings, "NEO4J_URL", "--url", "neo4j_url"),
+        setting_option(Neo4jStoreSettings, "NEO4J_USER", "--user", "neo4j_user"),
+        setting_option(Neo4jStoreSettings, "NEO4J_PASS", "--password", "neo4j_pass"),
+        setting_option(Neo4jStoreSettings, "NEO4J_DBNAME", "--dbname", "neo4j_dbname"),
+    ])
 
 
 def objectstore_options(func: Callable) -> Callable:
-    for option in reversed([
-        envvar_option("--object-store", "object_store", envvar="ALCHEMISCALE_OBJECT_STORE",
-                      type=click.Choice(["s3", "local"]), default="s3",
-                      help="Where results are kept: an S3 bucket or a local folder."),
-        envvar_option("--local-object-store-root", "local_root", envvar="ALCHEMISCALE_LOCAL_OBJECT_STORE_ROOT",
-                      type=click.Path(file_okay=False, path_type=Path),
-                      help="Folder holding results when --object-store=local."),
-        envvar_option("--access-key-id", envvar="AWS_ACCESS_KEY_ID", help="S3 access key id (default AWS chain if unset)."),
-        envvar_option("--secret-access-key", envvar="AWS_SECRET_ACCESS_KEY", help="S3 secret access key."),
-        envvar_option("--session-token", envvar="AWS_SESSION_TOKEN", help="S3 session token."),
-        envvar_option("--s3-bucket", envvar="AWS_S3_BUCKET", help="S3 bucket name (required for --object-store=s3)."),
-        envvar_option("--s3-prefix", envvar="AWS_S3_PREFIX", help="Key prefix inside the bucket (required for s3)."),
-        envvar_option("--default-region", envvar="AWS_DEFAULT_REGION", help="S3 region (required for s3)."),
-        envvar_option("--endpoint-url", envvar="AWS_ENDPOINT_URL", help="Endpoint of an S3-compatible service."),
-    ]):
-        func = option(func)
-    return func
+    s3 = S3ObjectStoreSettings
+    return apply(func, [
+        setting_option(ObjectStoreSettings, "ALCHEMISCALE_OBJECT_STORE", "--object-store", "object_store"),
+        setting_option(LocalObjectStoreSettings, "ALCHEMISCALE_LOCAL_OBJECT_STORE_ROOT", "--local-object-store-root",
+                       "local_root", required=False, type=click.Path(file_okay=False, path_type=Path),
+                       help="Folder holding results when --object-store=local."),
+        setting_option(s3, "AWS_ACCESS_KEY_ID", "--access-key-id"),
+        setting_option(s3, "AWS_SECRET_ACCESS_KEY", "--secret-access-key"),
+        setting_option(s3, "AWS_SESSION_TOKEN", "--session-token"),
+        setting_option(s3, "AWS_S3_BUCKET", "--s3-bucket", required=False,
+                       help="S3 bucket name (required for --object-store=s3)."),
+        setting_option(s3, "AWS_S3_PREFIX", "--s3-prefix", required=False,
+                       help="Key prefix inside the bucket (required for s3)."),
+        setting_option(s3, "AWS_DEFAULT_REGION", "--default-region", required=False,
+                       help="S3 region (required for s3)."),
+        setting_option(s3, "AWS_ENDPOINT_URL", "--endpoint-url"),
+    ])
 
 
 def jwt_options(func: Callable) -> Callable:
-    for option in reversed([
-        envvar_option("--jwt-secret", envvar="JWT_SECRET_KEY", required=True,
-                      help="Secret that signs access tokens; every replica of an API must share it."),
-        envvar_option("--jwt-expire-seconds", envvar="JWT_EXPIRE_SECONDS", type=int, default=1800,
-                      help="Lifetime of an access token."),
-        envvar_option("--jwt-algorithm", envvar="JWT_ALGORITHM", default="HS256", help="JWT signing algorithm."),
-    ]):
-        func = option(func)
-    return func
+    return apply(func, [
+        setting_option(JWTSettings, "JWT_SECRET_KEY", "--jwt-secret"),
+        setting_option(JWTSettings, "JWT_EXPIRE_SECONDS", "--jwt-expire-seconds"),
+        setting_option(JWTSettings, "JWT_ALGORITHM", "--jwt-algorithm"),
+    ])
 
 
-def gunicorn_options(prefix: str) -> Callable:
+def gunicorn_options(settings: type[BaseModel], prefix: str) -> Callable:
+    """Options of a gunicorn-served API whose ``settings`` fields are ``{prefix}_HOST``, ``_PORT``, ``_LOGLEVEL``."""
     def decorate(func: Callable) -> Callable:
-        for option in reversed([
-            click.option("--workers", type=int, default=1, show_default=True, help="Number of gunicorn worker processes."),
-            envvar_option("--host", envvar=f"{prefix}_HOST", default="127.0.0.1", help="Address to bind."),
-            envvar_option("--port", envvar=f"{prefix}_PORT", type=int, default=80, help="Port to bind."),
-            envvar_option("--loglevel", envvar=f"{prefix}_LOGLEVEL", default="info", help="Log level."),
-            envvar_option("--log-format", envvar="ALCHEMISCALE_LOG_FORMAT", type=click.Choice(["text", "json"]),
-                          default="text", help="Log lines as text or as one JSON object each."),
+        return apply(func, [
+            click.option("--workers", type=int, default=1, show_default=True,
+                         help="Number of gunicorn worker processes."),
+            setting_option(settings, f"{prefix}_HOST", "--host"),
+            setting_option(settings, f"{prefix}_PORT", "--port"),
+            setting_option(settings, f"{prefix}_LOGLEVEL", "--loglevel"),
+            setting_option(LoggingSettings, "ALCHEMISCALE_LOG_FORMAT", "--log-format", default="text",
+                           show_default=True),
             click.option("-c", "--config-file", type=click.File(), help="YAML file of extra gunicorn settings."),
             click.option("-j", "--config-json", help="JSON of extra gunicorn settings (overrides the YAML file)."),
-        ]):
-            func = option(func)
-        return func
+        ])
 
     return decorate
 
 
 def export_server_settings(params: dict[str, Any]) -> None:
     """Put every given server setting in the environment, where the apps read them."""
-    names = {
-        "neo4j_url": "NEO4J_URL", "neo4j_user": "NEO4J_USER", "neo4j_pass": "NEO4J_PASS",
-        "neo4j_dbname": "NEO4J_DBNAME", "object_store": "ALCHEMISCALE_OBJECT_STORE",
-        "local_root": "ALCHEMISCALE_LOCAL_OBJECT_STORE_ROOT", "access_key_id": "AWS_ACCESS_KEY_ID",
-        "secret_access_key": "AWS_SECRET_ACCESS_KEY", "session_token": "AWS_SESSION_TOKEN",
-        "s3_bucket": "AWS_S3_BUCKET", "s3_prefix": "AWS_S3_PREFIX", "default_region": "AWS_DEFAULT_REGION",
-        "endpoint_url": "AWS_ENDPOINT_URL", "jwt_secret": "JWT_SECRET_KEY", "log_format": "ALCHEMISCALE_LOG_FORMAT",
-        "jwt_expire_seconds": "JWT_EXPIRE_SECONDS", "jwt_algorithm": "JWT_ALGORITHM",
-    }
-    for param, env in names.items():
-        _export(env, params.get(param))
+    export_settings(click.get_current_context())
     if params.get("object_store") == "local" and not params.get("local_root"):
         raise click.UsageError("--object-store=local needs --local-object-store-root (ALCHEMISCALE_LOCAL_OBJECT_STORE_ROOT)")
     if params.get("object_store") == "s3":
@@ -180,7 +167,7 @@ def cli():
 
 
 @cli.command(help="Run the user-facing API under gunicorn with uvicorn workers.")
-@gunicorn_options("ALCHEMISCALE_API")
+@gunicorn_options(APISettings, "ALCHEMISCALE_API")
 @db_options
 @objectstore_options
 @jwt_options
@@ -195,15 +182,14 @@ def compute():
 
 
 @compute.command(name="api", help="Run the compute API under gunicorn with uvicorn workers.")
-@gunicorn_options("ALCHEMISCALE_COMPUTE_API")
+@gunicorn_options(ComputeAPISettings, "ALCHEMISCALE_COMPUTE_API")
 @db_options
 @objectstore_options
 @jwt_options
-@envvar_option("--registration-expire-seconds", envvar="ALCHEMISCALE_COMPUTE_API_REGISTRATION_EXPIRE_SECONDS",
-               type=int, default=1800, help="Compute services silent for longer than this are expired.")
+@setting_option(ComputeAPISettings, "ALCHEMISCALE_COMPUTE_API_REGISTRATION_EXPIRE_SECONDS",
+                "--registration-expire-seconds")
 def compute_api(registration_expire_seconds, **params):
     export_server_settings(params)
-    _export("ALCHEMISCALE_COMPUTE_API_REGISTRATION_EXPIRE_SECONDS", registration_expire_seconds)
     run_gunicorn("alchemiscale.compute.api:app", gunicorn_settings(params))
 
 
@@ -212,24 +198,29 @@ def compute_api(registration_expire_seconds, **params):
               help="YAML settings for the service (see devtools/configs/synchronous-compute-settings.yaml).")
 @click.option("-n", "--name", help="Override the service name from the config file.")
 @click.option("-m", "--compute-manager-id", help="Register under this compute manager.")
-def synchronous(config_file: Path, name: Optional[str], compute_manager_id: Optional[str]):
-    from .compute.service import SynchronousComputeService
+@click.option("--debug", is_flag=True, help="Log at DEBUG level, with the traceback of an expected failure.")
+def synchronous(config_file: Path, name: Optional[str], compute_manager_id: Optional[str], debug: bool):
+    from .base.client import AlchemiscaleClientError
+    from .compute.service import ComputeServiceError, SynchronousComputeService
     from .compute.settings import ComputeServiceSettings, ComputeServiceSettingsError
     from .compute.signals import install_stop_handlers
 
+    overrides = {"name": name, "compute_manager_id": compute_manager_id, "loglevel": "DEBUG" if debug else None}
     try:
-        settings = ComputeServiceSettings.from_yaml(
-            config_file, {"name": name, "compute_manager_id": compute_manager_id}
-        )
+        settings = ComputeServiceSettings.from_yaml(config_file, overrides)
+        service = SynchronousComputeService(settings)
     except ComputeServiceSettingsError as e:
         raise click.ClickException(str(e)) from None
-    service = SynchronousComputeService(settings)
+    except OSError as e:  # e.g. a working folder that cannot be created
+        raise click.ClickException(f"cannot set up the compute service of {config_file}: {e}") from None
     install_stop_handlers(service)
-    service.start()
+    try:
+        service.start()
+    except (AlchemiscaleClientError, ComputeServiceError):
+        sys.exit(1)  # the service has logged why (one line; the traceback of an unexpected error)
 
 
 def _store(params: dict[str, Any]):
-    from .settings import Neo4jStoreSettings
     from .storage.statestore import Neo4jStore
 
     settings = Neo4jStoreSettings(

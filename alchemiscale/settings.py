@@ -21,10 +21,10 @@ class FrozenSettings(BaseSettings):
 class Neo4jStoreSettings(FrozenSettings):
     """Connection to the Neo4j state store."""
 
-    NEO4J_URL: str
-    NEO4J_DBNAME: str = "neo4j"
-    NEO4J_USER: str
-    NEO4J_PASS: SecretStr
+    NEO4J_URL: str = Field(description="Neo4j Bolt URL, e.g. bolt://127.0.0.1:7687.")
+    NEO4J_DBNAME: str = Field(default="neo4j", description="Neo4j database name.")
+    NEO4J_USER: str = Field(description="Neo4j user name.")
+    NEO4J_PASS: SecretStr = Field(description="Neo4j password.")
     # Bounds that turn a Neo4j outage into a quick 503 rather than a hang (see docs/operations.rst).
     NEO4J_CONNECTION_TIMEOUT_SECONDS: float = Field(default=5.0, gt=0)
     NEO4J_CONNECTION_ACQUISITION_TIMEOUT_SECONDS: float = Field(default=10.0, gt=0)
@@ -35,31 +35,39 @@ class Neo4jStoreSettings(FrozenSettings):
 class ObjectStoreSettings(FrozenSettings):
     """Which object store backend holds ProtocolDAGResults: ``s3`` or ``local`` (filesystem)."""
 
-    ALCHEMISCALE_OBJECT_STORE: Literal["s3", "local"] = "s3"
+    ALCHEMISCALE_OBJECT_STORE: Literal["s3", "local"] = Field(
+        default="s3", description="Where results are kept: an S3 bucket or a local folder."
+    )
 
 
 class S3ObjectStoreSettings(FrozenSettings):
     """An S3 bucket; leave the credentials unset to use the default AWS chain (e.g. an IAM role)."""
 
-    AWS_ACCESS_KEY_ID: Optional[SecretStr] = None
-    AWS_SECRET_ACCESS_KEY: Optional[SecretStr] = None
-    AWS_SESSION_TOKEN: Optional[SecretStr] = None
-    AWS_S3_BUCKET: str
-    AWS_S3_PREFIX: str
-    AWS_DEFAULT_REGION: str
-    AWS_ENDPOINT_URL: Optional[str] = None
+    AWS_ACCESS_KEY_ID: Optional[SecretStr] = Field(
+        default=None, description="S3 access key id (default AWS chain if unset)."
+    )
+    AWS_SECRET_ACCESS_KEY: Optional[SecretStr] = Field(default=None, description="S3 secret access key.")
+    AWS_SESSION_TOKEN: Optional[SecretStr] = Field(default=None, description="S3 session token.")
+    AWS_S3_BUCKET: str = Field(description="S3 bucket name.")
+    AWS_S3_PREFIX: str = Field(description="Key prefix inside the bucket.")
+    AWS_DEFAULT_REGION: str = Field(description="S3 region.")
+    AWS_ENDPOINT_URL: Optional[str] = Field(default=None, description="Endpoint of an S3-compatible service.")
 
 
 class LocalObjectStoreSettings(FrozenSettings):
     """A folder on a filesystem shared by every API process of a single-host deployment."""
 
-    ALCHEMISCALE_LOCAL_OBJECT_STORE_ROOT: Path
+    ALCHEMISCALE_LOCAL_OBJECT_STORE_ROOT: Path = Field(description="Folder holding results of the local object store.")
 
 
 class JWTSettings(FrozenSettings):
-    JWT_SECRET_KEY: SecretStr
-    JWT_EXPIRE_SECONDS: int = Field(default=1800, gt=0)
-    JWT_ALGORITHM: str = "HS256"
+    """Signing of access tokens."""
+
+    JWT_SECRET_KEY: SecretStr = Field(
+        description="Secret that signs access tokens; every replica of an API must share it."
+    )
+    JWT_EXPIRE_SECONDS: int = Field(default=1800, gt=0, description="Lifetime of an access token, in seconds.")
+    JWT_ALGORITHM: str = Field(default="HS256", description="JWT signing algorithm.")
 
 
 class BodyLimitSettings(FrozenSettings):
@@ -76,16 +84,22 @@ class BodyLimitSettings(FrozenSettings):
 
 
 class APISettings(FrozenSettings):
-    ALCHEMISCALE_API_HOST: str = "127.0.0.1"
-    ALCHEMISCALE_API_PORT: int = Field(default=80, ge=0, le=65535)
-    ALCHEMISCALE_API_LOGLEVEL: str = "info"
+    """Where the user API listens (``alchemiscale api``)."""
+
+    ALCHEMISCALE_API_HOST: str = Field(default="127.0.0.1", description="Address to bind.")
+    ALCHEMISCALE_API_PORT: int = Field(default=80, ge=0, le=65535, description="Port to bind.")
+    ALCHEMISCALE_API_LOGLEVEL: str = Field(default="info", description="Log level.")
 
 
 class ComputeAPISettings(FrozenSettings):
-    ALCHEMISCALE_COMPUTE_API_HOST: str = "127.0.0.1"
-    ALCHEMISCALE_COMPUTE_API_PORT: int = Field(default=80, ge=0, le=65535)
-    ALCHEMISCALE_COMPUTE_API_LOGLEVEL: str = "info"
-    ALCHEMISCALE_COMPUTE_API_REGISTRATION_EXPIRE_SECONDS: int = Field(default=1800, gt=0)
+    """Where the compute API listens (``alchemiscale compute api``) and how it treats compute services."""
+
+    ALCHEMISCALE_COMPUTE_API_HOST: str = Field(default="127.0.0.1", description="Address to bind.")
+    ALCHEMISCALE_COMPUTE_API_PORT: int = Field(default=80, ge=0, le=65535, description="Port to bind.")
+    ALCHEMISCALE_COMPUTE_API_LOGLEVEL: str = Field(default="info", description="Log level.")
+    ALCHEMISCALE_COMPUTE_API_REGISTRATION_EXPIRE_SECONDS: int = Field(
+        default=1800, gt=0, description="Compute services silent for longer than this many seconds are expired."
+    )
     ALCHEMISCALE_COMPUTE_API_FORGIVE_TIME_SECONDS: int = Field(default=600, ge=0)
     ALCHEMISCALE_COMPUTE_API_MAX_FAILURES: int = Field(default=3, ge=0)
     ALCHEMISCALE_COMPUTE_API_MANAGER_EXPIRE_SECONDS: int = Field(default=3600, gt=0)
@@ -111,7 +125,9 @@ class MetricsSettings(FrozenSettings):
 class LoggingSettings(FrozenSettings):
     """Log line format of the APIs (see ``base/logs.py``); unset, the server's own logging is kept."""
 
-    ALCHEMISCALE_LOG_FORMAT: Optional[Literal["text", "json"]] = None
+    ALCHEMISCALE_LOG_FORMAT: Optional[Literal["text", "json"]] = Field(
+        default=None, description="Log lines as text or as one JSON object each."
+    )
 
 
 @lru_cache

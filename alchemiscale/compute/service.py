@@ -7,13 +7,12 @@ claims only as many Tasks as it has free slots, and keeps a heartbeat thread ali
 heartbeat also asks whether the running Tasks are still wanted; a Task that was cancelled,
 invalidated or handed to another service has its worker killed (and replaced by a fresh one).
 
-Run it with ``python -m alchemiscale.compute.service -c CONFIG.yaml`` (or the CLI's
-``alchemiscale compute synchronous``); see ``docs/compute.rst``.
+Run it with ``alchemiscale compute synchronous -c CONFIG.yaml`` (``python -m
+alchemiscale.compute.service`` runs the same command); see ``docs/compute.rst``.
 """
 
 from __future__ import annotations
 
-import argparse
 import gc
 import logging
 import shutil
@@ -35,13 +34,27 @@ from .execution import ChildExecution, failed_protocoldagresult
 from .metrics import ServiceMetrics
 from .provenance import host_provenance, unit_provenance, utc_now_iso
 from .settings import ComputeServiceSettings
-from .signals import install_stop_handlers
 from .workers import WarmWorker
 
 LOGGER_NAME = "AlchemiscaleSynchronousComputeService"
 _HEARTBEAT_JOIN_SECONDS = 5.0
 _SLOT_JOIN_SECONDS = 30.0
 _STOP_CHECK_SECONDS = 0.5  # how often a wait for a free slot looks whether the service is stopping
+
+
+class ComputeServiceError(RuntimeError):
+    """The service stopped on an unexpected error, logged with its traceback."""
+
+
+def registration_failure(settings: ComputeServiceSettings, error: AlchemiscaleClientError) -> str:
+    """One line saying why registering failed and what to check."""
+    if error.status_code == 401:
+        return (f"could not register with {settings.api_url}: it refused compute identity {settings.identifier!r} "
+                "or its key (401); check identifier and key in the service's config (an administrator adds "
+                "compute identities with `alchemiscale identity add -t compute`)")
+    if error.status_code == 404:  # e.g. a path after the host that the API does not have
+        return f"could not register with {settings.api_url}: {error}; api_url must be the compute API's base URL"
+    return f"could not register with {settings.api_url}: {error}"
 
 
 def registration_gone(error: AlchemiscaleClientError) -> bool:
@@ -174,8 +187,6 @@ class SynchronousComputeService:
         Stopping kills the Tasks still running (their claims go back to waiting when the service deregisters).
         """
         self._started_at = time.monotonic()
-        for slot in self.slots:
-            slot.worker.warm_up()  # the imports overlap registration and the first claim
         hosts: dict[Optional[str], dict[str, Any]] = {}
         for slot in self.slots:
             if slot.device not in hosts:
@@ -183,6 +194,12 @@ class SynchronousComputeService:
             slot.host = hosts[slot.device]
         try:
             self.client.register(self.compute_service_id, self.compute_manager_id)
+        except AlchemiscaleClientError as e:  # an expected failure: one line; the traceback only at DEBUG
+            self.logger.error(registration_failure(self.settings, e))
+            self.logger.debug("registration failure", exc_info=True)
+            self._close_workers()
+            self._close()
+            raise
         except Exception:
             self.logger.exception("could not register with %s", self.settings.api_url)
             self._close_workers()
@@ -192,6 +209,8 @@ class SynchronousComputeService:
         if self.settings.metrics_port is not None:
             self.metrics_port = self.metrics.serve(self.settings.metrics_host, self.settings.metrics_port)
             self.logger.info("metrics on http://%s:%s/metrics", self.settings.metrics_host, self.metrics_port)
+        for slot in self.slots:
+            slot.worker.warm_up()  # its imports overlap the first claim
         heartbeat = threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True)
         heartbeat.start()
         try:
@@ -200,9 +219,9 @@ class SynchronousComputeService:
                 gc.collect()
         except (SleepInterrupted, KeyboardInterrupt):
             self.logger.info("stop requested")
-        except Exception:
+        except Exception as e:
             self.logger.exception("stopping after an unexpected error")
-            raise
+            raise ComputeServiceError(f"stopped after an unexpected error: {e!r}") from e
         finally:
             self.stop()
             self._stop_slots()
@@ -492,20 +511,7 @@ class SynchronousComputeService:
         return result_key
 
 
-def main(argv: Optional[list[str]] = None) -> None:
-    """``python -m alchemiscale.compute.service -c CONFIG.yaml [-n NAME] [-m MANAGER_ID]``."""
-    parser = argparse.ArgumentParser(description="Run a synchronous alchemiscale compute service.")
-    parser.add_argument("-c", "--config-file", required=True, type=Path, help="flat YAML ComputeServiceSettings")
-    parser.add_argument("-n", "--name", help="override the service name in the config")
-    parser.add_argument("-m", "--compute-manager-id", help="override the compute manager id in the config")
-    args = parser.parse_args(argv)
-    settings = ComputeServiceSettings.from_yaml(
-        args.config_file, {"name": args.name, "compute_manager_id": args.compute_manager_id}
-    )
-    service = SynchronousComputeService(settings)
-    install_stop_handlers(service)
-    service.start()
+if __name__ == "__main__":  # the CLI's command, for callers that run the module
+    from ..cli import synchronous
 
-
-if __name__ == "__main__":
-    main()
+    synchronous(prog_name="python -m alchemiscale.compute.service")

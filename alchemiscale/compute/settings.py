@@ -22,9 +22,11 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from ..base.client_cache import DEFAULT_CACHE_SIZE_LIMIT
+from ..base.client_retry import RetryPolicy
 from ..models import ComputeManagerID, ComputeServiceID, Scope
 from .workers import PRELOAD_MODULES
 
@@ -164,6 +166,15 @@ class ComputeServiceSettings(BaseModel):
             raise ValueError(f"loglevel must be one of DEBUG, INFO, WARN(ING), ERROR, CRITICAL; got {value!r}")
         return level
 
+    @model_validator(mode="after")
+    def _check_retry_policy(self) -> "ComputeServiceSettings":
+        """The client's retry rules live in RetryPolicy; a config it refuses fails here, not at start."""
+        try:
+            RetryPolicy(self.client_max_retries, self.client_retry_base_seconds, self.client_retry_max_seconds)
+        except ValueError as e:
+            raise ValueError(f"client_{e}") from None  # RetryPolicy names the setting without its prefix
+        return self
+
     @classmethod
     def from_yaml(
         cls, path: Union[str, Path], overrides: Optional[Mapping[str, Any]] = None
@@ -192,4 +203,14 @@ class ComputeServiceSettings(BaseModel):
         try:
             return cls(**data)
         except ValidationError as e:
-            raise ComputeServiceSettingsError(f"invalid compute service config {path}:\n{e}") from None
+            raise ComputeServiceSettingsError(f"invalid compute service config {path}: {describe_errors(e)}") from None
+
+
+def describe_errors(error: ValidationError) -> str:
+    """``setting: problem`` for each error, on one line (pydantic's own text spans three lines per error)."""
+    problems = []
+    for item in error.errors(include_url=False, include_input=False):
+        where = ".".join(str(part) for part in item["loc"])
+        message = item["msg"].removeprefix("Value error, ")
+        problems.append(f"{where}: {message}" if where else message)
+    return "; ".join(problems)

@@ -93,11 +93,14 @@ def test_nested_layout_is_rejected(tmp_path):
         ({"max_concurrent_tasks": 0}, "max_concurrent_tasks"),
         ({"devices": []}, "devices must list GPU ids"),
         ({"devices": ["0", "1 2"]}, "devices must list GPU ids"),
+        ({"client_retry_base_seconds": 0.5}, "client_retry_base_seconds must be greater than 1, got 0.5"),
+        ({"client_retry_max_seconds": -1}, "client_retry_max_seconds"),
     ],
 )
 def test_bad_values_are_named(tmp_path, change, message):
-    with pytest.raises(ComputeServiceSettingsError, match=message):
+    with pytest.raises(ComputeServiceSettingsError, match=message) as error:
         ComputeServiceSettings.from_yaml(write(tmp_path, minimal(tmp_path, **change)))
+    assert "\n" not in str(error.value)  # one line, naming the setting
 
 
 def test_missing_file_and_non_mapping_are_clear(tmp_path):
