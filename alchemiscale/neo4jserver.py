@@ -72,11 +72,25 @@ class Neo4jServerError(RuntimeError):
     """Provisioning or running the Neo4j server failed; the message says what to do about it."""
 
 
+def source_tree_lib_dir() -> Path | None:
+    """``.cache/neo4j/lib`` of the source checkout this package runs from (where `make neo4j` puts the
+    jars), or None for an installed package."""
+    root = Path(__file__).resolve().parent.parent
+    if (root / "pyproject.toml").is_file() and (root / "Makefile").is_file():
+        return root / ".cache" / "neo4j" / "lib"
+    return None
+
+
 def default_lib_dir() -> Path:
-    """Where Neo4j's jars live: `ALCHEMISCALE_NEO4J_LIB`, else the per-user cache folder."""
+    """Where Neo4j's jars live, for `make`, the CLI (`local up`), the tests and the benchmarks alike:
+    `ALCHEMISCALE_NEO4J_LIB` if set, else the source checkout's `.cache/neo4j/lib`, else the
+    per-user cache folder."""
     override = os.environ.get("ALCHEMISCALE_NEO4J_LIB")
     if override:
         return Path(override).expanduser()
+    source_tree = source_tree_lib_dir()
+    if source_tree is not None:
+        return source_tree
     cache_root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return cache_root / "alchemiscale" / f"neo4j-{NEO4J_VERSION}" / "lib"
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from alchemiscale import neo4jserver
 from alchemiscale.neo4jserver import (
     FETCH_MARKER,
     NEO4J_VERSION,
@@ -85,10 +86,20 @@ def test_invalid_port_is_rejected(tmp_path: Path) -> None:
 
 def test_default_lib_dir_honours_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("ALCHEMISCALE_NEO4J_LIB", raising=False)
+    monkeypatch.setattr(neo4jserver, "source_tree_lib_dir", lambda: None)  # as an installed package
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     assert default_lib_dir() == tmp_path / "cache" / "alchemiscale" / f"neo4j-{NEO4J_VERSION}" / "lib"
     monkeypatch.setenv("ALCHEMISCALE_NEO4J_LIB", str(tmp_path / "jars"))
     assert default_lib_dir() == tmp_path / "jars"
+
+
+def test_a_source_checkout_uses_the_jars_make_fetched(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`make neo4j` and `alchemiscale local up` share one cache: the checkout's .cache/neo4j/lib."""
+    monkeypatch.delenv("ALCHEMISCALE_NEO4J_LIB", raising=False)
+    checkout = Path(neo4jserver.__file__).resolve().parents[1]
+    assert default_lib_dir() == checkout / ".cache" / "neo4j" / "lib"
+    makefile = (checkout / "Makefile").read_text()
+    assert "neo4jserver fetch\n" in makefile  # make fetches into default_lib_dir() too
 
 
 def test_missing_lib_dir_says_how_to_fetch(tmp_path: Path) -> None:
