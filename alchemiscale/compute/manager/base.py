@@ -29,6 +29,7 @@ from typing import Any, Optional
 
 import yaml
 
+from ...base.client import AlchemiscaleClientError
 from ...models import ComputeManagerID, ComputeServiceID
 from ...sleep import InterruptableSleep, SleepInterrupted
 from ...storage.models import ComputeManagerInstruction, ComputeManagerStatus
@@ -132,6 +133,11 @@ class ComputeManager(ABC):
                 self._sleep(self.settings.sleep_interval)
         except (SleepInterrupted, KeyboardInterrupt):
             self.logger.info("stop requested")
+        except (AlchemiscaleClientError, ComputeManagerError) as e:  # expected: no traceback
+            errored = True
+            self.logger.error("stopping: %s", e)
+            self._report_error(e)
+            raise
         except Exception as e:
             errored = True
             self.logger.exception("stopping after an unexpected error")
