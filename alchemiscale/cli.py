@@ -102,8 +102,14 @@ def export_server_settings(params: dict[str, Any]) -> None:
             raise click.UsageError(f"--object-store=s3 needs {', '.join(missing)} (or their environment variables)")
 
 
+# Seconds an idle client connection stays open (gunicorn's own default is 2 s). Compute services poll
+# every few seconds on one pooled connection; with a shorter keep-alive their next request can
+# race the server's close and meet a reset. Override with ``-j '{"keepalive": N}'``.
+GUNICORN_KEEPALIVE_SECONDS = 75
+
+
 def gunicorn_settings(params: dict[str, Any]) -> dict[str, Any]:
-    extra: dict[str, Any] = {}
+    extra: dict[str, Any] = {"keepalive": GUNICORN_KEEPALIVE_SECONDS}
     if params.get("config_file"):
         extra.update(yaml.safe_load(params["config_file"]) or {})
     if params.get("config_json"):

@@ -28,6 +28,10 @@ class MalformedInputError(InvalidInputError):
     """The request's data cannot be read as what it claims to be: a keyed chain, a ScopedKey (422)."""
 
 
+class ForbiddenError(StoreError):
+    """The identity may not act on this object, e.g. another identity's compute service (403)."""
+
+
 class ConflictError(StoreError):
     """The request contradicts what is stored: different content under a key, a lost claim (409)."""
 

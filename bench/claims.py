@@ -4,26 +4,44 @@ Each simulated service is a thread with its own HTTP connection and its own regi
 service id; all share one bearer token (one bcrypt check instead of hundreds, which would
 otherwise dominate the setup). They start together and claim one Task per request until the
 queue is empty or the time limit passes, first from one TaskHub (``POST /taskhubs/{hub}/claim``),
-then across 50 TaskHubs in one Scope (``POST /claim``). Every level gets fresh hubs.
+then across 50 TaskHubs in one Scope (``POST /claim``). Every storm gets fresh hubs; each level
+is repeated and its median printed with the load average.
+
+A claimer whose connection drops (e.g. the server closed an idle keep-alive connection just as a
+request went out) reconnects and sends the claim again, as the compute client does; retries are
+counted. Such a re-sent claim can at worst claim a second Task for the same service, never give
+one Task to two services.
 
 Baseline: the same claims made straight on ``Neo4jStore.claim_taskhub_tasks`` from 8 threads in
-this process (no HTTP, no authentication), on a fresh hub of the same size, right after the
-8-client storm (so Neo4j's plans and JIT are equally warm).
+this process (no HTTP, no authentication), on a fresh hub of the same size, right after each
+256-client storm (so Neo4j's plans and JIT are equally warm, and the load is the same).
 A Task claimed twice is a correctness failure, counted from the clients' answers and from the
 graph (Tasks with more than one ``TaskAttempt``).
+
+Where the time goes: the CPU seconds that the claimers (this process), the compute API and Neo4j
+spent during each storm, per claim.
 """
 
 from __future__ import annotations
 
+import argparse
 import math
+import os
+import signal
+import statistics
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from pathlib import Path
+from typing import Callable, Iterator, Optional
 
 import httpx
+import psutil
 from gufe import AlchemicalNetwork
 
 from alchemiscale.gufe_chain import to_keyed_chain_json
@@ -31,12 +49,20 @@ from alchemiscale.models import ComputeServiceID, Scope, ScopedKey
 from alchemiscale.storage.models import ComputeServiceRegistration, utcnow
 
 from .data import transformation_network
-from .harness import Report, Stack, percentile, unique_scope
+from alchemiscale.tests.integration.servers import free_port
+
+from .harness import COMPUTE_APP, Report, Stack, _api_env as api_env, percentile, running_stack, unique_scope
 
 TARGET_CLAIMS_PER_SECOND = 200.0
+TARGET_RATIO = 0.8
 TARGET_CLIENTS = 256
 N_HUBS = 50
 BASELINE_THREADS = 8
+REPEATS = 3
+MAX_RETRIES = 5
+# Clients drop idle connections before the server may (uvicorn closes them after 5 s, gunicorn's
+# default is 2 s): a request is then never sent on a connection the server is closing.
+CLIENT_KEEPALIVE_SECONDS = 1.0
 
 
 @dataclass
@@ -46,6 +72,8 @@ class StormResult:
     claimed: list[str] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    cpu_seconds: dict[str, float] = field(default_factory=dict)
+    load: float = 0.0
 
     @property
     def claims_per_second(self) -> float:
@@ -54,6 +82,36 @@ class StormResult:
     @property
     def duplicates(self) -> int:
         return sum(count - 1 for count in Counter(self.claimed).values() if count > 1)
+
+
+class CpuMeter:
+    """CPU seconds (user + system) of this process, the compute API's processes and Neo4j over a span."""
+
+    def __init__(self) -> None:
+        me = psutil.Process()
+        self.processes: dict[str, list[psutil.Process]] = {"claimers": [me], "compute API": [], "Neo4j": []}
+        for child in me.children(recursive=True):
+            try:
+                cmdline = " ".join(child.cmdline())
+            except psutil.Error:
+                continue
+            if COMPUTE_APP in cmdline or "compute api" in cmdline:  # uvicorn, or gunicorn and its workers
+                self.processes["compute API"].append(child)
+            elif "java" in cmdline and "neo4j" in cmdline.lower():
+                self.processes["Neo4j"].append(child)
+
+    def read(self) -> dict[str, float]:
+        totals = {}
+        for name, processes in self.processes.items():
+            total = 0.0
+            for process in processes:
+                try:
+                    times = process.cpu_times()
+                except psutil.Error:
+                    continue
+                total += times.user + times.system
+            totals[name] = total
+        return totals
 
 
 def hub_with_tasks(stack: Stack, chain: list, scope: Scope, n_tasks: int) -> ScopedKey:
@@ -91,31 +149,37 @@ def storm(
                 return
             claimed[i].extend(got)
 
+    meter = CpuMeter()
     threads = [threading.Thread(target=claimer, args=(i,), daemon=True) for i in range(n_clients)]
     for thread in threads:
         thread.start()
     deadline[0] = time.perf_counter() + time_limit
+    cpu_before = meter.read()
     started = time.perf_counter()
     barrier.wait()
     for thread in threads:
         thread.join()
     seconds = time.perf_counter() - started
+    cpu_after = meter.read()
     return StormResult(
-        n_clients, seconds, [t for c in claimed for t in c], [x for per in latencies for x in per], errors
+        n_clients, seconds, [t for c in claimed for t in c], [x for per in latencies for x in per], errors,
+        {name: cpu_after[name] - cpu_before[name] for name in cpu_after}, os.getloadavg()[0],
     )
 
 
 class HttpClaimers:
     """``n`` registered compute services, each with its own connection, sharing one token."""
 
-    def __init__(self, stack: Stack, n: int):
-        self.url = stack.compute_url
-        identifier, key = stack.compute_identity
+    def __init__(self, url: str, identity: tuple[str, str], n: int):
+        self.url = url
+        identifier, key = identity
         response = httpx.post(f"{self.url}/token", data={"username": identifier, "password": key}, timeout=60)
         response.raise_for_status()
         headers = {"Authorization": f"Bearer {response.json()['access_token']}"}
-        self.http = [httpx.Client(base_url=self.url, headers=headers, timeout=600) for _ in range(n)]
+        limits = httpx.Limits(max_connections=1, keepalive_expiry=CLIENT_KEEPALIVE_SECONDS)
+        self.http = [httpx.Client(base_url=self.url, headers=headers, timeout=600, limits=limits) for _ in range(n)]
         self.services = [str(ComputeServiceID.new_from_name(f"bench_{i}")) for i in range(n)]
+        self.retries = 0
         with ThreadPoolExecutor(16) as pool:
             list(pool.map(self._register, range(n)))
 
@@ -123,10 +187,22 @@ class HttpClaimers:
         self._post(i, f"/computeservice/{self.services[i]}/register", {"compute_manager_id": None})
 
     def _post(self, i: int, path: str, body: dict):
-        response = self.http[i].post(path, json=body)
-        if response.status_code != 200:
-            raise RuntimeError(f"{path} answered {response.status_code}: {response.text[:300]}")
-        return response.json()
+        for attempt in range(MAX_RETRIES + 1):
+            try:
+                response = self.http[i].post(path, json=body)
+            except httpx.TransportError:
+                if attempt == MAX_RETRIES:
+                    raise
+                self.retries += 1
+                time.sleep(0.05 * 2**attempt)
+                continue
+            if response.status_code == 503 and attempt < MAX_RETRIES:
+                self.retries += 1
+                time.sleep(0.05 * 2**attempt)
+                continue
+            if response.status_code != 200:
+                raise RuntimeError(f"{path} answered {response.status_code}: {response.text[:300]}")
+            return response.json()
 
     def claim_from_hub(self, taskhub: ScopedKey) -> Callable[[int], list[Optional[str]]]:
         def claim(i: int) -> list[Optional[str]]:
@@ -149,11 +225,13 @@ class HttpClaimers:
         return claim
 
     def close(self) -> None:
-        with ThreadPoolExecutor(16) as pool:
-            list(pool.map(lambda i: self._post(i, f"/computeservice/{self.services[i]}/deregister", {}),
-                          range(len(self.http))))
-        for client in self.http:
-            client.close()
+        try:
+            with ThreadPoolExecutor(16) as pool:
+                list(pool.map(lambda i: self._post(i, f"/computeservice/{self.services[i]}/deregister", {}),
+                              range(len(self.http))))
+        finally:
+            for client in self.http:
+                client.close()
 
 
 def tasks_attempted_twice(stack: Stack, scope: Scope) -> int:
@@ -168,29 +246,44 @@ def tasks_attempted_twice(stack: Stack, scope: Scope) -> int:
     return records[0]["n"]
 
 
-def report_storm(report: Report, label: str, result: StormResult, double_in_graph: int, n_tasks: int) -> None:
-    at_target = result.clients == TARGET_CLIENTS and label == "one hub"
-    rate = result.claims_per_second
+def report_storms(
+    report: Report, label: str, results: list[StormResult], double_in_graph: int, n_tasks: int, retries: int
+) -> float:
+    """Print the median rate of repeated storms (with their loads), latencies, CPU per claim and double claims."""
+    clients = results[0].clients
+    rates = [r.claims_per_second for r in results]
+    rate = statistics.median(rates)
+    at_target = clients == TARGET_CLIENTS and label == "one hub"
     report.add(
-        f"{label}, {result.clients} clients: claims/s",
+        f"{label}, {clients} clients: claims/s (median of {len(results)})",
         rate,
         "claims/s",
         **({"target": f">= {TARGET_CLAIMS_PER_SECOND:g}", "met": rate >= TARGET_CLAIMS_PER_SECOND} if at_target else {}),
-        claimed=len(result.claimed),
+        repeats=[round(r, 1) for r in rates],
+        load=[round(r.load, 1) for r in results],
+        claimed=[len(r.claimed) for r in results],
         of_tasks=n_tasks,
-        seconds=round(result.seconds, 3),
     )
-    for q in (0.5, 0.95, 0.99):
-        report.add(f"{label}, {result.clients} clients: latency p{round(q * 100)}", percentile(result.latencies, q) * 1e3, "ms")
+    latencies = [x for r in results for x in r.latencies]
+    for q in (0.5, 0.99):
+        report.add(f"{label}, {clients} clients: latency p{round(q * 100)}", percentile(latencies, q) * 1e3, "ms")
+    claims = sum(len(r.claimed) for r in results) or 1
+    for name in results[0].cpu_seconds:
+        report.add(f"{label}, {clients} clients: CPU per claim, {name}",
+                   sum(r.cpu_seconds[name] for r in results) / claims * 1e3, "ms")
+    duplicates = sum(r.duplicates for r in results)
     report.add(
-        f"{label}, {result.clients} clients: tasks claimed twice",
-        max(result.duplicates, double_in_graph),
+        f"{label}, {clients} clients: tasks claimed twice",
+        max(duplicates, double_in_graph),
         "tasks",
         target="0",
-        met=result.duplicates == 0 and double_in_graph == 0,
+        met=duplicates == 0 and double_in_graph == 0,
     )
-    if result.errors:
-        report.note(f"{label}, {result.clients} clients: {len(result.errors)} claimer(s) failed, first: {result.errors[0]}")
+    errors = [e for r in results for e in r.errors]
+    report.add(f"{label}, {clients} clients: claimers failed", len(errors), "claimers", retries=retries)
+    if errors:
+        report.note(f"{label}, {clients} clients: {len(errors)} claimer(s) failed, first: {errors[0]}")
+    return rate
 
 
 def baseline(stack: Stack, chain: list, n_tasks: int, time_limit: float) -> StormResult:
@@ -206,7 +299,10 @@ def baseline(stack: Stack, chain: list, n_tasks: int, time_limit: float) -> Stor
     def claim(i: int) -> list[Optional[str]]:
         return [str(t) if t else None for t in stack.store.claim_taskhub_tasks(hub, services[i], count=1)]
 
-    return storm(BASELINE_THREADS, claim, time_limit)
+    result = storm(BASELINE_THREADS, claim, time_limit)
+    for service in services:
+        stack.store.deregister_computeservice(service)
+    return result
 
 
 def hubs_with_tasks(stack: Stack, chains: list[list], scope: Scope, n_tasks: int) -> None:
@@ -219,9 +315,9 @@ def hubs_with_tasks(stack: Stack, chains: list[list], scope: Scope, n_tasks: int
         stack.store.action_tasks(stack.store.create_tasks(targets, creator="bench"), taskhub_sk)
 
 
-def warm_up(stack: Stack, chain: list) -> None:
+def warm_up(stack: Stack, url: str, chain: list) -> None:
     """Claim a few Tasks over HTTP and on the store first, so no level pays Cypher planning or JIT."""
-    claimers = HttpClaimers(stack, BASELINE_THREADS)
+    claimers = HttpClaimers(url, stack.compute_identity, BASELINE_THREADS)
     try:
         hub = hub_with_tasks(stack, chain, unique_scope("bench", "claimwarmup", "p"), 200)
         storm(BASELINE_THREADS, claimers.claim_from_hub(hub), 5.0)
@@ -233,41 +329,132 @@ def warm_up(stack: Stack, chain: list) -> None:
     baseline(stack, chain, 200, 5.0)
 
 
-def run(stack: Stack, levels: tuple[int, ...], n_tasks: int, time_limit: float, preset: str) -> Report:
+def run(
+    stack: Stack,
+    levels: tuple[int, ...],
+    n_tasks: int,
+    time_limit: float,
+    preset: str,
+    repeats: int = REPEATS,
+    hubs: bool = True,
+    url: Optional[str] = None,
+) -> Report:
+    """Storms at each client level (``repeats`` each), the store baseline after each storm at
+    ``TARGET_CLIENTS`` (or at the largest level), and the 50-hub storms unless ``hubs`` is False."""
+    url = url or stack.compute_url
     report = Report("claims", preset)
     one_hub_chain = to_keyed_chain_json(transformation_network(100, name="claim storm"))
     small = transformation_network(10, name="claim storm small")
     hub_chains = [to_keyed_chain_json(AlchemicalNetwork(small.edges, name=f"claim storm hub {h}")) for h in range(N_HUBS)]
     report.note(
-        f"{n_tasks} actioned Tasks per level (one hub: 100 Transformations; {N_HUBS} hubs in one Scope sharing "
+        f"{n_tasks} actioned Tasks per storm (one hub: 100 Transformations; {N_HUBS} hubs in one Scope sharing "
         f"10 Transformations: {n_tasks // N_HUBS} Tasks each), one Task per claim request, "
-        f"time limit {time_limit:g} s per level"
+        f"time limit {time_limit:g} s per storm, {repeats} storms per level, {os.cpu_count()} CPUs"
     )
 
-    warm_up(stack, one_hub_chain)
+    warm_up(stack, url, one_hub_chain)
+    baseline_level = TARGET_CLIENTS if TARGET_CLIENTS in levels else max(levels)
     for n_clients in levels:
-        claimers = HttpClaimers(stack, n_clients)
+        claimers = HttpClaimers(url, stack.compute_identity, n_clients)
         try:
-            scope = unique_scope("bench", "claims", f"c{n_clients}")
-            hub = hub_with_tasks(stack, one_hub_chain, scope, n_tasks)
-            result = storm(n_clients, claimers.claim_from_hub(hub), time_limit)
-            report_storm(report, "one hub", result, tasks_attempted_twice(stack, scope), n_tasks)
-            if n_clients == BASELINE_THREADS:
-                direct = baseline(stack, one_hub_chain, n_tasks, time_limit)
-                report.add(f"baseline: store claims, {BASELINE_THREADS} threads in process", direct.claims_per_second,
-                           "claims/s")
+            results, directs, doubles = [], [], 0
+            for _ in range(repeats):
+                scope = unique_scope("bench", "claims", f"c{n_clients}")
+                hub = hub_with_tasks(stack, one_hub_chain, scope, n_tasks)
+                results.append(storm(n_clients, claimers.claim_from_hub(hub), time_limit))
+                doubles += tasks_attempted_twice(stack, scope)
+                if n_clients == baseline_level:
+                    directs.append(baseline(stack, one_hub_chain, n_tasks, time_limit))
+            http_rate = report_storms(report, "one hub", results, doubles, n_tasks, claimers.retries)
+            if directs:
+                direct_rates = [d.claims_per_second for d in directs]
+                report.add(f"baseline: store claims, {BASELINE_THREADS} threads in process (median)",
+                           statistics.median(direct_rates), "claims/s",
+                           repeats=[round(r, 1) for r in direct_rates], load=[round(d.load, 1) for d in directs])
                 report.add(f"baseline: store claim latency p50 ({BASELINE_THREADS} threads)",
-                           percentile(direct.latencies, 0.5) * 1e3, "ms")
+                           percentile([x for d in directs for x in d.latencies], 0.5) * 1e3, "ms")
+                claims = sum(len(d.claimed) for d in directs) or 1
+                for name in ("claimers", "Neo4j"):
+                    report.add(f"baseline: CPU per claim, {name}",
+                               sum(d.cpu_seconds[name] for d in directs) / claims * 1e3, "ms")
+                ratios = [r.claims_per_second / d.claims_per_second for r, d in zip(results, directs)]
+                ratio = statistics.median(ratios)
                 report.add(
-                    f"one hub, {n_clients} clients over HTTP / direct store claims",
-                    result.claims_per_second / direct.claims_per_second,
-                    "x",
+                    f"one hub, {n_clients} clients over HTTP / direct store claims (median of paired storms)",
+                    ratio, "x", target=f">= {TARGET_RATIO:g}", met=ratio >= TARGET_RATIO,
+                    repeats=[round(r, 2) for r in ratios],
                 )
 
-            scope = unique_scope("bench", "storm", f"c{n_clients}")
-            hubs_with_tasks(stack, hub_chains, scope, n_tasks)
-            result = storm(n_clients, claimers.claim_in_scope(scope), time_limit)
-            report_storm(report, f"{N_HUBS} hubs", result, tasks_attempted_twice(stack, scope), n_tasks)
+            if hubs:
+                results, doubles = [], 0
+                for _ in range(repeats):
+                    scope = unique_scope("bench", "storm", f"c{n_clients}")
+                    hubs_with_tasks(stack, hub_chains, scope, n_tasks)
+                    results.append(storm(n_clients, claimers.claim_in_scope(scope), time_limit))
+                    doubles += tasks_attempted_twice(stack, scope)
+                report_storms(report, f"{N_HUBS} hubs", results, doubles, n_tasks, claimers.retries)
         finally:
             claimers.close()
     return report
+
+
+@contextmanager
+def gunicorn_compute_api(stack: Stack, workers: int) -> Iterator[str]:
+    """``alchemiscale compute api --workers N`` on the stack's Neo4j and object store, as deployed; its URL."""
+    port = free_port()
+    env = {**os.environ, **api_env(stack.neo4j, stack.objectstore.root)}
+    command = [str(Path(sys.executable).with_name("alchemiscale")), "compute", "api", "--workers", str(workers),
+               "--host", "127.0.0.1", "--port", str(port), "--loglevel", "warning"]
+    log = open(stack.workdir / f"compute-api-gunicorn-{workers}.log", "wb")
+    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited with {process.returncode}; see {log.name}")
+            try:
+                if httpx.get(f"{url}/ping", timeout=1.0).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("gunicorn did not answer /ping within 120 s")
+            time.sleep(0.5)
+        yield url
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        log.close()
+
+
+def main(argv: Optional[list[str]] = None) -> None:
+    parser = argparse.ArgumentParser(description="claim storms alone: python -m bench.claims")
+    parser.add_argument("--levels", type=int, nargs="+", default=[TARGET_CLIENTS])
+    parser.add_argument("--tasks", type=int, default=2000)
+    parser.add_argument("--time-limit", type=float, default=15.0)
+    parser.add_argument("--repeats", type=int, default=REPEATS)
+    parser.add_argument("--no-hubs", action="store_true", help="skip the 50-hub storms")
+    parser.add_argument("--gunicorn-workers", type=int, nargs="+",
+                        help="claim from `alchemiscale compute api --workers N` for each N instead of one uvicorn")
+    args = parser.parse_args(argv)
+    with running_stack() as stack:
+        if not args.gunicorn_workers:
+            report = run(stack, tuple(args.levels), args.tasks, args.time_limit, "custom", args.repeats,
+                         not args.no_hubs)
+            print(f"wrote {report.write()}")
+        for workers in args.gunicorn_workers or []:
+            print(f"claims: gunicorn with {workers} worker(s)", flush=True)
+            with gunicorn_compute_api(stack, workers) as url:
+                report = run(stack, tuple(args.levels), args.tasks, args.time_limit, f"gunicorn-{workers}",
+                             args.repeats, not args.no_hubs, url)
+            report.benchmark = f"claims-gunicorn-{workers}"
+            print(f"wrote {report.write()}")
+
+
+if __name__ == "__main__":
+    main()

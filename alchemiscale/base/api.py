@@ -21,7 +21,7 @@ corrupt gzip request body                                                      4
 missing, malformed, expired or foreign token                                   401
 body without a valid token: refused unread (:mod:`.body`)                      401
 target scope not granted by the token                                          401
-another identity's data                                                        403
+another identity's data (``ForbiddenError``)                                   403
 unknown object or identity (``NotFoundError``)                                 404
 conflicts with what is stored, e.g. a lost claim (``ConflictError``)           409
 body past ``ALCHEMISCALE_MAX_BODY_BYTES`` or its ``_EXPANDED_`` cap (.body)    413
@@ -51,9 +51,18 @@ from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
 from pydantic import ValidationError
+from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES
 
 from .. import __version__
-from ..errors import ConflictError, InvalidInputError, MalformedInputError, NotFoundError, UnavailableError
+from ..compression import RESULT_MEDIA_TYPE
+from ..errors import (
+    ConflictError,
+    ForbiddenError,
+    InvalidInputError,
+    MalformedInputError,
+    NotFoundError,
+    UnavailableError,
+)
 from ..models import Scope, ScopedKey
 from ..security.auth import (
     InvalidTokenError,
@@ -100,8 +109,9 @@ def error_message(exc: Exception) -> str:
 
 
 def add_gzip_middleware(app: FastAPI) -> None:
-    """Compress responses of at least 1000 bytes for clients that accept gzip."""
-    app.add_middleware(GZipMiddleware, minimum_size=GZIP_MINIMUM_SIZE, compresslevel=GZIP_COMPRESSLEVEL)
+    """Compress responses of at least 1000 bytes for clients that accept gzip (not zstd result bytes)."""
+    app.add_middleware(GZipMiddleware, minimum_size=GZIP_MINIMUM_SIZE, compresslevel=GZIP_COMPRESSLEVEL,
+                       exclude_content_types=(*DEFAULT_EXCLUDED_CONTENT_TYPES, RESULT_MEDIA_TYPE))
 
 
 class KeyedChainResponse(JSONResponse):
@@ -382,6 +392,7 @@ def register_exception_handlers(app: FastAPI) -> None:
     app.add_exception_handler(InvalidInputError, error_handler(status.HTTP_400_BAD_REQUEST))
     app.add_exception_handler(MalformedInputError, error_handler(status.HTTP_422_UNPROCESSABLE_CONTENT))
     app.add_exception_handler(NotFoundError, error_handler(status.HTTP_404_NOT_FOUND))
+    app.add_exception_handler(ForbiddenError, error_handler(status.HTTP_403_FORBIDDEN))
     app.add_exception_handler(ConflictError, error_handler(status.HTTP_409_CONFLICT))
     app.add_exception_handler(UnavailableError, unavailable_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)

@@ -73,13 +73,31 @@ def route_template(scope: dict, routes: Iterable) -> str:
     return UNMATCHED_ROUTE
 
 
+ROUTE_TEMPLATES_KEPT = 4096  # (method, path) pairs whose route template is remembered
+
+
 class MetricsMiddleware:
-    """Counts every HTTP request and its latency; installed outermost so refusals are counted too."""
+    """Counts every HTTP request and its latency; installed outermost so refusals are counted too.
+
+    Matching a path against every route costs about as much as a small request's own work, so the
+    template of each recent (method, path) is remembered: a compute service repeats the same paths.
+    """
 
     def __init__(self, app, api_name: str, fastapi_app: FastAPI):
         self.app = app
         self.api_name = api_name
         self.fastapi_app = fastapi_app
+        self._templates: dict[tuple[str, str], str] = {}
+
+    def template(self, scope: dict) -> str:
+        key = (scope.get("method", ""), scope.get("path", ""))
+        found = self._templates.get(key)
+        if found is None:
+            found = route_template(scope, self.fastapi_app.router.routes)
+            if len(self._templates) >= ROUTE_TEMPLATES_KEPT:
+                self._templates.clear()
+            self._templates[key] = found
+        return found
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -97,7 +115,7 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_counted)
         finally:
-            route = route_template(received_scope, self.fastapi_app.router.routes)
+            route = self.template(received_scope)
             method = scope.get("method", "")
             REQUESTS.labels(self.api_name, method, route, str(answered["status"])).inc()
             REQUEST_SECONDS.labels(self.api_name, method, route).observe(time.perf_counter() - started)

@@ -8,6 +8,8 @@ bcrypt >= 5 refuses longer input), so hashes made by passlib keep verifying.
 from __future__ import annotations
 
 import secrets
+import threading
+import time
 from datetime import datetime, timedelta, timezone
 from functools import cache
 from typing import TYPE_CHECKING, Any, Iterable, Optional, Protocol, TypeVar, Union
@@ -28,6 +30,11 @@ BCRYPT_MAX_BYTES = 72
 MAX_KEY_LENGTH = 4096
 
 EntityT = TypeVar("EntityT", bound=CredentialedEntity)
+
+# Tokens already verified, with their expiry: each request checks its token up to three times (body
+# limits, idempotency, the route's dependency) and a client sends the same token for many
+# requests, while one signature check costs about as much as the rest of a small request.
+VERIFIED_TOKENS_KEPT = 4096
 
 
 class InvalidTokenError(Exception):
@@ -84,8 +91,39 @@ def create_access_token(
     return jwt.encode(claims, secret_key, algorithm=jwt_algorithm)
 
 
+class _VerifiedTokens:
+    """Claims of tokens whose signature verified, kept until the token expires (oldest dropped first)."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._entries: dict[tuple[str, str, str], tuple[TokenData, float]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str, str]) -> Optional[TokenData]:
+        entry = self._entries.get(key)
+        if entry is None or time.time() >= entry[1]:
+            return None
+        return entry[0]
+
+    def put(self, key: tuple[str, str, str], token_data: TokenData, expires: float) -> None:
+        with self._lock:
+            while len(self._entries) >= self.size:
+                self._entries.pop(next(iter(self._entries)))
+            self._entries[key] = (token_data, expires)
+
+
+_verified_tokens = _VerifiedTokens(VERIFIED_TOKENS_KEPT)
+
+
 def decode_token(token: str, secret_key: str, jwt_algorithm: str = "HS256") -> TokenData:
-    """Verify signature and expiry of ``token`` and return its claims; raise InvalidTokenError."""
+    """Verify signature and expiry of ``token`` and return its claims; raise InvalidTokenError.
+
+    A token verified before with the same key and algorithm is not verified again until it expires.
+    """
+    cache_key = (token, secret_key, jwt_algorithm)
+    known = _verified_tokens.get(cache_key)
+    if known is not None:
+        return known
     try:
         claims = jwt.decode(token, secret_key, algorithms=[jwt_algorithm])
     except ExpiredSignatureError as e:
@@ -97,11 +135,14 @@ def decode_token(token: str, secret_key: str, jwt_algorithm: str = "HS256") -> T
     if not isinstance(claims.get("sub"), str) or not claims["sub"]:
         raise InvalidTokenError("token has no 'sub' claim naming the entity")
     try:
-        return TokenData(
+        token_data = TokenData(
             entity=claims["sub"], scopes=claims.get("scopes") or [], entity_type=claims.get("entity_type")
         )
     except ValueError as e:
         raise InvalidTokenError(f"token claims are invalid: {e}") from e
+    if isinstance(claims["exp"], (int, float)):
+        _verified_tokens.put(cache_key, token_data, float(claims["exp"]))
+    return token_data
 
 
 def verify_token(

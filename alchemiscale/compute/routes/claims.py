@@ -99,9 +99,10 @@ def claim_taskhub_tasks(
     """Claim up to ``count`` Tasks from one TaskHub; the list is padded with null."""
     taskhub = require_kind(parse_scoped_key(taskhub_scoped_key), TASKHUB)
     validate_scopes(taskhub.scope, caller)
-    service = body.compute_service_id
-    require_owned_service(n4js, service, caller)
-    tasks = n4js.claim_taskhub_tasks(taskhub, service, count=body.count, protocols=body.protocols)
+    # the store checks registration (404) and ownership (403) in the same statement as the claim
+    tasks = n4js.claim_taskhub_tasks(
+        taskhub, body.compute_service_id, count=body.count, protocols=body.protocols, owner=caller.entity
+    )
     TASKS_CLAIMED.inc(sum(task is not None for task in tasks))
     return _padded([task for task in tasks if task is not None], body.count)
 

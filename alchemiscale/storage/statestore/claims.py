@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Optional, Sequence, Union
 
-from ...errors import NotFoundError
+from ...errors import ForbiddenError, NotFoundError
 from ...models import ComputeServiceID, ScopedKey
 from ..models import utcnow
 from .scoping import ScopedKeyLike, as_scoped_key, to_native
@@ -38,15 +38,13 @@ CLAIMABLE_TASK = """
     })
 """
 
-# One round trip: whether the service is (still) registered, and up to $limit claimable Tasks of
+# Whether the service is (still) registered, and up to $limit claimable Tasks of
 # the hub in order of preference. Ordering by priority takes whole tiers (lowest number first)
 # while they fit; inside the tier that does not fit, the Efraimidis-Spirakis key
 # ln(u) / weight (the logarithm of u ** (1 / weight), which does not underflow for small weights)
 # makes the top keys a sample without replacement with probability proportional to weight.
-_CANDIDATES = f"""
-OPTIONAL MATCH (csr:ComputeServiceRegistration {{identifier: $compute_service_id}})
-WITH csr IS NOT NULL AS registered
-CALL {{
+_CANDIDATE_READ = f"""
+CALL () {{
     MATCH (:GufeTokenizable:TaskHub {{_scoped_key: $taskhub}})-[a:ACTIONS]->(t:Task)
     WHERE {CLAIMABLE_TASK}
     WITH t, t.priority AS priority, log(1.0 - rand()) / a.weight AS sample_key
@@ -54,18 +52,23 @@ CALL {{
     LIMIT $limit
     RETURN collect(t._scoped_key) AS candidates
 }}
-RETURN registered, candidates
+OPTIONAL MATCH (csr:ComputeServiceRegistration {{identifier: $compute_service_id}})
+WITH candidates, csr IS NOT NULL AS registered, csr.owner AS owner
 """
+
+_CANDIDATES = _CANDIDATE_READ + "RETURN registered, candidates"
 
 # Locks: the service's own registration first (as deregistration and expiry do), then the Tasks
 # in ScopedKey order, so claimers, and a claimer and its deregistration, never deadlock; the
 # status counters of the claimed Tasks' Transformations last (statuscounts.py).
-_CLAIM = f"""
+def _claim_statement(tasks: str) -> str:
+    """The conditional claim of the Task ScopedKeys in the list expression ``tasks``."""
+    return f"""
 MATCH (csr:ComputeServiceRegistration {{identifier: $compute_service_id}})
 SET csr._claim_lock = true
 REMOVE csr._claim_lock
 WITH csr
-UNWIND $tasks AS task_sk
+UNWIND {tasks} AS task_sk
 WITH csr, task_sk ORDER BY task_sk
 CALL {{
     WITH csr, task_sk
@@ -92,6 +95,21 @@ UNWIND claimed AS task
 RETURN task AS claimed
 """
 
+
+_CLAIM = _claim_statement("$tasks")
+
+# The usual claim in one statement, so one transaction: read the candidates, and if the service is
+# registered (to ``$owner``, unless that is null) claim the first ``$wanted`` of them; the caller
+# falls back on the spares only when another claimer won one of those first.
+_READ_AND_CLAIM = _CANDIDATE_READ + f"""
+WITH candidates, registered, owner,
+     CASE WHEN registered AND ($owner IS NULL OR owner = $owner) THEN candidates[..$wanted] ELSE [] END AS chosen
+OPTIONAL CALL (chosen) {{
+    {_claim_statement("chosen")}
+}}
+RETURN registered, owner, candidates, collect(claimed) AS claimed
+"""
+
 _HISTORY = """
 MATCH (t:GufeTokenizable:Task {_scoped_key: $task})
 OPTIONAL MATCH (t)-[:ATTEMPTED]->(att:TaskAttempt)
@@ -115,37 +133,55 @@ class ClaimsMixin:
         compute_service_id: Union[ComputeServiceID, str],
         count: int = 1,
         protocols: Optional[Sequence[str]] = None,
+        owner: Optional[str] = None,
     ) -> list[Optional[ScopedKey]]:
         """Claim up to ``count`` Tasks of a TaskHub for a registered compute service.
 
         Returns a list of length ``count``: the ScopedKeys of the Tasks really claimed, padded
         with ``None``. Raises ``UnregisteredComputeServiceError`` if the service is not
-        registered (upstream returned keys it never claimed); a TaskHub that does not exist
-        simply yields nothing to claim. ``count`` and ``protocols`` are trusted: the compute API's
+        registered (upstream returned keys it never claimed), and ``ForbiddenError`` if ``owner``
+        is given and another identity registered it; a TaskHub that does not exist simply yields
+        nothing to claim. ``count`` and ``protocols`` are trusted: the compute API's
         request bodies (``compute/bodies.py``) validate them.
+
+        Uncontended, this is one statement (candidates read and the first ones claimed); a claimer
+        that lost some of its first choices falls back on its spares, then on fresh reads.
         """
         params = {
             "taskhub": scoped_key_str(taskhub),
             "compute_service_id": str(ComputeServiceID(compute_service_id)),
             "protocols": list(protocols) if protocols is not None else None,
         }
-        claimed: list[str] = []
-        for round_number in range(MAX_CLAIM_ROUNDS):
+        record = self.execute_query(
+            _READ_AND_CLAIM,
+            {**params, "limit": CANDIDATES_PER_CLAIM * count, "wanted": count, "owner": owner, "now": utcnow()},
+        )[0]
+        if not record["registered"]:
+            raise UnregisteredComputeServiceError(
+                f"compute service {params['compute_service_id']} is not registered (it may have expired); "
+                "register it before claiming"
+            )
+        if owner is not None and record["owner"] != owner:
+            raise ForbiddenError(
+                f"compute service {params['compute_service_id']} was registered by another compute identity; "
+                "only that identity may act on it"
+            )
+        candidates: list[str] = record["candidates"]
+        taken = set(record["claimed"])
+        claimed = [task for task in candidates[:count] if task in taken]  # in preference order
+        if len(claimed) < count:
+            claimed += self._claim_in_order(params, candidates[count:], count - len(claimed))
+        for _ in range(MAX_CLAIM_ROUNDS - 1):
+            if len(claimed) >= count or len(candidates) < CANDIDATES_PER_CLAIM * (count - len(claimed)):
+                break  # done, or the hub held no more candidates than were just tried
             wanted = count - len(claimed)
             record = self.execute_query(_CANDIDATES, {**params, "limit": CANDIDATES_PER_CLAIM * wanted})[0]
             if not record["registered"]:
-                if round_number == 0:
-                    raise UnregisteredComputeServiceError(
-                        f"compute service {params['compute_service_id']} is not registered; "
-                        "register it before claiming"
-                    )
                 break  # the registration expired while we were claiming
-            candidates: list[str] = record["candidates"]
+            candidates = record["candidates"]
             if not candidates:
                 break
             claimed += self._claim_in_order(params, candidates, wanted)
-            if len(claimed) >= count:
-                break
         result: list[Optional[ScopedKey]] = [ScopedKey.from_str(sk) for sk in claimed]
         return result + [None] * (count - len(result))
 
