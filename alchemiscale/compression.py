@@ -21,6 +21,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from gufe.protocols import ProtocolDAGResult
 
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+# Media type of result bytes sent as they are stored (clients ask for it with ``Accept``).
+RESULT_MEDIA_TYPE = "application/zstd"
 COMPRESSION_LEVEL = 3
 MAX_DECOMPRESSED_BYTES = 1 << 30
 
