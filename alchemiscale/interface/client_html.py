@@ -56,6 +56,9 @@ def estimate_text(result: Any) -> str:
         uncertainty = result.get_uncertainty()
     except Exception:  # an estimate without uncertainty is still worth showing
         return quantity_text(estimate)
+    if getattr(estimate, "units", None) is not None and getattr(uncertainty, "units", None) == estimate.units:
+        value, unit_text = quantity_text(estimate).split(" ", 1)
+        return f"{value} ± {uncertainty.magnitude:.3f} {unit_text}"  # one unit for both: 1.950 ± 0.350 kcal/mol
     return f"{quantity_text(estimate)} ± {quantity_text(uncertainty)}"
 
 
@@ -65,6 +68,13 @@ class NetworkResults(dict):
     def __init__(self, results: Mapping, names: Mapping):
         super().__init__(results)
         self.names = dict(names)
+
+    def __repr__(self) -> str:
+        """One line per Transformation: its name, ScopedKey and estimate ± uncertainty with units."""
+        names = getattr(self, "names", {})
+        count = f"{len(self)} Transformation{'s' if len(self) != 1 else ''}"
+        lines = [f"  {names.get(sk, '')!r} {sk}: {estimate_text(result)}" for sk, result in self.items()]
+        return f"<NetworkResults of {count}" + ("".join(f"\n{line}" for line in lines)) + ">"
 
     def _repr_html_(self) -> str:
         names = getattr(self, "names", {})

@@ -18,20 +18,24 @@ STATUS_COLOURS: dict[str, str] = {
 }
 
 
-def status_table(counts: Mapping[str, int], title: str) -> Table:
-    """One coloured row per status (zero when absent), counts right-justified.
-
-    The table is at least as wide as its title, so a long ScopedKey title stays on one line
-    wherever the terminal is wide enough.
-    """
-    table = Table(title=title, title_justify="left", min_width=len(title))
+def status_table(counts: Mapping[str, int]) -> Table:
+    """One coloured row per status (zero when absent) and a total, counts right-justified; 20 columns wide."""
+    table = Table()
     table.add_column("status", justify="left", no_wrap=True)
-    table.add_column("count", justify="right")
+    table.add_column("count", justify="right", no_wrap=True)
     for status, colour in STATUS_COLOURS.items():
         table.add_row(status, str(counts.get(status, 0)), style=colour)
+    table.add_section()
+    table.add_row("total", str(sum(counts.get(status, 0) for status in STATUS_COLOURS)))
     return table
 
 
 def print_status_table(counts: Mapping[str, int], title: str, console: Console | None = None) -> None:
-    """Print :func:`status_table` to ``console`` (default: a console on stdout)."""
-    (console or Console()).print(status_table(counts, title))
+    """Print ``title`` on a line of its own, then :func:`status_table`, to ``console`` (default: stdout).
+
+    The title names a ScopedKey, which may be longer than the terminal: it is printed unbroken (the
+    terminal wraps it, a copy pastes whole) rather than widening the table past 80 columns.
+    """
+    console = console or Console()
+    console.print(title, soft_wrap=True, highlight=False)
+    console.print(status_table(counts))

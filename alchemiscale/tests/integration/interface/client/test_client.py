@@ -9,7 +9,6 @@ from gufe.tokenization import GufeTokenizable
 
 from alchemiscale.base.client import AlchemiscaleClientError
 from alchemiscale.interface.client import AlchemiscaleClient
-from alchemiscale.interface.client_status import STATUS_COLOURS, status_table
 from alchemiscale.models import Scope, ScopedKey
 from alchemiscale.neo4jserver import free_port
 from alchemiscale.tests.conftest import build_network
@@ -222,14 +221,6 @@ def test_status_views(client, network_sk, tf_sk, user_scope, capsys, monkeypatch
     assert str(user_scope) in capsys.readouterr().out
     unknown = ScopedKey(gufe_key="AlchemicalNetwork-feedbeef", **user_scope.to_dict())
     assert client.get_networks_status([network_sk, unknown]) == [network_counts, {}]
-
-
-def test_status_table_rows():
-    table = status_table({"complete": 4, "error": 1}, "a title")
-    assert table.title == "a title"
-    assert [row.style for row in table.rows] == list(STATUS_COLOURS.values())
-    assert list(table.columns[1].cells) == ["4", "0", "0", "1", "0", "0"]
-    assert table.columns[1].justify == "right"
 
 
 def test_restart_patterns(client, network_sk):
