@@ -40,6 +40,9 @@ RESULTS_DIR = Path(__file__).parent / "results"
 USER_APP = "alchemiscale.interface.api:app"
 COMPUTE_APP = "alchemiscale.compute.api:app"
 EVERY_SCOPE = "*-*-*"
+# on two cores shared with other jobs, Neo4j and the API servers can take minutes to start
+NEO4J_START_SECONDS = 600.0
+SERVER_START_SECONDS = 300.0
 
 
 # -- reporting ------------------------------------------------------------------------------------
@@ -64,16 +67,25 @@ class Report:
         met: Optional[bool] = None,
         **details: Any,
     ) -> float:
-        """Record and print one figure; ``target``/``met`` state the goal it is held to, if any."""
-        row = {"name": name, "value": value, "unit": unit, **details}
+        """Record and print one figure with the load average; ``target``/``met`` state its goal, if any."""
+        row = {"name": name, "value": value, "unit": unit, "load": round(os.getloadavg()[0], 2), **details}
+        load = row["load"] if isinstance(row["load"], (int, float)) else row["load"][-1]  # or one per repeat
         verdict = ""
         if target is not None:
             row.update(target=target, met=met)
             verdict = f"   [target {target}: {'met' if met else 'MISSED'}]"
         self.figures.append(row)
         shown = f"{value:.3f}" if isinstance(value, float) else str(value)
-        print(f"{self.benchmark}: {name} = {shown} {unit}{verdict}", flush=True)
+        print(f"{self.benchmark}: {name} = {shown} {unit} (load {load:.1f}){verdict}", flush=True)
         return value
+
+    def value(self, name: str) -> float:
+        return next(f["value"] for f in self.figures if f["name"] == name)
+
+    def ratio(self, label: str, project: str, upstream: str) -> float:
+        """Add ``project / upstream`` of two figures already recorded (for times, below 1 means faster)."""
+        ours, theirs = self.value(project), self.value(upstream)
+        return self.add(f"project/upstream: {label}", ours / theirs, "x", project=ours, upstream=theirs)
 
     def note(self, text: str) -> None:
         self.notes.append(text)
@@ -220,7 +232,8 @@ def running_stack(workdir: Optional[Path] = None, heap: str = "2g", pagecache: s
             fetch_jars(lib_dir)
         neo4j = Neo4jServer(workdir / "neo4j", lib_dir=lib_dir, heap=heap, pagecache=pagecache)
         started = time.perf_counter()
-        stack.enter_context(neo4j)
+        neo4j.start(timeout=NEO4J_START_SECONDS)
+        stack.callback(neo4j.stop)
         print(f"harness: Neo4j started in {time.perf_counter() - started:.1f} s at {neo4j.url}", flush=True)
         driver = stack.enter_context(
             GraphDatabase.driver(
@@ -244,8 +257,12 @@ def running_stack(workdir: Optional[Path] = None, heap: str = "2g", pagecache: s
         )
 
         env = _api_env(neo4j, objectstore.root)
-        user_url = stack.enter_context(running_uvicorn(USER_APP, env, log_path=workdir / "user-api.log"))
-        compute_url = stack.enter_context(running_uvicorn(COMPUTE_APP, env, log_path=workdir / "compute-api.log"))
+        user_url = stack.enter_context(
+            running_uvicorn(USER_APP, env, log_path=workdir / "user-api.log", timeout=SERVER_START_SECONDS)
+        )
+        compute_url = stack.enter_context(
+            running_uvicorn(COMPUTE_APP, env, log_path=workdir / "compute-api.log", timeout=SERVER_START_SECONDS)
+        )
         yield Stack(workdir, neo4j, driver, store, objectstore, user_url, compute_url, user, compute)
 
 

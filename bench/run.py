@@ -1,7 +1,10 @@
-"""Run the benchmarks: ``python -m bench.run`` (quick preset, ~10 minutes) or ``--full``.
+"""Run the benchmarks: ``python -m bench.run`` (quick preset) or ``--full``.
 
-Starts one stack (Neo4j, local object store, user and compute APIs) for all benchmarks, runs
-them in order, prints every figure on its own line, writes ``bench/results/<benchmark>.json``
+Starts one stack (Neo4j, local object store, user and compute APIs) for all benchmarks and, unless
+``--no-upstream``, upstream alchemiscale 0.8.0's stack beside it (its own Neo4j with the same
+heap and page cache, its own servers; ``bench/upstream.py``), so submission, retrieval, claims
+and status print project/upstream ratios measured in the same run. Runs them in order, prints
+every figure on its own line with the load average, writes ``bench/results/<benchmark>.json``
 for each and ``bench/results/summary.json`` with every figure that has a target. A benchmark
 that fails is reported and the others still run; the exit status is 1 if any failed.
 """
@@ -15,12 +18,14 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from . import claims, compute_overhead, protocolresults, status, submission
+from . import claims, claims_sidebyside, compute_overhead, protocolresults, status, submission
 from .harness import RESULTS_DIR, Report, Stack, machine_info, running_stack
+from .upstream import UpstreamStack, UpstreamUnavailable, running_upstream
 
 
 @dataclass(frozen=True)
@@ -33,21 +38,26 @@ class Preset:
     status_sizes: tuple[int, ...]
     results: int
     objectstore_count: int
+    neo4j_heap: str  # both Neo4j servers, the project's and upstream's, get the same settings
+    neo4j_pagecache: str
 
 
-QUICK = Preset("quick", (100, 500, 2000), (8, 64, 256), 2000, 15.0, (10**5,), 400, 20)
-FULL = Preset("full", (100, 500, 2000), (8, 64, 256), 10_000, 120.0, (10**5, 10**6), 4000, 100)
+QUICK = Preset("quick", (100, 500, 2000), (8, 64, 256), 2000, 15.0, (10**5,), 400, 20, "2g", "1g")
+FULL = Preset("full", (100, 500, 2000), (8, 64, 256), 10_000, 120.0, (10**5, 10**6), 4000, 100, "3g", "2g")
 
-BENCHMARKS = ("networks", "claims", "status", "results", "compute_overhead", "objectstore")
+BENCHMARKS = ("networks", "claims", "claims_sidebyside", "status", "results", "compute_overhead", "objectstore")
 
 
-def stack_benchmarks(preset: Preset, full: bool) -> dict[str, Callable[[Stack], Report]]:
+def stack_benchmarks(
+    preset: Preset, full: bool, upstream: Optional[UpstreamStack]
+) -> dict[str, Callable[[Stack], Report]]:
     return {
-        "networks": lambda stack: submission.run(stack, preset.network_sizes, preset.name),
+        "networks": lambda stack: submission.run(stack, preset.network_sizes, preset.name, upstream),
         "claims": lambda stack: claims.run(
             stack, preset.claim_levels, preset.claim_tasks, preset.claim_time_limit, preset.name
         ),
-        "status": lambda stack: status.run(stack, preset.status_sizes, preset.name),
+        "claims_sidebyside": lambda stack: claims_sidebyside.run(stack, preset.name, upstream),
+        "status": lambda stack: status.run(stack, preset.status_sizes, preset.name, upstream),
         "results": lambda stack: protocolresults.run(stack, preset.results, preset.name),
         "compute_overhead": lambda stack: compute_overhead.run(stack, full, preset.name),
     }
@@ -65,6 +75,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--full", action="store_true", help="full sizes (10^6 Tasks, 4,000 results, hydration)")
     parser.add_argument("--only", nargs="+", choices=BENCHMARKS, help="run only these benchmarks")
     parser.add_argument("--workdir", type=Path, help="keep Neo4j data, logs and objects here (default: temporary)")
+    parser.add_argument("--no-upstream", action="store_true", help="skip upstream 0.8.0 side by side")
     args = parser.parse_args(argv)
     preset = FULL if args.full else QUICK
     selected = args.only or list(BENCHMARKS)
@@ -73,9 +84,20 @@ def main(argv: Optional[list[str]] = None) -> int:
     started = time.perf_counter()
     reports: list[dict] = []
     failures: list[str] = []
-    wanted = {name: bench for name, bench in stack_benchmarks(preset, args.full).items() if name in selected}
-    if wanted:
-        with running_stack(args.workdir) as stack:
+    if wanted := [name for name in selected if name != "objectstore"]:
+        settings = {"heap": preset.neo4j_heap, "pagecache": preset.neo4j_pagecache}
+        with ExitStack() as servers:
+            stack = servers.enter_context(running_stack(args.workdir, **settings))
+            upstream = None
+            if not args.no_upstream:
+                upstream_dir = args.workdir / "upstream" if args.workdir else None
+                try:
+                    upstream = servers.enter_context(running_upstream(upstream_dir, **settings))
+                except (UpstreamUnavailable, RuntimeError, OSError) as e:
+                    print(f"bench: upstream 0.8.0 side by side skipped: {e}", flush=True)
+                    failures.append("upstream")
+            benches = stack_benchmarks(preset, args.full, upstream)
+            wanted = {name: benches[name] for name in wanted}
             for name, bench in wanted.items():
                 section = time.perf_counter()
                 try:
@@ -100,6 +122,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     summary = {
         **machine_info(),
         "preset": preset.name,
+        "upstream": not args.no_upstream,
         "seconds": round(time.perf_counter() - started, 1),
         "failed": failures,
         "targets": targets,
