@@ -29,7 +29,8 @@ $(STAMP): pyproject.toml $(REQUIREMENTS)
 	bash devtools/install-env.sh $(VENV) chemistry,notebook,test,docs
 	touch $(STAMP)
 
-# upstream alchemiscale 0.8.0 in an environment of its own: a real peer client and compute service for tests
+# upstream alchemiscale 0.8.0 in an environment of its own: a real peer for the tests, and for the benchmarks its
+# servers and store side by side
 $(UPSTREAM_STAMP): $(REQUIREMENTS)
 	bash devtools/install-env.sh --upstream $(UPSTREAM_VENV)
 	touch $(UPSTREAM_STAMP)
@@ -62,10 +63,10 @@ demo: install
 docs: $(STAMP)
 	$(VENV)/bin/sphinx-build -W --keep-going -b html docs docs/_build/html
 
-bench: install
+bench: install upstream-peer
 	$(PY) -m bench.run
 
-bench-full: install
+bench-full: install upstream-peer
 	$(PY) -m bench.run --full
 
 clean:
