@@ -9,10 +9,17 @@ the whole network with ``get_network_results``; its peak resident memory is samp
 
 Baseline: the same bytes pushed into, and pulled and deserialized from, a local object store
 directly (eight threads, no HTTP, no state store).
+
+Every figure is the median of ``REPEATS`` measurements, each printed with the load average: the
+results are pushed in ``REPEATS`` equal batches (each timed, and each followed by the same batch
+pushed into the object store directly), and the network is fetched ``REPEATS`` times by fresh
+clients without a cache (each followed by a direct pull of the same bytes).
 """
 
 from __future__ import annotations
 
+import os
+import statistics
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -33,6 +40,7 @@ TASKS_PER_TRANSFORMATION = 4
 PUSH_THREADS = 8
 VALUES_PER_WINDOW = (2500, 5000, 10000, 20000)  # ~10 bytes per value once compressed, 4 windows
 CLAIM_BATCH = 1000
+REPEATS = 3
 
 
 class SamplingUnit(ProtocolUnit):
@@ -116,54 +124,91 @@ def run(stack: Stack, n_results: int, preset: str) -> Report:
 
         for client in clients:
             client.list_scopes()  # authenticate before timing
-        with ThreadPoolExecutor(PUSH_THREADS) as pool:
-            push_seconds, refs = timed(lambda: list(pool.map(push, range(len(claimed)))))
-        report.add(f"push {len(refs)} results through the compute API ({PUSH_THREADS} clients)", push_seconds, "s")
-        report.add("push throughput", len(refs) / push_seconds, "results/s", mb_per_s=round(total_mb / push_seconds, 1))
+        batches = [list(range(len(claimed)))[r::REPEATS] for r in range(REPEATS)]
+        push_rates, push_base_rates, loads = [], [], []
+        with tempfile.TemporaryDirectory(prefix="bench-objects-") as root, ThreadPoolExecutor(PUSH_THREADS) as pool:
+            direct = DirectStore(root, claimed[0])
+            for batch in batches:
+                seconds, _ = timed(lambda: list(pool.map(push, batch)))
+                push_rates.append(len(batch) / seconds)
+                loads.append(os.getloadavg()[0])
+                seconds, _ = timed(lambda: list(pool.map(lambda i: direct.push(i, payloads[i]), batch)))
+                push_base_rates.append(len(batch) / seconds)
         clients[0].deregister(service)
     finally:
         for client in clients:
             client.close()
+    push_mb_per_s = statistics.median(push_rates) * total_mb / len(payloads)
+    report.add(f"push throughput through the compute API ({PUSH_THREADS} clients, median of {REPEATS} batches)",
+               statistics.median(push_rates), "results/s", mb_per_s=round(push_mb_per_s, 1),
+               repeats=[round(r, 1) for r in push_rates], load=[round(x, 1) for x in loads])
+    report.add(f"baseline: direct object store push ({PUSH_THREADS} threads, median)",
+               statistics.median(push_base_rates), "results/s", repeats=[round(r, 1) for r in push_base_rates])
+    push_ratio = statistics.median([a / b for a, b in zip(push_rates, push_base_rates)])
+    report.add("push through API / direct (median of paired batches)", push_ratio, "x",
+               target=">= 0.5", met=push_ratio >= 0.5)
 
-    with stack.user_client() as user:
-        user.get_scopes()
-        with PeakRSS() as memory:
-            pull_seconds, results = timed(
-                lambda: user.get_network_results(network_sk, return_as="ProtocolDAGResults", visualize=False)
-            )
-    fetched = sum(len(pdrs) for pdrs in results.values())
-    if fetched != len(payloads):
-        raise RuntimeError(f"get_network_results returned {fetched} results, expected {len(payloads)}")
-    report.add(f"get_network_results ({fetched} results)", pull_seconds, "s")
-    report.add("get_network_results throughput", fetched / pull_seconds, "results/s",
-               mb_per_s=round(total_mb / pull_seconds, 1))
-    report.add("get_network_results peak client memory above start (RSS)", memory.peak_bytes / 2**20, "MiB",
+    pull_rates, pull_base_rates, peaks, loads = [], [], [], []
+    with tempfile.TemporaryDirectory(prefix="bench-objects-") as root, ThreadPoolExecutor(PUSH_THREADS) as pool:
+        direct = DirectStore(root, claimed[0])
+        refs = list(pool.map(lambda i: direct.push(i, payloads[i]), range(len(payloads))))
+        for _ in range(REPEATS):
+            with stack.user_client() as user:
+                user.get_scopes()
+                with PeakRSS() as memory:
+                    seconds, results = timed(
+                        lambda: user.get_network_results(network_sk, return_as="ProtocolDAGResults", visualize=False)
+                    )
+            fetched = sum(len(pdrs) for pdrs in results.values())
+            if fetched != len(payloads):
+                raise RuntimeError(f"get_network_results returned {fetched} results, expected {len(payloads)}")
+            del results
+            pull_rates.append(fetched / seconds)
+            peaks.append(memory.peak_bytes / 2**20)
+            loads.append(os.getloadavg()[0])
+            seconds, _ = timed(lambda: list(pool.map(direct.pull, refs)))
+            pull_base_rates.append(len(refs) / seconds)
+    pull_rate = statistics.median(pull_rates)
+    report.add(f"get_network_results throughput ({len(payloads)} results, median of {REPEATS})", pull_rate,
+               "results/s", mb_per_s=round(pull_rate * total_mb / len(payloads), 1),
+               repeats=[round(r, 1) for r in pull_rates], load=[round(x, 1) for x in loads])
+    report.add("get_network_results peak client memory above start (RSS, median)", statistics.median(peaks), "MiB",
                results_mib=round(total_mb * 1e6 / 2**20, 1))
-
-    push_base, pull_base = direct_objectstore(payloads, claimed)
-    report.add(f"baseline: direct object store push ({PUSH_THREADS} threads)", len(payloads) / push_base, "results/s")
-    report.add("baseline: direct object store pull + deserialize", len(payloads) / pull_base, "results/s")
-    report.add("push through API / direct", push_seconds / push_base, "x")
-    report.add("get_network_results / direct pull + deserialize", pull_seconds / pull_base, "x")
+    report.add(f"baseline: direct object store pull + deserialize ({PUSH_THREADS} threads, median)",
+               statistics.median(pull_base_rates), "results/s", repeats=[round(r, 1) for r in pull_base_rates])
+    pull_ratio = statistics.median([a / b for a, b in zip(pull_rates, pull_base_rates)])
+    report.add("get_network_results / direct pull + deserialize (median of paired runs)", pull_ratio, "x",
+               target=">= 0.5", met=pull_ratio >= 0.5)
     return report
 
 
-def direct_objectstore(payloads: list[bytes], tasks: list[ScopedKey]) -> tuple[float, float]:
-    """Seconds to push every payload into a fresh local store, then to pull and deserialize them."""
-    with tempfile.TemporaryDirectory(prefix="bench-objects-") as root:
-        store = LocalObjectStore(root)
-        store.initialize()
-        transformation = ScopedKey(gufe_key="Transformation-bench", **tasks[0].scope.to_dict())
+class DirectStore:
+    """A fresh local object store in ``root``: push and pull+deserialize results directly."""
 
-        def push(i: int):
-            return store.push_protocoldagresult(payloads[i], True, f"ProtocolDAGResult-{i:032x}", transformation)
+    def __init__(self, root: str, task: ScopedKey):
+        self.store = LocalObjectStore(root)
+        self.store.initialize()
+        self.transformation = ScopedKey(gufe_key="Transformation-bench", **task.scope.to_dict())
 
-        with ThreadPoolExecutor(PUSH_THREADS) as pool:
-            push_seconds, refs = timed(lambda: list(pool.map(push, range(len(payloads)))))
-            pull_seconds, _ = timed(
-                lambda: list(
-                    pool.map(lambda ref: deserialize_protocoldagresult(store.pull_protocoldagresult(ref, transformation)),
-                             refs)
-                )
-            )
-    return push_seconds, pull_seconds
+    def push(self, i: int, payload: bytes):
+        return self.store.push_protocoldagresult(payload, True, f"ProtocolDAGResult-{i:032x}", self.transformation)
+
+    def pull(self, ref):
+        return deserialize_protocoldagresult(self.store.pull_protocoldagresult(ref, self.transformation))
+
+
+def main(argv=None) -> None:
+    import argparse
+
+    from .harness import running_stack
+
+    parser = argparse.ArgumentParser(description="result push and retrieval alone: python -m bench.protocolresults")
+    parser.add_argument("--results", type=int, default=400)
+    args = parser.parse_args(argv)
+    with running_stack() as stack:
+        report = run(stack, args.results, "custom")
+    print(f"wrote {report.write()}")
+
+
+if __name__ == "__main__":
+    main()

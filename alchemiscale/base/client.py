@@ -155,9 +155,16 @@ def _json_default(value: Any) -> str:
 
 
 def _encode_body(data: Any, compress: bool | int) -> tuple[bytes, dict[str, str]]:
-    """JSON body, gzipped (``mtime=0`` so equal data gives equal bytes) unless ``compress`` is False."""
+    """JSON body in UTF-8, gzipped (``mtime=0`` so equal data gives equal bytes) unless ``compress`` is False.
+
+    Non-ASCII text goes as UTF-8 rather than ``\\uXXXX`` escapes: a result upload (latin-1 text of
+    zstd bytes) is then about 2 rather than 4 times its size and parses twice as fast on the server.
+    """
     level = _gzip_level(compress)
-    body = json.dumps(data, default=_json_default).encode()
+    try:
+        body = json.dumps(data, default=_json_default, ensure_ascii=False).encode()
+    except UnicodeEncodeError:  # lone surrogates can only travel escaped
+        body = json.dumps(data, default=_json_default).encode()
     headers = {"Content-Type": "application/json", **_accept_encoding(compress)}
     if level is not None:
         body = gzip.compress(body, compresslevel=level, mtime=0)

@@ -1,11 +1,13 @@
 """Result retrieval for the user client: ProtocolDAGResults fetched concurrently, cached, then gathered
 (or bundled with their network into a gufe ``AlchemicalArchive``).
 
-The server keeps each ProtocolDAGResult as zstd-compressed keyed-chain bytes and sends them as one
-latin-1 string. Those bytes never change, so they are cached on disk under the ScopedKey of their
+The server keeps each ProtocolDAGResult as zstd-compressed keyed-chain bytes and sends them as they
+are (``Accept: application/zstd``; upstream's servers send one latin-1 string in JSON instead, which
+is still read). Those bytes never change, so they are cached on disk under the ScopedKey of their
 ProtocolDAGResultRef and a later call reads them locally. Downloads run concurrently over one
-``httpx.AsyncClient``; a whole network's results are decoded Transformation by Transformation as
-their downloads finish, so only the gathered results (not every raw payload) stay in memory.
+``httpx.AsyncClient``; each result is decoded in a worker thread as soon as it has arrived (zstd
+releases the GIL, and decoding overlaps the downloads), and a whole network's results are gathered
+Transformation by Transformation, so only the gathered results (not every raw payload) stay in memory.
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal, Optional, Union
 
-from ..base.client import AlchemiscaleBaseClient, progress_bar
-from ..compression import deserialize_protocoldagresult, latin1_to_bytes
+from ..base.client import AlchemiscaleBaseClient, _accept_encoding, progress_bar
+from ..compression import RESULT_MEDIA_TYPE, deserialize_protocoldagresult, latin1_to_bytes
 from ..models import ScopedKey, ScopedKeyLike
 from .client_common import as_scoped_keys
 from .client_html import NetworkResults
@@ -251,20 +253,19 @@ class ResultsMixin(AlchemiscaleBaseClient):
         compress: bool,
         visualize: bool,
     ) -> list["ProtocolDAGResult"]:
-        async def fetch_all() -> list[bytes]:
+        async def fetch_all() -> list["ProtocolDAGResult"]:
             slots = asyncio.Semaphore(MAX_CONCURRENT_DOWNLOADS)
             with progress_bar(f"Retrieving {route}", total=len(refs), visualize=visualize) as bar:
                 async with self._async_session():
 
-                    async def fetch(ref: ScopedKey) -> bytes:
-                        data = await self._result_bytes_async(transformation, ref, route, compress, slots)
+                    async def fetch(ref: ScopedKey) -> "ProtocolDAGResult":
+                        pdr = await self._protocoldagresult_async(transformation, ref, route, compress, slots)
                         bar.advance()
-                        return data
+                        return pdr
 
                     return list(await asyncio.gather(*(fetch(ref) for ref in refs)))
 
-        payloads = self._run_async(fetch_all()) if refs else []
-        return [deserialize_protocoldagresult(data) for data in payloads]
+        return self._run_async(fetch_all()) if refs else []
 
     def _network_results(
         self, network: ScopedKey, route: ResultRoute, return_as: ResultFormat, compress: bool, visualize: bool
@@ -284,10 +285,9 @@ class ResultsMixin(AlchemiscaleBaseClient):
 
                     async def fetch(tf: ScopedKey) -> None:
                         refs = await self._get_resource_async(f"/transformations/{tf}/{route}")
-                        payloads = await asyncio.gather(
-                            *(self._result_bytes_async(tf, _sk(ref), route, compress, slots) for ref in refs)
+                        pdrs = await asyncio.gather(
+                            *(self._protocoldagresult_async(tf, _sk(ref), route, compress, slots) for ref in refs)
                         )
-                        pdrs = [deserialize_protocoldagresult(data) for data in payloads]
                         results[tf] = format_results(transformation_object(tf), pdrs, return_as)
                         bar.advance()
 
@@ -296,6 +296,18 @@ class ResultsMixin(AlchemiscaleBaseClient):
                                   {tf: transformation_object(tf).name for tf in transformations})
 
         return self._run_async(fetch_all())
+
+    async def _protocoldagresult_async(
+        self,
+        transformation: ScopedKey,
+        ref: ScopedKey,
+        route: ResultRoute,
+        compress: bool,
+        slots: asyncio.Semaphore,
+    ) -> "ProtocolDAGResult":
+        """One ProtocolDAGResult, decoded in a worker thread while other downloads go on."""
+        data = await self._result_bytes_async(transformation, ref, route, compress, slots)
+        return await asyncio.to_thread(deserialize_protocoldagresult, data)
 
     async def _result_bytes_async(
         self,
@@ -309,12 +321,18 @@ class ResultsMixin(AlchemiscaleBaseClient):
         cached = self._cache_get("result", ref)
         if cached is not None:
             return cached
+        # zstd bytes do not shrink under gzip; only the JSON form of an upstream server would
+        headers = {"Accept": f"{RESULT_MEDIA_TYPE}, application/json;q=0.5", **_accept_encoding(compress)}
         async with slots:
-            payload = await self._get_resource_async(
-                f"/transformations/{transformation}/{route}/{ref}", compress=compress
+            response = await self._request_async(
+                "GET", f"/transformations/{transformation}/{route}/{ref}", headers=headers
             )
-        if not isinstance(payload, list) or len(payload) != 1:
-            raise ValueError(f"unexpected result payload for {ref}: expected a list holding one string")
-        data = latin1_to_bytes(payload[0])
+        if response.headers.get("content-type", "").startswith(RESULT_MEDIA_TYPE):
+            data = response.content
+        else:
+            payload = response.json()
+            if not isinstance(payload, list) or len(payload) != 1:
+                raise ValueError(f"unexpected result payload for {ref}: expected a list holding one string")
+            data = latin1_to_bytes(payload[0])
         self._cache_set("result", ref, data)
         return data

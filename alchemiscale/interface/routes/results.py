@@ -1,18 +1,21 @@
 """Results: ProtocolDAGResultRefs of Transformations and Tasks, and the stored result bytes.
 
-Result bytes travel as a one-item JSON list holding the zstd-compressed keyed chain decoded as
-latin-1, exactly as stored; the server never decompresses or interprets them.
+Result bytes travel exactly as stored (the zstd-compressed keyed chain); the server never
+decompresses or interprets them. A client that accepts ``application/zstd`` gets them as the body
+itself; otherwise (upstream's clients) they come as a one-item JSON list holding them decoded as
+latin-1, which costs the server a JSON encoding (and gzip) of every byte and the client the reverse.
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-from fastapi.responses import JSONResponse
+from fastapi import Request
+from fastapi.responses import JSONResponse, Response
 
 from ...base.api import N4jsDepends, ObjectStoreDepends
 from ...errors import NotFoundError
-from ...compression import bytes_to_latin1
+from ...compression import RESULT_MEDIA_TYPE, bytes_to_latin1
 from ...models import ScopedKey
 from ...storage.objectstore import ObjectNotFoundError
 from .common import TASK, UserToken, authorized_key, sk_strs, user_router
@@ -51,8 +54,10 @@ def get_protocoldagresult(
     token_data: UserToken,
     n4js: N4jsDepends,
     objectstore: ObjectStoreDepends,
-) -> JSONResponse:
-    """``[latin-1 string of the stored bytes]`` of one result (``results``) or failure (``failures``).
+    request: Request,
+) -> Response:
+    """The stored bytes of one result (``results``) or failure (``failures``): as they are for a
+    client accepting ``application/zstd``, else ``[latin-1 string of the stored bytes]``.
 
     The bytes are looked up where the result's keys place them; a ref whose stored location
     differs (e.g. written by an older deployment) is read from that location instead.
@@ -67,4 +72,6 @@ def get_protocoldagresult(
         data = objectstore.pull_protocoldagresult(result_sk, transformation, ok=ref.ok)
     except ObjectNotFoundError:
         data = objectstore.pull_protocoldagresult(ref, transformation)
+    if RESULT_MEDIA_TYPE in request.headers.get("accept", ""):
+        return Response(data, media_type=RESULT_MEDIA_TYPE)
     return JSONResponse([bytes_to_latin1(data)])

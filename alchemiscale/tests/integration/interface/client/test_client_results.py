@@ -5,12 +5,19 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import httpx
 import pytest
 from gufe.archival import AlchemicalArchive
 from gufe.protocols import ProtocolDAGResult, ProtocolResult
 from gufe.tokenization import JSON_HANDLER, GufeTokenizable
 
-from alchemiscale.compression import serialize_protocoldagresult, summarize_protocoldagresult
+from alchemiscale.compression import (
+    RESULT_MEDIA_TYPE,
+    deserialize_protocoldagresult,
+    latin1_to_bytes,
+    serialize_protocoldagresult,
+    summarize_protocoldagresult,
+)
 from alchemiscale.gufe_chain import to_keyed_chain_json
 from alchemiscale.interface.client import ResultFormat
 from alchemiscale.models import ComputeServiceID, ScopedKey
@@ -161,6 +168,22 @@ def test_result_bytes_are_cached(client, computed, objectstore):
         ref_sk = computed["refs"][task]
         ref = client._cache_get("result", ref_sk)
         assert ref is not None and ref.startswith(b"\x28\xb5\x2f\xfd")  # the stored zstd bytes
+
+
+def test_result_bytes_travel_as_stored_or_in_upstreams_json(client, computed):
+    """``Accept: application/zstd`` gets the stored bytes themselves, never gzipped; other clients
+    (upstream's) get them as a latin-1 string in a JSON list."""
+    token = httpx.post(f"{client.api_url}/token", data=client._credentials()).json()["access_token"]
+    task = computed["tasks"][0]
+    path = f"{client.api_url}/transformations/{computed['tf']}/results/{computed['refs'][task]}"
+    auth = {"Authorization": f"Bearer {token}", "Accept-Encoding": "gzip"}
+    raw = httpx.get(path, headers={**auth, "Accept": RESULT_MEDIA_TYPE})
+    legacy = httpx.get(path, headers=auth)
+    assert raw.status_code == legacy.status_code == 200
+    assert raw.headers["content-type"] == RESULT_MEDIA_TYPE and "content-encoding" not in raw.headers
+    assert legacy.headers["content-type"] == "application/json"
+    assert raw.content == latin1_to_bytes(legacy.json()[0])
+    assert deserialize_protocoldagresult(raw.content).key == computed["pdr_keys"][task]
 
 
 def test_status_history_and_tracebacks(client, computed):
