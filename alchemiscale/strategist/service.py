@@ -284,6 +284,7 @@ class Strategist:
         except (SleepInterrupted, KeyboardInterrupt):
             self.logger.info("stop requested")
         finally:
+            self._stop.set()  # a second signal must not interrupt the shutdown
             self.close()
 
     def close(self) -> None:

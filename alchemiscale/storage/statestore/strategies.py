@@ -89,7 +89,7 @@ _DETACH_STRATEGY = """
 MATCH (an:GufeTokenizable:AlchemicalNetwork {_scoped_key: $network})
 OPTIONAL MATCH (old:Strategy)-[p:PROGRESSES]->(an)
 DELETE p
-WITH old WHERE old IS NOT NULL
+WITH old WHERE old IS NOT NULL AND ($keep IS NULL OR old._scoped_key <> $keep)
   AND NOT EXISTS { (old)-[:PROGRESSES]->() }
   AND NOT EXISTS { ()-[:DEPENDS_ON]->(old) }
 DETACH DELETE old
@@ -147,7 +147,7 @@ class StrategiesMixin:
 
             def detach(tx) -> None:
                 self._require_network(tx, sk)
-                tx.run(_DETACH_STRATEGY, network=str(sk)).consume()
+                tx.run(_DETACH_STRATEGY, network=str(sk), keep=None).consume()
 
             return self.write_transaction(detach)
         qualname = KeyedChain.from_json(strategy).root.qualname
@@ -159,7 +159,7 @@ class StrategiesMixin:
 
         def attach(tx) -> None:
             self._require_network(tx, sk)
-            tx.run(_DETACH_STRATEGY, network=str(sk)).consume()
+            tx.run(_DETACH_STRATEGY, network=str(sk), keep=str(strategy_sk)).consume()  # setting it again keeps it
             tx.run(
                 _ATTACH_STRATEGY, network=str(sk), strategy=str(strategy_sk), state=state.to_properties()
             ).consume()

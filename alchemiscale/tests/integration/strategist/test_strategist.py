@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+
 import pytest
 from click.testing import CliRunner
 from stratocaster.strategies.connectivity import ConnectivityStrategy, ConnectivityStrategySettings
@@ -20,7 +22,9 @@ def connectivity(max_runs: int) -> ConnectivityStrategy:
 
 
 def transformations_by_name(client, network) -> dict[str, ScopedKey]:
-    return {client.get_transformation(sk, visualize=False).name: sk for sk in client.get_network_transformations(network)}
+    return {
+        client.get_transformation(sk, visualize=False).name: sk for sk in client.get_network_transformations(network)
+    }
 
 
 def actioned_per_transformation(client, network) -> dict[str, list[float]]:
@@ -163,7 +167,12 @@ def test_cli_runs_cycles(world, ligands, tmp_path):
         f"api_url: {world.api_url}\nidentifier: strategist-user\nkey: {world.key}\nsleep_interval: 1\n"
         f"cache_directory: {tmp_path / 'cache'}\nscopes: ['{world.scope}']\nloglevel: INFO\n"
     )
-    result = CliRunner().invoke(cli, ["strategist", "start", "-c", str(config), "--cycles", "1"])
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    try:
+        result = CliRunner().invoke(cli, ["strategist", "start", "-c", str(config), "--cycles", "1"])
+    finally:  # the command installs stop handlers in this (pytest's) process
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
     assert result.exit_code == 0, result.output
     assert len(world.client.get_network_actioned_tasks(network)) == 4
     status = CliRunner().invoke(cli, ["strategist", "status", "-c", str(config)])
