@@ -54,8 +54,8 @@ DEFAULT_MOLECULES = {
 
 # openfe's AHFE at the wall budget of our fast preset on 2 CPU cores (measured: about equal per molecule);
 # other presets scale both legs' production by the ratio of their solvent sampling to the fast preset's.
-OPENFE_FAST_SOLVENT_PRODUCTION_PS = 10.0
-OPENFE_FAST_VACUUM_PRODUCTION_PS = 5.0
+OPENFE_FAST_SOLVENT_PRODUCTION_PS = 5.0
+OPENFE_FAST_VACUUM_PRODUCTION_PS = 2.5
 
 
 @dataclass(frozen=True)
@@ -100,6 +100,8 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--json", type=Path, help="write the rows here")
     parser.add_argument("--plot", type=Path, help="write the scatter plot (PNG) here")
     parser.add_argument("--keep", action="store_true", help="leave the deployment's data folder in place")
+    parser.add_argument("--data-dir", type=Path,
+                        help="use the local deployment running in this folder (`alchemiscale local up`)")
     parser.add_argument("--from-json", nargs="+", type=Path, metavar="ROWS",
                         help="report and plot rows written by earlier runs (--json) instead of running")
     arguments = parser.parse_args(argv)
@@ -143,6 +145,10 @@ def openfe_settings(arguments: argparse.Namespace, ours):
     scale = _solvent_ns(ours) / _solvent_ns(fast)
     settings = AbsoluteSolvationProtocol.default_settings()
     settings.protocol_repeats = 1
+    # the same water box and cutoff as ours, so the comparison is of sampling and analysis, not box size
+    settings.solvation_settings.box_shape = "cube"
+    settings.solvation_settings.solvent_padding = ours.solvation_settings.solvent_padding
+    settings.solvent_forcefield_settings.nonbonded_cutoff = ours.forcefield_settings.nonbonded_cutoff
     for leg, production_ps in (("solvent", OPENFE_FAST_SOLVENT_PRODUCTION_PS),
                                ("vacuum", OPENFE_FAST_VACUUM_PRODUCTION_PS)):
         getattr(settings, f"{leg}_forcefield_settings").small_molecule_forcefield = arguments.forcefield
@@ -155,6 +161,7 @@ def openfe_settings(arguments: argparse.Namespace, ours):
         if leg == "solvent":
             equilibration.equilibration_length_nvt = 5 * scale * unit.picosecond
         sampling = getattr(settings, f"{leg}_simulation_settings")
+        sampling.minimization_steps = 100  # per replica, after the minimized, equilibrated MD above
         sampling.time_per_iteration = 0.5 * unit.picosecond
         sampling.equilibration_length = 2 * scale * unit.picosecond
         sampling.production_length = production_ps * scale * unit.picosecond
@@ -204,14 +211,23 @@ def run(arguments: argparse.Namespace, molecules: list[Molecule]) -> list[Row]:
     from alchemiscale.models import Scope, ScopedKey
 
     scope = Scope("local", "validation", "hydration")
-    data_dir = Path(tempfile.mkdtemp(prefix="alchemiscale-validation-"))
+    reuse = arguments.data_dir is not None
+    data_dir = arguments.data_dir or Path(tempfile.mkdtemp(prefix="alchemiscale-validation-"))
     deployment = LocalDeployment(data_dir)
-    threads = max(1, (os.cpu_count() or 1) // arguments.compute_services)
-    ports = dict(zip(("user_port", "compute_port", "neo4j_port"), free_ports(3)))
-    print(f"starting a local deployment in {data_dir} ({arguments.compute_services} compute service(s), "
-          f"{threads} thread(s) each)", flush=True)
-    deployment.up(compute_services=arguments.compute_services, service_env={"OPENMM_CPU_THREADS": str(threads)},
-                  service_settings={"sleep_interval": 2}, **ports)
+    if reuse:
+        if not deployment.live_compute_services():
+            raise SystemExit(f"no local deployment with compute services is running in {data_dir}")
+        threads = int(os.environ.get("OPENMM_CPU_THREADS", "0")) or None
+        print(f"using the local deployment in {data_dir} ({len(deployment.live_compute_services())} compute "
+              f"service(s))", flush=True)
+    else:
+        threads = max(1, (os.cpu_count() or 1) // arguments.compute_services)
+        ports = dict(zip(("user_port", "compute_port", "neo4j_port"), free_ports(3)))
+        print(f"starting a local deployment in {data_dir} ({arguments.compute_services} compute service(s), "
+              f"{threads} thread(s) each)", flush=True)
+        deployment.up(compute_services=arguments.compute_services,
+                      service_env={"OPENMM_CPU_THREADS": str(threads)}, service_settings={"sleep_interval": 2},
+                      **ports)
     try:
         secrets = deployment.read_secrets()
         client = AlchemiscaleClient(deployment.url("user_api"), secrets["user_identifier"], secrets["user_key"],
@@ -227,15 +243,16 @@ def run(arguments: argparse.Namespace, molecules: list[Molecule]) -> list[Row]:
             cpu_before = compute_cpu_seconds(deployment)
             follow(client, [task for group in tasks.values() for task in group], deployment)
             cpu_per_task = (compute_cpu_seconds(deployment) - cpu_before) / sum(map(len, tasks.values()))
-            print(f"compute services used {cpu_per_task:.0f} s of CPU time per Task "
-                  f"({cpu_per_task / threads:.0f} s per Task on {threads} dedicated core(s) at perfect scaling)")
+            per_core = f" ({cpu_per_task / threads:.0f} s on {threads} dedicated core(s))" if threads else ""
+            print(f"compute services used {cpu_per_task:.0f} s of CPU time per Task{per_core}")
             by_name = {molecule.name: molecule for molecule in molecules}
             return [row_for(client, by_name[name], protocol, run, task, transformations[name, protocol])
                     for (name, protocol), group in tasks.items() for run, task in enumerate(group, 1)]
     finally:
-        deployment.down()
-        if not arguments.keep:
-            shutil.rmtree(data_dir, ignore_errors=True)
+        if not reuse:
+            deployment.down()
+            if not arguments.keep:
+                shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def compute_cpu_seconds(deployment) -> float:
