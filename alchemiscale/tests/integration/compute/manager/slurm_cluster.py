@@ -80,7 +80,7 @@ SelectTypeParameters=CR_Core
 ReturnToService=2
 SchedulerType=sched/backfill
 MpiDefault=none
-KillWait=30
+KillWait=120
 MinJobAge=30
 NodeName={host} CPUs={cpus} RealMemory={memory_mib} State=UNKNOWN
 PartitionName={PARTITION} Nodes={host} Default=YES MaxTime=INFINITE State=UP OverSubscribe=FORCE:8

@@ -19,10 +19,10 @@ def test_scales_up_while_tasks_wait_and_down_when_idle(n4js_fresh, compute_ident
         max_compute_services=2, max_submit_per_cycle=2, logfile=str(logfile),
     )
     with manager_in_thread(config) as manager:
-        wait_for(lambda: all(status(n4js_fresh, t) == "complete" for t in setup.tasks.values()), 90,
+        wait_for(lambda: all(status(n4js_fresh, t) == "complete" for t in setup.tasks.values()), 300,
                  "the Tasks to be completed")
-        wait_for(lambda: read(logfile).count("stopping compute service") == 2, 30, "the idle services to be stopped")
-        wait_for(lambda: registrations(n4js_fresh) == 0, 30, "the stopped services to deregister")
+        wait_for(lambda: read(logfile).count("stopping compute service") == 2, 120, "the idle services to be stopped")
+        wait_for(lambda: registrations(n4js_fresh) == 0, 120, "the stopped services to deregister")
         registered = n4js_fresh.get_compute_manager_status(manager.compute_manager_id)
         assert registered is not None and registered.saturation == 0.0
     log = read(logfile)

@@ -17,6 +17,7 @@ from alchemiscale.tests.integration.compute.service.test_service import registra
 from .conftest import manager_in_thread, read
 
 pytestmark = pytest.mark.xdist_group("slurm")  # one SLURM (and one munged) for all these tests
+# The waits are generous: on a loaded 2-core machine a job's service takes a minute to import and register.
 
 
 def slurm_manager(manager_config, cluster, tmp_path, **settings):
@@ -37,15 +38,15 @@ def test_jobs_submitted_while_tasks_wait_and_cancelled_when_idle(
     )
     logfile = tmp_path / "manager.log"
     with manager_in_thread(config) as manager:
-        jobs = wait_for(lambda: len(slurm_cluster.jobs()) == 2 and slurm_cluster.jobs(), 120, "two SLURM jobs")
+        jobs = wait_for(lambda: len(slurm_cluster.jobs()) == 2 and slurm_cluster.jobs(), 240, "two SLURM jobs")
         for job in jobs:
             described = slurm_cluster.run("scontrol", "show", "job", job)
             assert f"Partition={slurm_cluster.partition} " in described and "TimeLimit=00:10:00" in described
             assert f"JobName={config.service.name}.{manager.compute_manager_id.uuid[:8]}." in described
-        wait_for(lambda: all(status(n4js_fresh, t) == "complete" for t in setup.tasks.values()), 90,
+        wait_for(lambda: all(status(n4js_fresh, t) == "complete" for t in setup.tasks.values()), 300,
                  "the Tasks to be completed")
-        wait_for(lambda: read(logfile).count("cancelled SLURM job") == 2, 30, "the idle jobs to be cancelled")
-        wait_for(lambda: not slurm_cluster.jobs() and registrations(n4js_fresh) == 0, 60,
+        wait_for(lambda: read(logfile).count("cancelled SLURM job") == 2, 120, "the idle jobs to be cancelled")
+        wait_for(lambda: not slurm_cluster.jobs() and registrations(n4js_fresh) == 0, 180,
                  "the cancelled jobs to end and their services to deregister")
     log = read(logfile)
     assert "2 task(s) waiting; 0 service(s) running, 0 busy: starting 2, stopping 0" in log
@@ -67,13 +68,13 @@ def test_job_cancelled_mid_task_requeues_it_and_another_job_finishes_it_once(
     logfile = tmp_path / "manager.log"
     with manager_in_thread(config) as manager:
         pid_file = config.service.shared_basedir / str(task) / PID_FILENAME
-        wait_for(lambda: pid_file.exists() and pid_file.read_text(), 120, "the slow unit to start in the first job")
+        wait_for(lambda: pid_file.exists() and pid_file.read_text(), 300, "the slow unit to start in the first job")
         [first_job] = slurm_cluster.jobs()
         slurm_cluster.run("scancel", first_job)  # what preemption does: SIGTERM, then SIGKILL after KillWait
-        wait_for(lambda: status(n4js_fresh, task) != "running" or len(n4js_fresh.get_task_history(task)) > 1, 30,
+        wait_for(lambda: status(n4js_fresh, task) != "running" or len(n4js_fresh.get_task_history(task)) > 1, 120,
                  "the cancelled job's service to give the Task back")
-        wait_for(lambda: status(n4js_fresh, task) == "complete", 90, "another job to finish the Task")
-        wait_for(lambda: not slurm_cluster.jobs() and registrations(n4js_fresh) == 0, 60, "the idle job to end")
+        wait_for(lambda: status(n4js_fresh, task) == "complete", 300, "another job to finish the Task")
+        wait_for(lambda: not slurm_cluster.jobs() and registrations(n4js_fresh) == 0, 180, "the idle job to end")
     history = n4js_fresh.get_task_history(task)
     assert [a["outcome"] for a in history] == ["requeued", "complete"]
     first, second = (a["compute_service_id"] for a in history)
