@@ -206,7 +206,8 @@ class ChildExecution:
     """One ProtocolDAG running in a worker's child process; :meth:`cancel` kills it from any thread.
 
     ``workdir`` holds the result file and, below it, the per-unit scratch folders. A ``time_limit``
-    (seconds) kills the execution once it has run that long; :attr:`timed_out` then says so.
+    (seconds) kills the execution once it has run that long on its worker (a fresh worker's imports
+    do not count); :attr:`timed_out` then says so.
     """
 
     def __init__(
@@ -257,9 +258,10 @@ class ChildExecution:
         handle = self._handle
         if handle is None:
             return None
-        deadline = None if self.time_limit is None else time.monotonic() + self.time_limit
         while not handle.wait(poll_seconds):
-            if deadline is not None and time.monotonic() >= deadline and handle.kill():
+            # the time limit counts from when the worker began the job, not while a fresh one imports
+            over = self.time_limit is not None and handle.started is not None
+            if over and time.monotonic() - handle.started >= self.time_limit and handle.kill():
                 self.timed_out = True
         return handle.exitcode
 

@@ -28,7 +28,7 @@ from typing import Any, Optional
 
 PRELOAD_MODULES = ("gufe", "openmm", "alchemiscale.protocols.hydration", "alchemiscale.compute.execution")
 _PARENT_CHECK_SECONDS = 1.0
-_DONE = "done"
+_STARTED, _DONE = "started", "done"
 _JOIN_SECONDS = 5.0
 
 
@@ -74,6 +74,7 @@ def _worker_main(
             job = connection.recv()
         except EOFError:  # the service closed the connection: nothing more to do
             return
+        connection.send(_STARTED)  # imports are done: the job's time starts now
         with _restored_process_state():
             run_job(job)
         gc.collect()
@@ -192,6 +193,7 @@ class WorkerJob:
     def __init__(self, worker: WarmWorker, process, connection: multiprocessing.connection.Connection):
         self.worker, self.process, self.connection = worker, process, connection
         self.exitcode: Optional[int] = None  # 0 once finished, the process's exit code if it died first
+        self.started: Optional[float] = None  # time.monotonic() when the worker, imports done, began the job
         self.done = False
 
     def wait(self, timeout: float) -> bool:
@@ -204,7 +206,10 @@ class WorkerJob:
         finished = False
         if self.connection in ready:
             try:
-                self.connection.recv()
+                message = self.connection.recv()
+                if message == _STARTED:
+                    self.started = time.monotonic()
+                    return False
                 finished = True
             except (EOFError, OSError):
                 pass  # it died as it finished; the exit code says how

@@ -25,6 +25,7 @@ from alchemiscale.tests.integration.compute.service.protocols import (
     STRAY_VARIABLE,
     EnvironmentProtocol,
     SlowProtocol,
+    environment_settings,
     slow_settings,
 )
 from alchemiscale.compute.provenance import PROVENANCE_KEY
@@ -150,7 +151,7 @@ def run_to_end(execution: ChildExecution):
 
 
 def test_a_warm_worker_runs_tasks_in_one_process_and_restores_its_environment(ligands, worker, tmp_path):
-    dag = dag_of(transformation_with(EnvironmentProtocol(slow_settings(0.0)), ligands))
+    dag = dag_of(transformation_with(EnvironmentProtocol(environment_settings(0.0)), ligands))
     outputs = []
     for number in range(3):
         [unit_result] = run_to_end(child_execution(dag, worker, tmp_path, f"Task-{number}")).protocol_unit_results

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
+from typing import Optional
 
 from gufe.protocols import ProtocolUnit
 
@@ -47,31 +49,58 @@ def slow_settings(seconds: float) -> SlowSettings:
 
 
 STRAY_VARIABLE = "ALCHEMISCALE_TEST_STRAY"
+_RENDEZVOUS_POLL_SECONDS = 0.05
 
 
 class EnvironmentUnit(ProtocolUnit):
-    """Sleeps ``seconds``, then reports what it ran in: process id, wall interval, the device variable.
+    """Reports what it ran in: process id, wall interval, the device variable.
 
-    It also leaves a stray environment variable behind, which the next Task on the same worker must not see.
+    With a ``rendezvous`` folder it marks its arrival there and waits (at most ``seconds``) until
+    ``parties`` units have arrived, so units that all see the others arrive provably ran at the same
+    time; without one it sleeps ``seconds``. It also leaves a stray environment variable behind,
+    which the next Task on the same worker must not see.
     """
 
     @staticmethod
-    def _execute(ctx, *, seconds, **inputs):
+    def _execute(ctx, *, seconds, rendezvous, parties, **inputs):
         start = time.time()
-        time.sleep(seconds)
+        arrived = 0
+        if rendezvous is None:
+            time.sleep(seconds)
+        else:
+            folder = Path(rendezvous)
+            (folder / str(os.getpid())).touch()
+            while (arrived := len(list(folder.iterdir()))) < parties and time.time() - start < seconds:
+                time.sleep(_RENDEZVOUS_POLL_SECONDS)
         seen = {name: os.environ.get(name) for name in ("CUDA_VISIBLE_DEVICES", STRAY_VARIABLE)}
         os.environ[STRAY_VARIABLE] = "left behind"
-        return {"environment": seen, "pid": os.getpid(), "start": start, "end": time.time()}
+        return {"environment": seen, "pid": os.getpid(), "start": start, "end": time.time(), "arrived": arrived}
+
+
+class EnvironmentSettings(SlowSettings):
+    rendezvous: Optional[str] = None
+    parties: int = 1
 
 
 class EnvironmentProtocol(SuccessProtocol):
-    """One unit that records its environment after ``settings.seconds`` (see :class:`EnvironmentUnit`)."""
+    """One unit that records its environment (see :class:`EnvironmentUnit`)."""
 
-    _settings_cls = SlowSettings
+    _settings_cls = EnvironmentSettings
 
     @classmethod
     def _default_settings(cls):
-        return slow_settings(1.0)
+        return environment_settings(1.0)
 
     def _create(self, stateA, stateB, mapping=None, extends=None):
-        return [EnvironmentUnit(name="environment", seconds=self.settings.seconds)]
+        settings = self.settings
+        unit = EnvironmentUnit(
+            name="environment", seconds=settings.seconds, rendezvous=settings.rendezvous, parties=settings.parties
+        )
+        return [unit]
+
+
+def environment_settings(seconds: float, rendezvous: Optional[Path] = None, parties: int = 1) -> EnvironmentSettings:
+    base = protocol_settings(n_windows=1)
+    return EnvironmentSettings(
+        **dict(base), seconds=seconds, rendezvous=None if rendezvous is None else str(rendezvous), parties=parties
+    )

@@ -11,7 +11,7 @@ from alchemiscale.models import Scope
 from alchemiscale.tests.integration.compute.conftest import compute_setup
 
 from .conftest import make_service, task_results
-from .protocols import EnvironmentProtocol, SlowProtocol, slow_settings
+from .protocols import EnvironmentProtocol, SlowProtocol, environment_settings, slow_settings
 
 # Between two Tasks on one warm worker: push, claim, fetch, create and hand over. Generous, for 2 busy cores.
 MAX_GAP_SECONDS = 1.5
@@ -32,16 +32,21 @@ def unit_outputs(store, objectstore, setup, name: str) -> dict:
 
 
 def test_two_slots_run_two_tasks_at_once_each_on_its_own_device(
-    n4js_fresh, compute_identity, ligands, compute_objectstore, service_config
+    n4js_fresh, compute_identity, ligands, compute_objectstore, service_config, tmp_path
 ):
     names = ["first", "second"]
-    network = network_of(ligands, {name: EnvironmentProtocol(slow_settings(4.0)) for name in names})
+    rendezvous = tmp_path / "rendezvous"
+    rendezvous.mkdir()
+    # each waits (up to 60 s) until both have arrived: run one after the other, neither would see the other
+    settings = environment_settings(60.0, rendezvous, parties=2)
+    network = network_of(ligands, {name: EnvironmentProtocol(settings) for name in names})
     setup = compute_setup(n4js_fresh, network, Scope("concurrent", "two", "slots"))
     service = make_service(service_config(max_concurrent_tasks=2, devices=["0", "1"], max_tasks=2))
     service.start()
 
     assert n4js_fresh.get_task_status([setup.tasks[name] for name in names]) == ["complete", "complete"]
     first, second = (unit_outputs(n4js_fresh, compute_objectstore, setup, name) for name in names)
+    assert first["arrived"] == second["arrived"] == 2
     assert first["start"] < second["end"] and second["start"] < first["end"]  # the wall intervals overlap
     assert {first["environment"]["CUDA_VISIBLE_DEVICES"], second["environment"]["CUDA_VISIBLE_DEVICES"]} == {"0", "1"}
     assert first["pid"] != second["pid"]
@@ -55,7 +60,7 @@ def test_a_task_killed_at_max_task_time_leaves_the_next_task_on_that_worker_unha
     n4js_fresh, compute_identity, ligands, compute_objectstore, service_config
 ):
     network = network_of(
-        ligands, {"stuck": SlowProtocol(slow_settings(120.0)), "next": EnvironmentProtocol(slow_settings(0.0))}
+        ligands, {"stuck": SlowProtocol(slow_settings(120.0)), "next": EnvironmentProtocol(environment_settings(0.0))}
     )
     setup = compute_setup(n4js_fresh, network, Scope("killed", "then", "next"))
     n4js_fresh.set_task_priority([setup.tasks["stuck"]], 1)  # claimed first
@@ -75,7 +80,7 @@ def test_a_warm_worker_runs_task_after_task_with_little_in_between(
     n4js_fresh, compute_identity, ligands, compute_objectstore, service_config
 ):
     names = [f"quick {number}" for number in range(5)]
-    network = network_of(ligands, {name: EnvironmentProtocol(slow_settings(0.0)) for name in names})
+    network = network_of(ligands, {name: EnvironmentProtocol(environment_settings(0.0)) for name in names})
     setup = compute_setup(n4js_fresh, network, Scope("warm", "worker", "reuse"))
     service = make_service(service_config(max_tasks=len(names)))
     service.start()
