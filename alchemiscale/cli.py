@@ -309,30 +309,41 @@ def identity():
     pass
 
 
-@identity.command(name="add", help="Add an identity, or replace the key of an existing one.")
+@identity.command(name="add", help="Add an identity; with --replace, give an existing one a new key.")
 @db_options
 @identity_type_option
 @identifier_option
-@click.option("-k", "--key", required=True, prompt=True, hide_input=True, confirmation_prompt=True,
-              help="Secret key (prompted for when not given).")
+@click.option("-k", "--key", help="Secret key (prompted for when not given).")
 @click.option("--expires", type=click.DateTime(), help="Expiry time (UTC); the identity cannot log in afterwards.")
-def identity_add(identity_type, identifier, key, expires, **params):
+@click.option("--replace", is_flag=True, help="Replace the key (and expiry) of an existing identity; its scopes stay.")
+def identity_add(identity_type, identifier, key, expires, replace, **params):
     from .security.auth import hash_key
 
     cls = _identity_cls(identity_type)
     store = _store(params)
     try:
-        scopes = []
         try:
             scopes = [str(s) for s in store.list_scopes(identifier, cls)]
+            exists = True
         except KeyError:
-            pass
+            scopes, exists = [], False
+        if exists and not replace:
+            raise click.ClickException(
+                f"{identity_type} identity {identifier!r} already exists; pass --replace to give it a new key "
+                "(its scopes are kept), or choose another identifier"
+            )
+        if key is None:
+            key = click.prompt("Key", hide_input=True, confirmation_prompt=True)
         store.create_credentialed_entity(
             cls(identifier=identifier, hashed_key=hash_key(key), scopes=scopes, expires=expires)
         )
     finally:
         store.close()
-    click.echo(f"Added {identity_type} identity {identifier!r}.")
+    if exists:
+        kept = f"; kept its scopes {', '.join(scopes)}" if scopes else ""
+        click.echo(f"Replaced the key of {identity_type} identity {identifier!r}{kept}.")
+    else:
+        click.echo(f"Added {identity_type} identity {identifier!r}.")
 
 
 @identity.command(name="list", help="List identities of one type.")

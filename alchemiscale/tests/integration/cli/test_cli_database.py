@@ -56,8 +56,11 @@ def test_identity_lifecycle(runner, identity_type):
     scopes = invoke(runner, "identity", "list-scope", *t, "-i", "alice").output
     assert "org-campaign-project" in scopes and "org2-*-*" not in scopes
 
-    # replacing the key keeps the scopes
-    invoke(runner, "identity", "add", *t, "-i", "alice", "-k", "new-key")
+    # adding it again is refused; --replace gives it a new key and keeps the scopes
+    refused = invoke(runner, "identity", "add", *t, "-i", "alice", "-k", "new-key", exit_code=1)
+    assert f"{identity_type} identity 'alice' already exists; pass --replace" in refused.output
+    replaced = invoke(runner, "identity", "add", *t, "-i", "alice", "-k", "new-key", "--replace").output
+    assert f"Replaced the key of {identity_type} identity 'alice'; kept its scopes org-campaign-project" in replaced
     assert "org-campaign-project" in invoke(runner, "identity", "list-scope", *t, "-i", "alice").output
 
     assert "Removed" in invoke(runner, "identity", "remove", *t, "-i", "alice").output
