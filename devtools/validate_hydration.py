@@ -102,11 +102,16 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--keep", action="store_true", help="leave the deployment's data folder in place")
     parser.add_argument("--data-dir", type=Path,
                         help="use the local deployment running in this folder (`alchemiscale local up`)")
+    parser.add_argument("--collect", action="store_true",
+                        help="with --data-dir: submit nothing, report the Tasks of the validation networks there "
+                             "(e.g. after stopping a run with Ctrl-C); unfinished Tasks are listed as such")
     parser.add_argument("--from-json", nargs="+", type=Path, metavar="ROWS",
                         help="report and plot rows written by earlier runs (--json) instead of running")
     arguments = parser.parse_args(argv)
     if arguments.repeats < 1 or arguments.compute_services < 1:
         parser.error("--repeats and --compute-services must be at least 1")
+    if arguments.collect and arguments.data_dir is None:
+        parser.error("--collect reads a running deployment: give its --data-dir")
     return arguments
 
 
@@ -204,19 +209,22 @@ def build_network(molecules: list[Molecule], arguments: argparse.Namespace):
     return network, transformations
 
 
+SCOPE = ("local", "validation", "hydration")
+
+
 def run(arguments: argparse.Namespace, molecules: list[Molecule]) -> list[Row]:
     from alchemiscale.interface.client import AlchemiscaleClient
     from alchemiscale.local import LocalDeployment
     from alchemiscale.local.processes import free_ports
     from alchemiscale.models import Scope, ScopedKey
 
-    scope = Scope("local", "validation", "hydration")
+    scope = Scope(*SCOPE)
     reuse = arguments.data_dir is not None
     data_dir = arguments.data_dir or Path(tempfile.mkdtemp(prefix="alchemiscale-validation-"))
     deployment = LocalDeployment(data_dir)
     if reuse:
-        if not deployment.live_compute_services():
-            raise SystemExit(f"no local deployment with compute services is running in {data_dir}")
+        if not deployment.running_components():
+            raise SystemExit(f"no local deployment is running in {data_dir}")
         threads = int(os.environ.get("OPENMM_CPU_THREADS", "0")) or None
         print(f"using the local deployment in {data_dir} ({len(deployment.live_compute_services())} compute "
               f"service(s))", flush=True)
@@ -233,6 +241,8 @@ def run(arguments: argparse.Namespace, molecules: list[Molecule]) -> list[Row]:
         client = AlchemiscaleClient(deployment.url("user_api"), secrets["user_identifier"], secrets["user_key"],
                                     cache_directory=data_dir / "client-cache", use_local_cache=False)
         with client:
+            if arguments.collect:
+                return collect(client, scope, molecules)
             print("building and submitting the network (AM1-BCC charges are computed on the compute side)",
                   flush=True)
             network, transformations = build_network(molecules, arguments)
@@ -241,7 +251,10 @@ def run(arguments: argparse.Namespace, molecules: list[Molecule]) -> list[Row]:
             tasks = {label: client.create_tasks(key, count=arguments.repeats) for label, key in keys.items()}
             client.action_tasks([task for group in tasks.values() for task in group], network_sk)
             cpu_before = compute_cpu_seconds(deployment)
-            follow(client, [task for group in tasks.values() for task in group], deployment)
+            try:
+                follow(client, [task for group in tasks.values() for task in group], deployment)
+            except KeyboardInterrupt:
+                print("interrupted: reporting the Tasks finished so far", flush=True)
             cpu_per_task = (compute_cpu_seconds(deployment) - cpu_before) / sum(map(len, tasks.values()))
             per_core = f" ({cpu_per_task / threads:.0f} s on {threads} dedicated core(s))" if threads else ""
             print(f"compute services used {cpu_per_task:.0f} s of CPU time per Task{per_core}")
@@ -253,6 +266,22 @@ def run(arguments: argparse.Namespace, molecules: list[Molecule]) -> list[Row]:
             deployment.down()
             if not arguments.keep:
                 shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def collect(client, scope, molecules: list[Molecule]) -> list[Row]:
+    """Rows for every Task of the validation networks in ``scope``, finished or not."""
+    by_name = {molecule.name: molecule for molecule in molecules}
+    rows = []
+    for network in client.query_networks(scope=scope):
+        for transformation_sk in client.get_network_transformations(network):
+            transformation = client.get_transformation(transformation_sk, visualize=False)
+            ligand = transformation.stateA.components["ligand"].name
+            protocol = OURS if type(transformation.protocol).__name__ == "HydrationProtocol" else OPENFE
+            if ligand not in by_name:
+                continue
+            for run, task in enumerate(client.get_transformation_tasks(transformation_sk), 1):
+                rows.append(row_for(client, by_name[ligand], protocol, run, task, transformation))
+    return sorted(rows, key=lambda row: (row.protocol, list(by_name).index(row.molecule), row.run))
 
 
 def compute_cpu_seconds(deployment) -> float:
@@ -296,7 +325,11 @@ def row_for(client, molecule: Molecule, protocol: str, run: int, task, transform
     if not results:
         failures = client.get_task_failures(task, visualize=False)
         units = [unit for dag in failures for unit in dag.protocol_unit_failures]
-        row.error = f"{units[-1].name}: {units[-1].exception}" if units else "no result recorded"
+        if units:
+            row.error = f"{units[-1].name}: {units[-1].exception}"
+        else:
+            row.status = client.get_tasks_status([task])[0] or "unknown"
+            row.error = f"not finished (Task {row.status})"
         return row
     dag_result = results[0]
     result = transformation.gather([dag_result])
@@ -343,7 +376,8 @@ def print_report(rows: list[Row], arguments: argparse.Namespace) -> None:
     print("-" * len(header))
     for row in rows:
         if row.delta_g is None:
-            print(f"{row.molecule:<20} {row.chemistry:<10} {row.protocol:<12} {row.run:>3} FAILED: {row.error}")
+            outcome = f"FAILED: {row.error}" if row.status == "failed" else row.error
+            print(f"{row.molecule:<20} {row.chemistry:<10} {row.protocol:<12} {row.run:>3} {outcome}")
             continue
         overlap = f"{row.min_overlap:7.3f}" if row.min_overlap is not None else f"{'—':>7}"
         print(f"{row.molecule:<20} {row.chemistry:<10} {row.protocol:<12} {row.run:>3} {row.experimental:>6.2f} "
