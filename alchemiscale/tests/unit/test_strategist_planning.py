@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 
@@ -72,3 +73,9 @@ def test_settings_yaml_errors_are_one_line(tmp_path):
     path.write_text("- not a mapping\n")
     with pytest.raises(StrategistSettingsError, match="must be a mapping"):
         StrategistSettings.from_yaml(path)
+
+
+def test_settings_template_loads():
+    template = Path(__file__).parents[3] / "devtools" / "configs" / "strategist-settings.yaml"
+    settings = StrategistSettings.from_yaml(template)
+    assert settings.sleep_interval == 300 and [str(s) for s in settings.scopes] == ["my_org-my_campaign-*"]
