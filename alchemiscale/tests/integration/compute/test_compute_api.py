@@ -496,6 +496,7 @@ class TestComputeManagers:
             "instruction": "OK",
             "compute_service_ids": [str(service)],
             "num_tasks": len(compute_network.tasks),
+            "busy_compute_service_ids": [],
         }
         # upstream managers without configured filters send [] for "every Scope" and "any Protocol"
         unfiltered = api.post(f"/computemanager/{manager}/instruction", json={"scopes": [], "protocols": []})

@@ -87,9 +87,15 @@ def test_manager_client(compute_api_url, compute_identity, compute_client, compu
         compute_client.register(service, compute_manager_id=manager)
         instruction, data = client.get_instruction([scope_test], None, manager)
         assert instruction == ComputeManagerInstruction.OK
-        assert data == {"compute_service_ids": [service], "num_tasks": len(compute_network.tasks)}
+        assert data == {
+            "compute_service_ids": [service], "num_tasks": len(compute_network.tasks), "busy_compute_service_ids": []
+        }
         _, data = client.get_instruction([scope_test], ["FailingProtocol"], manager)
         assert data["num_tasks"] == 1
+        [claimed] = compute_client.claim_tasks([scope_test], service)
+        _, data = client.get_instruction([scope_test], None, manager)
+        assert claimed is not None and data["busy_compute_service_ids"] == [service]
+        assert data["num_tasks"] == len(compute_network.tasks) - 1
         assert client.update_status(manager, "OK", saturation=0.5) == manager
         with pytest.raises(AlchemiscaleClientError) as error:
             client.register(ComputeManagerID.new_from_name("test_manager"))
