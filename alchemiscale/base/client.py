@@ -45,7 +45,7 @@ from ..security.auth import authorize
 from .client_async import batched, run_async
 from .client_cache import DEFAULT_CACHE_SIZE_LIMIT, CacheKind, ClientCache, cache_namespace
 from .client_progress import progress_bar
-from .client_retry import RETRY_STATUS_CODES, RETRYABLE_ERRORS, RetryPolicy, retry_after_seconds
+from .client_retry import RETRYABLE_ERRORS, RetryPolicy, retry_after_seconds, should_retry
 
 __all__ = [
     "AlchemiscaleBaseClient",
@@ -414,7 +414,7 @@ class AlchemiscaleBaseClient:
             except RETRYABLE_ERRORS as error:
                 delay = self._next_retry(call, retries, error=error)
             else:
-                if response.status_code not in RETRY_STATUS_CODES:
+                if not should_retry(response):
                     return response
                 delay = self._next_retry(call, retries, response=response)
             retries += 1
@@ -496,7 +496,7 @@ class AlchemiscaleBaseClient:
             except RETRYABLE_ERRORS as error:
                 delay = self._next_retry(call, retries, error=error)
             else:
-                if response.status_code not in RETRY_STATUS_CODES:
+                if not should_retry(response):
                     return response
                 delay = self._next_retry(call, retries, response=response)
             retries += 1

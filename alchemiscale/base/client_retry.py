@@ -13,6 +13,16 @@ import httpx
 # a transient failure, so it is never retried.
 RETRY_STATUS_CODES = frozenset({502, 503, 504})
 
+
+def should_retry(response: httpx.Response) -> bool:
+    """A gateway or availability failure, or a 409 with ``Retry-After``: the answer to a retried request
+    whose first attempt the server is still processing (same ``Idempotency-Key``), which will have an
+    answer to replay shortly. Other 409s (a conflict of state) carry no ``Retry-After`` and are final."""
+    return response.status_code in RETRY_STATUS_CODES or (
+        response.status_code == 409 and "Retry-After" in response.headers
+    )
+
+
 # The server could not be reached or dropped the connection; misconfiguration (a bad URL scheme)
 # is not among these and fails at once.
 RETRYABLE_ERRORS: tuple[type[Exception], ...] = (

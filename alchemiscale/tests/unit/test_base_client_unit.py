@@ -281,3 +281,16 @@ def test_memory_cache_is_bounded():
         cache.set("network", f"AlchemicalNetwork-{i}-org-camp-proj", [[str(i), {}]])
     assert cache.get("network", "AlchemicalNetwork-0-org-camp-proj") is None
     assert cache.get("network", f"AlchemicalNetwork-{MEMORY_SLOTS['network'] + 4}-org-camp-proj") is not None
+
+
+def test_only_availability_failures_and_an_in_progress_idempotent_request_are_retried():
+    import httpx
+
+    from alchemiscale.base.client_retry import should_retry
+
+    assert all(should_retry(httpx.Response(code)) for code in (502, 503, 504))
+    in_progress = httpx.Response(409, headers={"Retry-After": "1"}, json={"detail": "still being processed"})
+    assert should_retry(in_progress)
+    # a conflict of state (a late result, a changed Strategy) is an answer, not a transient failure
+    assert not should_retry(httpx.Response(409, json={"detail": "the Task is no longer claimed"}))
+    assert not any(should_retry(httpx.Response(code)) for code in (400, 401, 404, 413, 422, 500))
