@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || echo python3.11)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-# Neo4j jars: ALCHEMISCALE_NEO4J_LIB if set, else .cache/neo4j/lib here (alchemiscale.neo4jserver.default_lib_dir)
+# Neo4j jars: ALCHEMISCALE_NEO4J_LIB if set, else .cache/neo4j/lib here (alchemiscale.local.neo4jserver.default_lib_dir)
 PYTEST_ARGS ?=
 PYTEST_WORKERS ?= 2
 
@@ -44,7 +44,7 @@ system:
 upstream-peer: $(UPSTREAM_STAMP)
 
 neo4j: $(STAMP)
-	$(PY) -m alchemiscale.neo4jserver fetch
+	$(PY) -m alchemiscale.local.neo4jserver fetch
 
 test: install upstream-peer
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)

@@ -44,7 +44,7 @@ import httpx
 import psutil
 from gufe import AlchemicalNetwork
 
-from alchemiscale.gufe_chain import to_keyed_chain_json
+from alchemiscale.serialization.gufe_chain import to_keyed_chain_json
 from alchemiscale.models import ComputeServiceID, Scope, ScopedKey
 from alchemiscale.storage.models import ComputeServiceRegistration, utcnow
 

@@ -16,7 +16,7 @@ import threading
 import time
 from typing import Callable, Optional
 
-from alchemiscale.gufe_chain import to_keyed_chain_json
+from alchemiscale.serialization.gufe_chain import to_keyed_chain_json
 from alchemiscale.models import ComputeServiceID, Scope, ScopedKey
 from alchemiscale.storage.models import ComputeServiceRegistration, utcnow
 

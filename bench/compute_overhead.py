@@ -33,7 +33,7 @@ import yaml
 
 from gufe import AlchemicalNetwork, Transformation
 
-from alchemiscale.gufe_chain import to_keyed_chain_json
+from alchemiscale.serialization.gufe_chain import to_keyed_chain_json
 from alchemiscale.tests.protocols import execute_locally
 
 from .data import transformation_network

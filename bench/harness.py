@@ -29,7 +29,7 @@ from neo4j import Driver, GraphDatabase
 from alchemiscale.compute.client import AlchemiscaleComputeClient
 from alchemiscale.interface.client import AlchemiscaleClient
 from alchemiscale.models import Scope
-from alchemiscale.neo4jserver import Neo4jServer, default_lib_dir, fetch_jars, has_jars
+from alchemiscale.local.neo4jserver import Neo4jServer, default_lib_dir, fetch_jars, has_jars
 from alchemiscale.security.auth import hash_key
 from alchemiscale.security.models import CredentialedComputeIdentity, CredentialedUserIdentity
 from alchemiscale.storage.objectstore import LocalObjectStore

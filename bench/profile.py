@@ -15,7 +15,7 @@ import pstats
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from alchemiscale.gufe_chain import to_keyed_chain_json
+from alchemiscale.serialization.gufe_chain import to_keyed_chain_json
 from alchemiscale.models import ComputeServiceID
 from alchemiscale.storage.models import ComputeServiceRegistration, utcnow
 from alchemiscale.storage.statestore import claims as claim_queries

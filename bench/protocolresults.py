@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 from gufe.protocols import ProtocolUnit
 
-from alchemiscale.compression import deserialize_protocoldagresult, serialize_protocoldagresult
-from alchemiscale.gufe_chain import to_keyed_chain_json
+from alchemiscale.serialization.compression import deserialize_protocoldagresult, serialize_protocoldagresult
+from alchemiscale.serialization.gufe_chain import to_keyed_chain_json
 from alchemiscale.models import ComputeServiceID, ScopedKey
 from alchemiscale.storage.objectstore import LocalObjectStore
 from alchemiscale.tests.protocols import FinishUnit, SetupUnit, SuccessProtocol, TestSettings, execute_locally, protocol_settings

@@ -22,7 +22,7 @@ import statistics
 from collections import Counter
 from typing import Optional
 
-from alchemiscale.gufe_chain import to_keyed_chain_json
+from alchemiscale.serialization.gufe_chain import to_keyed_chain_json
 from alchemiscale.models import Scope
 
 from .data import rbfe_network

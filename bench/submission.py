@@ -23,8 +23,8 @@ from typing import Optional
 
 from gufe import AlchemicalNetwork
 
-from alchemiscale.gufe_chain import from_keyed_chain_json, to_keyed_chain_json
-from alchemiscale.keyedchain import KeyedChain
+from alchemiscale.serialization.gufe_chain import from_keyed_chain_json, to_keyed_chain_json
+from alchemiscale.serialization.keyedchain import KeyedChain
 from alchemiscale.models import ScopedKey
 from alchemiscale.storage.statestore.chaingraph import chain_rows
 

@@ -24,7 +24,7 @@ from typing import Any, Optional
 import httpx
 from neo4j import Driver, GraphDatabase
 
-from alchemiscale.neo4jserver import Neo4jServer, default_lib_dir
+from alchemiscale.local.neo4jserver import Neo4jServer, default_lib_dir
 from alchemiscale.tests.integration.servers import free_port
 
 from .harness import NEO4J_START_SECONDS, SERVER_START_SECONDS

@@ -54,7 +54,7 @@ from pydantic import ValidationError
 from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES
 
 from .. import __version__
-from ..compression import RESULT_MEDIA_TYPE
+from ..serialization.compression import RESULT_MEDIA_TYPE
 from ..errors import (
     ConflictError,
     ForbiddenError,

@@ -64,7 +64,7 @@ class GufeEncodedBytes(Body):
     """gufe's JSON encoding of a bytes value, in which upstream compute clients send results.
 
     ``latin-1`` holds the bytes (zstd-compressed once more since gufe 1.2) as a latin-1 string; see
-    :func:`alchemiscale.compression.gufe_bytes_value`.
+    :func:`alchemiscale.serialization.compression.gufe_bytes_value`.
     """
 
     class_name: Literal["bytes"] = Field(alias="__class__")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Optional, Sequence, Union
 
 from ..base.client import AlchemiscaleBaseClient, AlchemiscaleClientError
-from ..compression import bytes_to_latin1, latin1_to_bytes
+from ..serialization.compression import bytes_to_latin1, latin1_to_bytes
 from ..models import ComputeManagerID, ComputeServiceID, Scope, ScopedKey, ScopedKeyLike
 from ..storage.models import ComputeManagerInstruction, ComputeManagerStatus, TaskHub
 
@@ -115,8 +115,8 @@ class AlchemiscaleComputeClient(AlchemiscaleBaseClient):
         self, task: ScopedKeyLike
     ) -> tuple["Transformation", Optional["ProtocolDAGResult"]]:
         """The Transformation a Task performs, and the result of the Task it extends (or None)."""
-        from ..compression import deserialize_protocoldagresult
-        from ..gufe_chain import from_keyed_chain_json
+        from ..serialization.compression import deserialize_protocoldagresult
+        from ..serialization.gufe_chain import from_keyed_chain_json
 
         chain, extends = self._get_resource(f"/tasks/{task}/transformation/gufe")
         transformation = from_keyed_chain_json(chain)
@@ -127,14 +127,14 @@ class AlchemiscaleComputeClient(AlchemiscaleBaseClient):
         self, task: ScopedKeyLike, protocoldagresult: "ProtocolDAGResult", compute_service_id: ComputeServiceID
     ) -> ScopedKey:
         """Upload a Task's result (zstd-compressed here); returns the ScopedKey of its ref."""
-        from ..compression import serialize_protocoldagresult
+        from ..serialization.compression import serialize_protocoldagresult
 
         return self.set_task_result_bytes(task, serialize_protocoldagresult(protocoldagresult), compute_service_id)
 
     def set_task_result_bytes(
         self, task: ScopedKeyLike, protocoldagresult: bytes, compute_service_id: ComputeServiceID
     ) -> ScopedKey:
-        """Upload result bytes already made by :func:`~alchemiscale.compression.serialize_protocoldagresult`."""
+        """Upload result bytes already made by :func:`~alchemiscale.serialization.compression.serialize_protocoldagresult`."""
         data = {"protocoldagresult": bytes_to_latin1(protocoldagresult), "compute_service_id": str(compute_service_id)}
         # The bytes are zstd already: gzip would only spend seconds making the body larger.
         return ScopedKey.from_dict(self._post_resource(f"/tasks/{task}/results", data, compress=False))

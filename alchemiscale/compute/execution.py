@@ -5,7 +5,7 @@ every attempt of every unit gets a fresh scratch folder and carries provenance (
 :class:`ChildExecution` runs it on a warm worker process (:mod:`.workers`), so a Task that is no
 longer wanted can be stopped at once by killing that process: the ProtocolDAG goes to the worker
 as keyed-chain JSON over a pipe and the ProtocolDAGResult comes back as a zstd-compressed
-keyed-chain file (see :mod:`alchemiscale.compression`).
+keyed-chain file (see :mod:`alchemiscale.serialization.compression`).
 
 Failures that happen outside any ProtocolUnit (building the ProtocolDAG, the child process
 dying) are reported as a ProtocolDAGResult holding one :class:`ExecutionFailureUnit` and its
@@ -28,8 +28,8 @@ from gufe.protocols import Context, ProtocolDAG, ProtocolDAGResult, ProtocolUnit
 from gufe.protocols.protocolunit import ProtocolUnitResult
 from gufe.tokenization import JSON_HANDLER
 
-from ..compression import serialize_protocoldagresult
-from ..gufe_chain import from_keyed_chain_json, to_keyed_chain_json
+from ..serialization.compression import serialize_protocoldagresult
+from ..serialization.gufe_chain import from_keyed_chain_json, to_keyed_chain_json
 from .environment import interpreter_tools_on_path
 from .provenance import PROVENANCE_KEY, unit_provenance, utc_now_iso
 from .workers import WarmWorker, WorkerJob

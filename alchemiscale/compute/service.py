@@ -26,9 +26,9 @@ from typing import Any, Optional
 
 from ..base.client import AlchemiscaleClientError
 from ..base.logs import JsonFormatter, install_log_context
-from ..compression import decompress_keyed_chain, serialize_protocoldagresult, summarize_protocoldagresult
+from ..serialization.compression import decompress_keyed_chain, serialize_protocoldagresult, summarize_protocoldagresult
 from ..models import ComputeManagerID, ComputeServiceID, Scope, ScopedKey
-from ..sleep import InterruptableSleep, SleepInterrupted
+from .sleep import InterruptableSleep, SleepInterrupted
 from .client import AlchemiscaleComputeClient
 from .execution import ChildExecution, failed_protocoldagresult
 from .metrics import ServiceMetrics

@@ -113,7 +113,7 @@ class AlchemiscaleClient(TasksMixin, ResultsMixin, AlchemiscaleBaseClient):
 
         Submitting a network that is already there changes nothing and returns the same key.
         """
-        from ..gufe_chain import to_keyed_chain_json
+        from ..serialization.gufe_chain import to_keyed_chain_json
 
         if not isinstance(scope, Scope) or not scope.specific():
             raise ValueError(f"scope must be a specific Scope (no '*'), got {scope}")
@@ -247,7 +247,7 @@ class AlchemiscaleClient(TasksMixin, ResultsMixin, AlchemiscaleBaseClient):
         self, kind: CacheKind, route: str, scoped_key: ScopedKeyLike, compress: bool, visualize: bool
     ) -> "GufeTokenizable":
         """A stored gufe object, from the local cache when possible (stored objects never change)."""
-        from ..gufe_chain import from_keyed_chain_json
+        from ..serialization.gufe_chain import from_keyed_chain_json
 
         sk = as_scoped_key(scoped_key)
         chain = self._cache_get(kind, sk)
@@ -272,7 +272,7 @@ class AlchemiscaleClient(TasksMixin, ResultsMixin, AlchemiscaleBaseClient):
 
         The server stores the Strategy and its state for a strategist service to run.
         """
-        from ..gufe_chain import to_keyed_chain_json
+        from ..serialization.gufe_chain import to_keyed_chain_json
 
         data = {
             "strategy": None if strategy is None else to_keyed_chain_json(strategy),
@@ -285,7 +285,7 @@ class AlchemiscaleClient(TasksMixin, ResultsMixin, AlchemiscaleBaseClient):
         return optional_scoped_keys([response])[0]
 
     def get_network_strategy(self, network: ScopedKeyLike) -> Optional["GufeTokenizable"]:
-        from ..gufe_chain import from_keyed_chain_json
+        from ..serialization.gufe_chain import from_keyed_chain_json
 
         chain = self._get_resource(f"/networks/{as_scoped_key(network)}/strategy")
         return None if chain is None else from_keyed_chain_json(chain)

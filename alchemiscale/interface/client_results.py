@@ -20,7 +20,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal, Optional, Union
 
 from ..base.client import AlchemiscaleBaseClient, _accept_encoding, progress_bar
-from ..compression import RESULT_MEDIA_TYPE, deserialize_protocoldagresult, latin1_to_bytes
+from ..serialization.compression import RESULT_MEDIA_TYPE, deserialize_protocoldagresult, latin1_to_bytes
 from ..models import ScopedKey, ScopedKeyLike
 from .client_common import as_scoped_keys
 from .client_html import NetworkResults

@@ -21,7 +21,7 @@ from typing import Any, Optional
 
 import yaml
 
-from ..neo4jserver import Neo4jServer, Neo4jServerError, default_lib_dir, fetch_jars, has_jars, port_in_use
+from .neo4jserver import Neo4jServer, Neo4jServerError, default_lib_dir, fetch_jars, has_jars, port_in_use
 from ..security.models import CredentialedComputeIdentity, CredentialedUserIdentity
 from .processes import ProcessError, log_tail, pid_alive, ping, runs_command_with, spawn, stop_groups, wait_for_ping
 

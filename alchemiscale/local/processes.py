@@ -19,7 +19,7 @@ from typing import Mapping, Optional, Sequence
 
 import httpx
 
-from ..neo4jserver import HAS_PROCFS, pid_alive, port_in_use
+from .neo4jserver import HAS_PROCFS, pid_alive, port_in_use
 
 # Below Linux's default ephemeral range (32768-60999), so outgoing connections cannot take a chosen port
 # in the seconds between choosing it and a server binding it.

@@ -34,7 +34,7 @@ from typing import Any, Optional
 
 from ..base.client import AlchemiscaleClientError
 from ..models import Scope, ScopedKey
-from ..sleep import InterruptableSleep, SleepInterrupted
+from ..compute.sleep import InterruptableSleep, SleepInterrupted
 from ..storage.statestore.strategies import StrategyModeEnum, StrategyStatusEnum
 from .client import NetworkStrategy, StrategistClient, StrategyRunRecord
 from .planning import has_errored, normalize, plan_transformation, task_count, task_weights

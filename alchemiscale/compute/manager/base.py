@@ -31,7 +31,7 @@ import yaml
 
 from ...base.client import AlchemiscaleClientError
 from ...models import ComputeManagerID, ComputeServiceID
-from ...sleep import InterruptableSleep, SleepInterrupted
+from ..sleep import InterruptableSleep, SleepInterrupted
 from ...storage.models import ComputeManagerInstruction, ComputeManagerStatus
 from ..client import AlchemiscaleComputeManagerClient
 from ..settings import ComputeServiceSettings

@@ -22,7 +22,7 @@ from ...base.api import (
     validate_scopes,
 )
 from ...base.metrics import RESULT_BYTES, RESULTS_UPLOADED
-from ...compression import (
+from ...serialization.compression import (
     ResultDecodeError,
     bytes_to_latin1,
     canonical_result_bytes,

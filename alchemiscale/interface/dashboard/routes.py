@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from ...base.api import N4jsDepends, ObjectStoreDepends, get_jwt_settings_depends, parse_scoped_key, require_kind
-from ...compression import ResultDecodeError, decompress_keyed_chain
+from ...serialization.compression import ResultDecodeError, decompress_keyed_chain
 from ...errors import InvalidInputError, MalformedInputError
 from ...models import Scope, ScopedKey
 from ...result_estimates import extract_estimate

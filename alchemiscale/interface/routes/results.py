@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse, Response
 
 from ...base.api import N4jsDepends, ObjectStoreDepends
 from ...errors import NotFoundError
-from ...compression import RESULT_MEDIA_TYPE, bytes_to_latin1
+from ...serialization.compression import RESULT_MEDIA_TYPE, bytes_to_latin1
 from ...models import ScopedKey
 from ...storage.objectstore import ObjectNotFoundError
 from .common import TASK, UserToken, authorized_key, sk_strs, user_router

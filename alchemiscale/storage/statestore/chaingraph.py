@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...errors import MalformedInputError
-from ...keyedchain import MODULE, QUALNAME, VERSION, Entry, KeyedChain, canonical_json
+from ...serialization.keyedchain import MODULE, QUALNAME, VERSION, Entry, KeyedChain, canonical_json
 from ...models import MAX_INT64, Scope, ScopedKey
 from .scoping import node_props, scope_props
 

@@ -6,7 +6,7 @@ import json
 from typing import Optional, Union
 
 from ...errors import ConflictError, InvalidInputError, NotFoundError
-from ...keyedchain import KeyedChain, topological_chain
+from ...serialization.keyedchain import KeyedChain, topological_chain
 from ...models import Scope, ScopedKey
 from ..models import NetworkMark, NetworkStateEnum, TaskHub
 from .chaingraph import NETWORK_QUALNAME, ChainRows, chain_rows, validate_transformations

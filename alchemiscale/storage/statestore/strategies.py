@@ -17,7 +17,7 @@ from typing import Any, Optional
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ...errors import ConflictError, InvalidInputError, NotFoundError
-from ...keyedchain import KeyedChain
+from ...serialization.keyedchain import KeyedChain
 from ...models import MAX_INT64, ScopedKey
 from .chaingraph import NETWORK_QUALNAME
 from .scoping import ScopedKeyLike, as_scope, as_scoped_key, scope_filter, to_native

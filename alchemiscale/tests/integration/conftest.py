@@ -15,9 +15,9 @@ import pytest
 from moto.server import ThreadedMotoServer
 from neo4j import Driver, GraphDatabase
 
-from alchemiscale.gufe_chain import to_keyed_chain_json
+from alchemiscale.serialization.gufe_chain import to_keyed_chain_json
 from alchemiscale.models import Scope
-from alchemiscale.neo4jserver import Neo4jServer, default_lib_dir, fetch_jars, free_port, has_jars
+from alchemiscale.local.neo4jserver import Neo4jServer, default_lib_dir, fetch_jars, free_port, has_jars
 from alchemiscale.storage.statestore import Neo4jStore, Neo4jStoreError
 
 S3_ENV = {

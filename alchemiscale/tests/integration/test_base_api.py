@@ -25,7 +25,7 @@ from alchemiscale.base.api import (
 )
 from alchemiscale.base.body import get_body_limit_settings_depends
 from alchemiscale.models import Scope
-from alchemiscale.neo4jserver import free_port
+from alchemiscale.local.neo4jserver import free_port
 from alchemiscale.security.auth import create_access_token, hash_key
 from alchemiscale.security.models import CredentialedComputeIdentity, CredentialedUserIdentity
 from alchemiscale.settings import BodyLimitSettings, JWTSettings

@@ -10,7 +10,7 @@ import pytest
 from neo4j import Driver, GraphDatabase
 from neo4j.exceptions import ConstraintError
 
-from alchemiscale.neo4jserver import Neo4jServer, Neo4jServerError
+from alchemiscale.local.neo4jserver import Neo4jServer, Neo4jServerError
 
 
 def test_constraint_merge_and_duplicate(neo4j_clean: Driver, neo4j_server: Neo4jServer) -> None:

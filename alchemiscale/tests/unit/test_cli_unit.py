@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from alchemiscale.cli import cli
 from alchemiscale.local.deployment import LocalDeployment, write_private
-from alchemiscale.neo4jserver import free_port
+from alchemiscale.local.neo4jserver import free_port
 
 # Every variable the server commands export: unset for each test and restored by CliRunner afterwards.
 SERVER_ENV = (
@@ -163,7 +163,7 @@ def test_results_table_shows_estimates_beside_freesolv_calc_experiment_and_failu
 
 def test_free_ports_are_distinct_free_and_below_the_ephemeral_range():
     from alchemiscale.local.processes import QUIET_PORT_RANGE, free_ports
-    from alchemiscale.neo4jserver import port_in_use
+    from alchemiscale.local.neo4jserver import port_in_use
 
     ports = free_ports(3)
     assert len(set(ports)) == 3

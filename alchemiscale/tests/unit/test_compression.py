@@ -10,7 +10,7 @@ import pytest
 import zstandard
 from gufe.protocols import ProtocolDAGResult, ProtocolUnitFailure
 
-from alchemiscale.compression import (
+from alchemiscale.serialization.compression import (
     ResultDecodeError,
     bytes_to_latin1,
     canonical_result_bytes,
@@ -22,7 +22,7 @@ from alchemiscale.compression import (
     serialize_protocoldagresult,
     summarize_protocoldagresult,
 )
-from alchemiscale.gufe_chain import to_keyed_chain_json
+from alchemiscale.serialization.gufe_chain import to_keyed_chain_json
 from alchemiscale.tests.protocols import FAILURE_MESSAGE, execute_locally
 
 
@@ -181,7 +181,7 @@ def test_latin1_wire_format_round_trips_every_byte():
 
 def test_server_side_functions_do_not_import_gufe():
     code = (
-        "import sys, alchemiscale.compression as c\n"
+        "import sys, alchemiscale.serialization.compression as c\n"
         "c.summarize_protocoldagresult(c.decompress_keyed_chain(sys.stdin.buffer.read()))\n"
         "assert 'gufe' not in sys.modules, 'gufe was imported'\n"
     )

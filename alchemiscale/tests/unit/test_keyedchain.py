@@ -3,8 +3,8 @@ import json
 
 import pytest
 
-from alchemiscale.gufe_chain import from_keyed_chain_json, to_keyed_chain, to_keyed_chain_json
-from alchemiscale.keyedchain import KeyedChain, KeyedChainError, content_hash, topological_chain
+from alchemiscale.serialization.gufe_chain import from_keyed_chain_json, to_keyed_chain, to_keyed_chain_json
+from alchemiscale.serialization.keyedchain import KeyedChain, KeyedChainError, content_hash, topological_chain
 
 
 @pytest.fixture(scope="module")

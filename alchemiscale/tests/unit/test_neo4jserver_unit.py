@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from alchemiscale import neo4jserver
-from alchemiscale.neo4jserver import (
+from alchemiscale.local import neo4jserver
+from alchemiscale.local.neo4jserver import (
     FETCH_MARKER,
     NEO4J_VERSION,
     STATE_FILE,
@@ -96,7 +96,7 @@ def test_default_lib_dir_honours_env(tmp_path: Path, monkeypatch: pytest.MonkeyP
 def test_a_source_checkout_uses_the_jars_make_fetched(monkeypatch: pytest.MonkeyPatch) -> None:
     """`make neo4j` and `alchemiscale local up` share one cache: the checkout's .cache/neo4j/lib."""
     monkeypatch.delenv("ALCHEMISCALE_NEO4J_LIB", raising=False)
-    checkout = Path(neo4jserver.__file__).resolve().parents[1]
+    checkout = Path(neo4jserver.__file__).resolve().parents[2]
     assert default_lib_dir() == checkout / ".cache" / "neo4j" / "lib"
     makefile = (checkout / "Makefile").read_text()
     assert "neo4jserver fetch\n" in makefile  # make fetches into default_lib_dir() too

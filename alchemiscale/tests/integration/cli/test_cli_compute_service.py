@@ -11,7 +11,7 @@ import yaml
 from click.testing import CliRunner
 
 from alchemiscale.cli import cli
-from alchemiscale.neo4jserver import free_port
+from alchemiscale.local.neo4jserver import free_port
 from alchemiscale.security.models import CredentialedComputeIdentity
 from alchemiscale.tests.integration.compute.conftest import running_compute_api
 from alchemiscale.tests.integration.identities import make_identity

@@ -17,7 +17,7 @@ from alchemiscale.interface.client import AlchemiscaleClient
 from alchemiscale.local.deployment import LocalDeployment
 from alchemiscale.local.processes import free_ports, group_members, pid_alive, stop_groups, wait_for_ping
 from alchemiscale.models import Scope
-from alchemiscale.neo4jserver import default_lib_dir, fetch_jars, has_jars
+from alchemiscale.local.neo4jserver import default_lib_dir, fetch_jars, has_jars
 
 SCOPE = Scope("cli", "launch", "test")
 TASK_TIMEOUT_SECONDS = 180

@@ -23,7 +23,7 @@ import pytest
 from gufe import AlchemicalNetwork, Transformation
 
 from alchemiscale.compute.client import AlchemiscaleComputeClient
-from alchemiscale.gufe_chain import to_keyed_chain_json
+from alchemiscale.serialization.gufe_chain import to_keyed_chain_json
 from alchemiscale.models import ComputeServiceID, Scope, ScopedKey
 from alchemiscale.security.models import CredentialedComputeIdentity
 from alchemiscale.storage.objectstore import LocalObjectStore

@@ -13,13 +13,13 @@ import zstandard
 from gufe.protocols import ProtocolDAG, ProtocolUnit
 from gufe.tokenization import JSON_HANDLER, GufeTokenizable
 
-from alchemiscale.compression import (
+from alchemiscale.serialization.compression import (
     bytes_to_latin1,
     compress_keyed_chain,
     deserialize_protocoldagresult,
     serialize_protocoldagresult,
 )
-from alchemiscale.gufe_chain import to_keyed_chain_json
+from alchemiscale.serialization.gufe_chain import to_keyed_chain_json
 from alchemiscale.models import ComputeServiceID, ScopedKey
 from alchemiscale.security.models import CredentialedComputeIdentity, CredentialedUserIdentity
 from alchemiscale.tests.integration.identities import TEST_KEY, make_identity

@@ -14,7 +14,7 @@ from typing import Callable
 
 import pytest
 
-from alchemiscale.compression import bytes_to_latin1
+from alchemiscale.serialization.compression import bytes_to_latin1
 from alchemiscale.compute.api import app
 from alchemiscale.models import ComputeServiceID, Scope
 from alchemiscale.storage.objectstore import LocalObjectStore

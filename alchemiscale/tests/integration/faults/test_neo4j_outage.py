@@ -23,9 +23,9 @@ import httpx
 import pytest
 from neo4j import GraphDatabase
 
-from alchemiscale.compression import bytes_to_latin1, compress_keyed_chain
+from alchemiscale.serialization.compression import bytes_to_latin1, compress_keyed_chain
 from alchemiscale.models import ComputeServiceID, Scope, ScopedKey
-from alchemiscale.neo4jserver import Neo4jServer, default_lib_dir
+from alchemiscale.local.neo4jserver import Neo4jServer, default_lib_dir
 from alchemiscale.security.models import CredentialedComputeIdentity, CredentialedUserIdentity
 from alchemiscale.storage.statestore import Neo4jStore
 from alchemiscale.tests.integration.identities import make_identity

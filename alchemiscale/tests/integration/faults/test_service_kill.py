@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional
 
-from alchemiscale.compression import deserialize_protocoldagresult
+from alchemiscale.serialization.compression import deserialize_protocoldagresult
 from alchemiscale.compute.provenance import PROVENANCE_KEY
 from alchemiscale.compute.service import SynchronousComputeService
 from alchemiscale.models import Scope, ScopedKey

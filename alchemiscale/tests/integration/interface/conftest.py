@@ -7,7 +7,7 @@ import uuid
 import pytest
 from gufe import AlchemicalNetwork
 
-from alchemiscale.gufe_chain import to_keyed_chain_json
+from alchemiscale.serialization.gufe_chain import to_keyed_chain_json
 from alchemiscale.interface.api import app
 from alchemiscale.models import Scope
 from alchemiscale.storage.objectstore import LocalObjectStore

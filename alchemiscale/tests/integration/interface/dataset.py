@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from alchemiscale.base.api import get_jwt_settings_depends, get_n4js_depends, get_objectstore_depends
-from alchemiscale.compression import compress_keyed_chain
+from alchemiscale.serialization.compression import compress_keyed_chain
 from alchemiscale.models import ComputeServiceID, Scope, ScopedKey
 from alchemiscale.security.models import CredentialedComputeIdentity, CredentialedUserIdentity
 from alchemiscale.settings import JWTSettings

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from alchemiscale.compression import latin1_to_bytes
+from alchemiscale.serialization.compression import latin1_to_bytes
 from alchemiscale.interface.api import app
 from alchemiscale.models import ScopedKey
 

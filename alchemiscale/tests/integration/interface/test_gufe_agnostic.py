@@ -16,7 +16,7 @@ from .dataset import SECRET
 from .route_requests import ROUTES
 
 FORBIDDEN = ("gufe", "rdkit", "openmm", "openff", "openfe", "feflow", "openmmtools", "pymbar", "alchemiscale.protocols",
-             "alchemiscale.gufe_chain", "alchemiscale.examples", "alchemiscale.tests.protocols")
+             "alchemiscale.serialization.gufe_chain", "alchemiscale.examples", "alchemiscale.tests.protocols")
 
 CHILD = textwrap.dedent(
     """

@@ -11,7 +11,7 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 import pytest
 import requests
 
-from alchemiscale.compression import (
+from alchemiscale.serialization.compression import (
     ResultDecodeError,
     decompress_keyed_chain,
     deserialize_protocoldagresult,

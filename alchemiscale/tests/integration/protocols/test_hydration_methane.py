@@ -18,7 +18,7 @@ from gufe import ProtocolDAG, ProtocolDAGResult, Transformation
 from gufe.protocols import execute_DAG
 from openff.units import unit
 
-from alchemiscale.gufe_chain import from_keyed_chain_json, to_keyed_chain_json
+from alchemiscale.serialization.gufe_chain import from_keyed_chain_json, to_keyed_chain_json
 from alchemiscale.protocols.hydration import (
     HydrationResultUnit,
     HydrationSettings,

@@ -8,8 +8,8 @@ import time
 import pytest
 from gufe import AlchemicalNetwork, NonTransformation, Transformation
 
-from alchemiscale.gufe_chain import from_keyed_chain_json, to_keyed_chain_json
-from alchemiscale.keyedchain import KeyedChainError, canonical_json
+from alchemiscale.serialization.gufe_chain import from_keyed_chain_json, to_keyed_chain_json
+from alchemiscale.serialization.keyedchain import KeyedChainError, canonical_json
 from alchemiscale.models import Scope, ScopedKey
 from alchemiscale.storage.models import NetworkMark, TaskHub
 from alchemiscale.storage.statestore import ConflictError, InvalidInputError

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from alchemiscale.gufe_chain import to_keyed_chain_json
+from alchemiscale.serialization.gufe_chain import to_keyed_chain_json
 from alchemiscale.tests.conftest import build_network
 
 from .compute_helpers import claim_all, count, fail_task, register, scoped, transformation_keys

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from stratocaster.strategies.connectivity import ConnectivityStrategy, ConnectivityStrategySettings
 
 from alchemiscale.cli import cli
-from alchemiscale.gufe_chain import to_keyed_chain_json
+from alchemiscale.serialization.gufe_chain import to_keyed_chain_json
 from alchemiscale.models import ScopedKey
 from alchemiscale.storage.statestore.strategies import StrategyState
 

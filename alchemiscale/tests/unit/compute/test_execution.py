@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from gufe import ChemicalSystem, Transformation
 
-from alchemiscale.compression import (
+from alchemiscale.serialization.compression import (
     decompress_keyed_chain,
     deserialize_protocoldagresult,
     serialize_protocoldagresult,
@@ -96,7 +96,7 @@ def test_results_decode_in_a_process_that_never_saw_the_units(failing_transforma
     path.write_bytes(serialize_protocoldagresult(result))
     code = (
         "import sys; from pathlib import Path\n"
-        "from alchemiscale.compression import deserialize_protocoldagresult\n"
+        "from alchemiscale.serialization.compression import deserialize_protocoldagresult\n"
         "r = deserialize_protocoldagresult(Path(sys.argv[1]).read_bytes())\n"
         "print(len(r.protocol_unit_results), len(r.protocol_unit_failures), r.name)\n"
     )

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from alchemiscale.sleep import InterruptableSleep, SleepInterrupted
+from alchemiscale.compute.sleep import InterruptableSleep, SleepInterrupted
 
 
 def test_sleep_lasts_its_interval():

@@ -13,7 +13,7 @@ from gufe.tokenization import JSON_HANDLER
 from openff.units import Quantity, unit
 from pydantic import ValidationError
 
-from alchemiscale.gufe_chain import from_keyed_chain_json, to_keyed_chain_json
+from alchemiscale.serialization.gufe_chain import from_keyed_chain_json, to_keyed_chain_json
 from alchemiscale.protocols.hydration import (
     HydrationInputError,
     HydrationProtocol,

@@ -9,7 +9,7 @@ import sys
 from importlib.abc import MetaPathFinder
 
 FORBIDDEN_TOP_LEVEL = {"gufe", "rdkit", "openmm", "simtk", "openff", "openmmtools", "pymbar", "openfe", "feflow"}
-FORBIDDEN_MODULES = ("alchemiscale.protocols", "alchemiscale.gufe_chain", "alchemiscale.examples", "alchemiscale.tests")
+FORBIDDEN_MODULES = ("alchemiscale.protocols", "alchemiscale.serialization.gufe_chain", "alchemiscale.examples", "alchemiscale.tests")
 
 
 class ImportGuard(MetaPathFinder):

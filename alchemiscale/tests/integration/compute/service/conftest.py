@@ -17,7 +17,7 @@ import pytest
 import yaml
 from gufe import AlchemicalNetwork, ChemicalSystem, Transformation
 
-from alchemiscale.compression import deserialize_protocoldagresult
+from alchemiscale.serialization.compression import deserialize_protocoldagresult
 from alchemiscale.compute.service import SynchronousComputeService
 from alchemiscale.compute.settings import ComputeServiceSettings
 from alchemiscale.interface.client import AlchemiscaleClient

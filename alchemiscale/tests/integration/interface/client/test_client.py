@@ -10,7 +10,7 @@ from gufe.tokenization import GufeTokenizable
 from alchemiscale.base.client import AlchemiscaleClientError
 from alchemiscale.interface.client import AlchemiscaleClient
 from alchemiscale.models import Scope, ScopedKey
-from alchemiscale.neo4jserver import free_port
+from alchemiscale.local.neo4jserver import free_port
 from alchemiscale.tests.conftest import build_network
 from alchemiscale.tests.protocols import SuccessProtocol
 

@@ -11,14 +11,14 @@ from gufe.archival import AlchemicalArchive
 from gufe.protocols import ProtocolDAGResult, ProtocolResult
 from gufe.tokenization import JSON_HANDLER, GufeTokenizable
 
-from alchemiscale.compression import (
+from alchemiscale.serialization.compression import (
     RESULT_MEDIA_TYPE,
     deserialize_protocoldagresult,
     latin1_to_bytes,
     serialize_protocoldagresult,
     summarize_protocoldagresult,
 )
-from alchemiscale.gufe_chain import to_keyed_chain_json
+from alchemiscale.serialization.gufe_chain import to_keyed_chain_json
 from alchemiscale.interface.client import ResultFormat
 from alchemiscale.models import ComputeServiceID, ScopedKey
 from alchemiscale.storage.models import ComputeServiceRegistration, Tracebacks, utcnow

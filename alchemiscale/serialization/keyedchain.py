@@ -14,8 +14,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Optional, Union
 
-from .errors import MalformedInputError
-from .models import validate_gufe_key
+from ..errors import MalformedInputError
+from ..models import validate_gufe_key
 
 KEY_STUB = ":gufe-key:"
 QUALNAME = "__qualname__"

@@ -46,7 +46,7 @@ SERVER_JAR_PREFIX = "neo4j-server-"
 LOG_TAIL_LINES = 40
 HAS_PROCFS = Path("/proc/self/stat").exists()
 T = TypeVar("T")
-FETCH_HINT = "run `make neo4j` or `python -m alchemiscale.neo4jserver fetch`"
+FETCH_HINT = "run `make neo4j` or `python -m alchemiscale.local.neo4jserver fetch`"
 
 # The flags Neo4j's own launcher passes on Java 17, minus those that only slow startup
 # (AlwaysPreTouch); the --add-opens let Netty and the page cache reach JDK internals.
@@ -75,7 +75,7 @@ class Neo4jServerError(RuntimeError):
 def source_tree_lib_dir() -> Path | None:
     """``.cache/neo4j/lib`` of the source checkout this package runs from (where `make neo4j` puts the
     jars), or None for an installed package."""
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     if (root / "pyproject.toml").is_file() and (root / "Makefile").is_file():
         return root / ".cache" / "neo4j" / "lib"
     return None
@@ -228,7 +228,7 @@ def render_conf(data_dir: Path, bolt_port: int, pagecache: str) -> str:
         # Netty's 5 s quiet period otherwise makes every shutdown take ~10 s.
         "internal.dbms.bolt.netty_server_shutdown_quiet_period": "0",
     }
-    header = "# Written by alchemiscale.neo4jserver; rewritten on every start.\n"
+    header = "# Written by alchemiscale.local.neo4jserver; rewritten on every start.\n"
     return header + "".join(f"{key}={value}\n" for key, value in settings.items())
 
 
@@ -589,7 +589,7 @@ class Neo4jServer:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """`fetch` downloads the jars; `run` runs a server in the foreground until Ctrl-C."""
-    parser = argparse.ArgumentParser(prog="python -m alchemiscale.neo4jserver", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m alchemiscale.local.neo4jserver", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     fetch = commands.add_parser("fetch", help=f"download the Neo4j {NEO4J_VERSION} jars with Maven")
     fetch.add_argument("--lib-dir", type=Path, default=None, help=f"target folder (default: {default_lib_dir()})")

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Optional
 import zstandard
 
 from .keyedchain import KEY_STUB, QUALNAME, KeyedChain, KeyedChainError
-from .models import validate_gufe_key
+from ..models import validate_gufe_key
 
 if TYPE_CHECKING:  # pragma: no cover
     from gufe.protocols import ProtocolDAGResult
