@@ -87,3 +87,38 @@ def test_service_runs_a_methane_hydration_task_end_to_end(user_client, service_c
     forcefield = dag_result.unit_to_result(setup_unit).outputs["parameters"]["forcefield"]
     assert forcefield == MINIMAL_SETTINGS.forcefield_settings.small_molecule_forcefield
     assert setup_unit.inputs["settings"] == MINIMAL_SETTINGS
+
+
+def test_service_extends_a_hydration_task_from_its_parents_result(user_client, service_config):
+    """An extension Task runs after its parent, continues from the parent's final states and pools its samples."""
+    client, scope = user_client
+    transformation = hydration_transformation("C", "methane", settings=MINIMAL_SETTINGS)
+    network_sk = client.create_network(
+        AlchemicalNetwork(edges=[transformation], name="methane hydration, extended"), scope, visualize=False
+    )
+    [transformation_sk] = client.get_network_transformations(network_sk)
+    [parent] = client.create_tasks(transformation_sk)
+    [extension] = client.create_tasks(transformation_sk, extends=parent)
+    client.action_tasks([extension, parent], network_sk)
+
+    service = make_service(service_config(scopes=[str(scope)], protocols=["HydrationProtocol"], max_tasks=2))
+    service.start()
+    assert client.get_tasks_status([parent, extension]) == ["complete", "complete"]
+
+    [parent_result] = client.get_task_results(parent, visualize=False)
+    [extension_result] = client.get_task_results(extension, visualize=False)
+    assert extension_result.extends_key == parent_result.key
+
+    def outputs(dag_result):
+        return {type(unit).__name__: dag_result.unit_to_result(unit).outputs for unit in dag_result.protocol_units}
+
+    earlier, later = outputs(parent_result), outputs(extension_result)
+    assert later["HydrationSetupUnit"]["reused_parameters"] is True
+    for leg in ("VacuumLegUnit", "SolventLegUnit"):
+        assert later[leg]["extended"] is True
+        stored = len(earlier[leg]["continuation"]["reduced_energies"])
+        assert later[leg]["n_iterations_pooled"] > stored  # the parent's samples plus the extension's own
+
+    gathered = client.get_transformation_results(transformation_sk, visualize=False)
+    assert len(gathered.data["repeats"]) == 1 and gathered.data["n_extended"] == 1  # one chain, one repeat
+    assert gathered.get_estimate().m_as("kcal/mol") == later["HydrationResultUnit"]["delta_g_kcal_per_mol"]
