@@ -422,7 +422,7 @@ def plot(rows: list[Row], path: Path, arguments: argparse.Namespace) -> None:
             figures = statistics_for(subset, reference)
             axis.errorbar([getattr(row, reference) for row in subset], [row.delta_g for row in subset],
                           yerr=[row.uncertainty for row in subset], fmt=marker, ms=5, capsize=2, alpha=0.8,
-                          label=f"{protocol} (MUE {figures.get('MUE', float('nan')):.2f}, "
+                          label=f"{protocol} (n={len(subset)}, MUE {figures.get('MUE', float('nan')):.2f}, "
                                 f"R² {figures.get('R2', float('nan')):.2f})")
         limits = [-11, 4]
         axis.plot(limits, limits, "k-", lw=0.8)
