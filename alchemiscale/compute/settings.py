@@ -6,12 +6,10 @@ See ``devtools/configs/synchronous-compute-settings.yaml`` for a commented templ
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, Optional, Union
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -26,6 +24,7 @@ from pydantic import (
 )
 
 from ..base.client_cache import DEFAULT_CACHE_SIZE_LIMIT
+from ..base.config_files import LogLevel, read_yaml
 from ..base.client_retry import RetryPolicy
 from ..models import ComputeManagerID, ComputeServiceID, Scope
 from .workers import PRELOAD_MODULES
@@ -85,7 +84,7 @@ class ComputeServiceSettings(BaseModel):
     max_time: Optional[PositiveFloat] = Field(None, description="claim nothing new after this many seconds")
 
     # logging
-    loglevel: str = "WARN"
+    loglevel: LogLevel = "WARN"
     logfile: Optional[Path] = None
     log_format: Literal["text", "json"] = Field("text", description="log lines as text or one JSON object each")
 
@@ -158,14 +157,6 @@ class ComputeServiceSettings(BaseModel):
             )
         return value
 
-    @field_validator("loglevel")
-    @classmethod
-    def _check_loglevel(cls, value: str) -> str:
-        level = value.upper()
-        if not isinstance(logging.getLevelName(level), int):
-            raise ValueError(f"loglevel must be one of DEBUG, INFO, WARN(ING), ERROR, CRITICAL; got {value!r}")
-        return level
-
     @model_validator(mode="after")
     def _check_retry_policy(self) -> "ComputeServiceSettings":
         """The client's retry rules live in RetryPolicy; a config it refuses fails here, not at start."""
@@ -181,12 +172,7 @@ class ComputeServiceSettings(BaseModel):
     ) -> "ComputeServiceSettings":
         """Load a flat YAML file; ``overrides`` (e.g. from the command line) win, ``None`` values are skipped."""
         path = Path(path)
-        try:
-            data = yaml.safe_load(path.read_text())
-        except OSError as e:
-            raise ComputeServiceSettingsError(f"cannot read compute service config {path}: {e}") from None
-        except yaml.YAMLError as e:
-            raise ComputeServiceSettingsError(f"compute service config {path} is not valid YAML: {e}") from None
+        data = read_yaml(path, "compute service config", ComputeServiceSettingsError)
         if not isinstance(data, dict):
             raise ComputeServiceSettingsError(
                 f"compute service config {path} must be a mapping of setting names to values, "

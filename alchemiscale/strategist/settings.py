@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any, Optional, Union
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -20,6 +18,7 @@ from pydantic import (
 )
 
 from ..base.client_cache import DEFAULT_CACHE_SIZE_LIMIT
+from ..base.config_files import LogLevel, read_yaml
 from ..models import Scope
 
 
@@ -47,7 +46,7 @@ class StrategistSettings(BaseModel):
     max_workers: PositiveInt = Field(4, description="networks whose strategies run at once (threads)")
 
     # logging
-    loglevel: str = "WARN"
+    loglevel: LogLevel = "WARN"
     logfile: Optional[Path] = None
 
     # client
@@ -79,23 +78,10 @@ class StrategistSettings(BaseModel):
             raise ValueError("scopes must be a non-empty list of 'org-campaign-project' strings, or left out")
         return [Scope.from_str(item) if isinstance(item, str) else item for item in value]
 
-    @field_validator("loglevel")
-    @classmethod
-    def _check_loglevel(cls, value: str) -> str:
-        level = value.upper()
-        if not isinstance(logging.getLevelName(level), int):
-            raise ValueError(f"loglevel must be one of DEBUG, INFO, WARN(ING), ERROR, CRITICAL; got {value!r}")
-        return level
-
     @classmethod
     def from_yaml(cls, path: Union[str, Path]) -> "StrategistSettings":
         path = Path(path)
-        try:
-            data = yaml.safe_load(path.read_text())
-        except OSError as e:
-            raise StrategistSettingsError(f"cannot read strategist config {path}: {e}") from None
-        except yaml.YAMLError as e:
-            raise StrategistSettingsError(f"strategist config {path} is not valid YAML: {e}") from None
+        data = read_yaml(path, "strategist config", StrategistSettingsError)
         if not isinstance(data, dict):
             raise StrategistSettingsError(
                 f"strategist config {path} must be a mapping of setting names to values, got {type(data).__name__}"

@@ -9,13 +9,11 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal, Optional, Union
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -27,6 +25,7 @@ from pydantic import (
     field_validator,
 )
 
+from ...base.config_files import LogLevel, read_yaml
 from ...models import ComputeManagerID
 from ..settings import ComputeServiceSettings
 
@@ -47,7 +46,7 @@ class ComputeManagerSettings(BaseModel):
     max_compute_services: PositiveInt = Field(description="most compute services running at once")
     max_submit_per_cycle: PositiveInt = Field(1, description="most compute services started in one cycle")
     sleep_interval: PositiveFloat = Field(1800, description="seconds between instructions")
-    loglevel: str = "WARN"
+    loglevel: LogLevel = "WARN"
     client_max_retries: NonNegativeInt = 5
     client_retry_base_seconds: PositiveFloat = 2.0
     client_retry_max_seconds: PositiveFloat = 60.0
@@ -61,14 +60,6 @@ class ComputeManagerSettings(BaseModel):
     def _check_name(cls, value: str) -> str:
         ComputeManagerID.new_from_name(value)  # raises a clear ValueError for a bad name
         return value
-
-    @field_validator("loglevel")
-    @classmethod
-    def _check_loglevel(cls, value: str) -> str:
-        level = value.upper()
-        if not isinstance(logging.getLevelName(level), int):
-            raise ValueError(f"loglevel must be one of DEBUG, INFO, WARN(ING), ERROR, CRITICAL; got {value!r}")
-        return level
 
 
 class LocalComputeManagerSettings(ComputeManagerSettings):
@@ -127,12 +118,7 @@ class ComputeManagerConfig(BaseModel):
     @classmethod
     def from_yaml(cls, path: Union[str, Path]) -> "ComputeManagerConfig":
         path = Path(path)
-        try:
-            data = yaml.safe_load(path.read_text())
-        except OSError as e:
-            raise ComputeManagerSettingsError(f"cannot read compute manager config {path}: {e}") from None
-        except yaml.YAMLError as e:
-            raise ComputeManagerSettingsError(f"compute manager config {path} is not valid YAML: {e}") from None
+        data = read_yaml(path, "compute manager config", ComputeManagerSettingsError)
         if not isinstance(data, dict) or not all(isinstance(data.get(s), dict) for s in _SECTIONS):
             raise ComputeManagerSettingsError(
                 f"compute manager config {path} must be a mapping with a 'manager:' section (kind: local or slurm, "
