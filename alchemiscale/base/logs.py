@@ -16,10 +16,12 @@ import json
 import logging
 import re
 import sys
+import time
 import uuid
 from contextvars import ContextVar
 from datetime import datetime, timezone
-from typing import Literal
+from pathlib import Path
+from typing import Literal, Optional
 
 REQUEST_ID_HEADER = "x-request-id"
 _ACCEPTED_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
@@ -138,3 +140,32 @@ class RequestIdMiddleware:
 
 def add_request_ids(app) -> None:
     app.add_middleware(RequestIdMiddleware)
+
+
+class _UTCFormatter(logging.Formatter):
+    converter = time.gmtime
+
+
+def process_logger(
+    name: str, label: str, loglevel: str, logfile: Optional[Path], log_format: LogFormat = "text"
+) -> logging.Logger:
+    """The logger of a long-running process (compute service, compute manager, strategist):
+    ``[UTC time] [label] [LEVEL] message`` lines (or JSON objects) to stdout and, if given, to ``logfile``."""
+    logger = logging.getLogger(name)
+    logger.setLevel(loglevel)
+    logger.propagate = False
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+        handler.close()
+    formatter = (
+        JsonFormatter() if log_format == "json"
+        else _UTCFormatter(f"[%(asctime)s UTC] [{label}] [%(levelname)s] %(message)s")
+    )
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stdout)]
+    if logfile is not None:
+        Path(logfile).parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(logfile))
+    for handler in handlers:
+        handler.setFormatter(formatter)
+        logger.addHandler(handler)
+    return logger

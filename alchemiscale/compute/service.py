@@ -16,7 +16,6 @@ from __future__ import annotations
 import gc
 import logging
 import shutil
-import sys
 import threading
 import time
 import traceback
@@ -25,7 +24,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ..base.client import AlchemiscaleClientError
-from ..base.logs import JsonFormatter, install_log_context
+from ..base.logs import install_log_context, process_logger
 from ..serialization.compression import decompress_keyed_chain, serialize_protocoldagresult, summarize_protocoldagresult
 from ..models import ComputeManagerID, ComputeServiceID, Scope, ScopedKey
 from .sleep import InterruptableSleep, SleepInterrupted
@@ -62,30 +61,12 @@ def registration_gone(error: AlchemiscaleClientError) -> bool:
     return error.status_code == 404
 
 
-class _UTCFormatter(logging.Formatter):
-    converter = time.gmtime
-
-
 def make_logger(
     compute_service_id: str, loglevel: str, logfile: Optional[Path], log_format: str = "text"
 ) -> logging.Logger:
     """``[UTC time] [service id] [LEVEL] message`` lines (or JSON objects) to stdout and, if given, to ``logfile``."""
     install_log_context()
-    logger = logging.getLogger(f"{LOGGER_NAME}.{compute_service_id}")
-    logger.setLevel(loglevel)
-    logger.propagate = False
-    formatter = (
-        JsonFormatter() if log_format == "json"
-        else _UTCFormatter(f"[%(asctime)s UTC] [{compute_service_id}] [%(levelname)s] %(message)s")
-    )
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stdout)]
-    if logfile is not None:
-        Path(logfile).parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.FileHandler(logfile))
-    for handler in handlers:
-        handler.setFormatter(formatter)
-        logger.addHandler(handler)
-    return logger
+    return process_logger(f"{LOGGER_NAME}.{compute_service_id}", compute_service_id, loglevel, logfile, log_format)
 
 
 def slot_devices(count: int, devices: Optional[list[str]]) -> list[Optional[str]]:

@@ -22,7 +22,6 @@ run is logged and retried next cycle.
 from __future__ import annotations
 
 import logging
-import sys
 import threading
 import time
 import traceback
@@ -33,6 +32,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ..base.client import AlchemiscaleClientError
+from ..base.logs import process_logger
 from ..models import Scope, ScopedKey
 from ..compute.sleep import InterruptableSleep, SleepInterrupted
 from ..storage.statestore.strategies import StrategyModeEnum, StrategyStatusEnum
@@ -167,22 +167,7 @@ def run_strategy(client: StrategistClient, entry: NetworkStrategy) -> RunOutcome
 
 
 def make_logger(settings: StrategistSettings) -> logging.Logger:
-    logger = logging.getLogger(LOGGER_NAME)
-    logger.setLevel(settings.loglevel)
-    logger.propagate = False
-    for handler in list(logger.handlers):
-        logger.removeHandler(handler)
-        handler.close()
-    formatter = logging.Formatter("[%(asctime)s UTC] [strategist] [%(levelname)s] %(message)s")
-    formatter.converter = time.gmtime
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stdout)]
-    if settings.logfile is not None:
-        Path(settings.logfile).parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.FileHandler(settings.logfile))
-    for handler in handlers:
-        handler.setFormatter(formatter)
-        logger.addHandler(handler)
-    return logger
+    return process_logger(LOGGER_NAME, "strategist", settings.loglevel, settings.logfile)
 
 
 def default_cache_directory() -> Path:

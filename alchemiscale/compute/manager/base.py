@@ -17,11 +17,8 @@ started, listed and stopped on their platform.
 from __future__ import annotations
 
 import itertools
-import logging
 import math
-import sys
 import threading
-import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +27,7 @@ from typing import Any, Optional
 import yaml
 
 from ...base.client import AlchemiscaleClientError
+from ...base.logs import process_logger
 from ...models import ComputeManagerID, ComputeServiceID
 from ..sleep import InterruptableSleep, SleepInterrupted
 from ...storage.models import ComputeManagerInstruction, ComputeManagerStatus
@@ -83,7 +81,8 @@ class ComputeManager(ABC):
             retry_max_seconds=settings.client_retry_max_seconds,
             verify=service_settings.client_verify,
         )
-        self.logger = _make_logger(self.compute_manager_id, settings.loglevel, settings.logfile)
+        self.logger = process_logger(f"{LOGGER_NAME}.{self.compute_manager_id}", str(self.compute_manager_id),
+                                     settings.loglevel, settings.logfile)
         self.scopes = service_settings.scopes or []
         self._serial = itertools.count()
         self._sleep = InterruptableSleep()
@@ -243,22 +242,3 @@ class ComputeManager(ABC):
         path.chmod(0o600)
         path.write_text(yaml.safe_dump(self.service_config(name), sort_keys=False))
         return path
-
-
-class _UTCFormatter(logging.Formatter):
-    converter = time.gmtime
-
-
-def _make_logger(manager_id: ComputeManagerID, loglevel: str, logfile: Optional[Path]) -> logging.Logger:
-    logger = logging.getLogger(f"{LOGGER_NAME}.{manager_id}")
-    logger.setLevel(loglevel)
-    logger.propagate = False
-    formatter = _UTCFormatter(f"[%(asctime)s UTC] [{manager_id}] [%(levelname)s] %(message)s")
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stdout)]
-    if logfile is not None:
-        Path(logfile).parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.FileHandler(logfile))
-    for handler in handlers:
-        handler.setFormatter(formatter)
-        logger.addHandler(handler)
-    return logger
