@@ -393,6 +393,12 @@ class ComputeMixin:
         managed services holding claimed Tasks (the ones a manager scaling down must keep).
         """
         manager_id = _manager_id(compute_manager_id)
+        # Waiting Tasks are counted before the services' claims are read: a claim landing in between then
+        # shows as a waiting Task or as a busy service, never as neither (which would stop a working service).
+        available = self.execute_query(
+            _AVAILABLE_TASKS,
+            {"scopes": [as_scope(scope).to_dict() for scope in scopes], "protocols": list(protocols) if protocols is not None else None},
+        )[0]["available"]
         records = self.execute_query(
             "MATCH (cmr:ComputeManagerRegistration {name: $name, uuid: $uuid}) "
             "OPTIONAL MATCH (cmr)-[:MANAGES]->(csr:ComputeServiceRegistration) "
@@ -406,10 +412,6 @@ class ComputeMixin:
         services = [ComputeServiceID(r["service"]) for r in records if r["service"] is not None]
         if services and not all(self.compute_services_can_claim(services, forgive_time, max_failures)):
             return ComputeManagerInstruction.SKIP, {"compute_service_ids": services}
-        available = self.execute_query(
-            _AVAILABLE_TASKS,
-            {"scopes": [as_scope(scope).to_dict() for scope in scopes], "protocols": list(protocols) if protocols is not None else None},
-        )[0]["available"]
         busy = [ComputeServiceID(r["service"]) for r in records if r["service"] is not None and r["busy"]]
         return ComputeManagerInstruction.OK, {
             "compute_service_ids": services, "num_tasks": available, "busy_compute_service_ids": busy
