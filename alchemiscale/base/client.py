@@ -371,6 +371,11 @@ class AlchemiscaleBaseClient:
         content, headers = _encode_body(data, compress)
         return _response_json(self._request("POST", path, content=content, headers=headers))
 
+    def _post_content(self, path: str, content: bytes, media_type: str, params: Mapping[str, Any] | None = None) -> Any:
+        """``POST`` ``content`` as the body itself (sent as it is: binary payloads come compressed), reading JSON back."""
+        headers = {"Content-Type": media_type}
+        return _response_json(self._request("POST", path, params=params, content=content, headers=headers))
+
     def _query_resource(self, path: str, params: Mapping[str, Any] | None = None) -> list[ScopedKey]:
         """``GET`` a list of ScopedKey strings, as ScopedKeys."""
         return [ScopedKey.from_str(item) for item in self._get_resource(path, params)]

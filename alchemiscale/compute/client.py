@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Optional, Sequence, Union
 
 from ..base.client import AlchemiscaleBaseClient, AlchemiscaleClientError
-from ..serialization.compression import bytes_to_latin1, latin1_to_bytes
+from ..serialization.compression import RESULT_MEDIA_TYPE, latin1_to_bytes
 from ..models import ComputeManagerID, ComputeServiceID, Scope, ScopedKey, ScopedKeyLike
 from ..storage.models import ComputeManagerInstruction, ComputeManagerStatus, TaskHub
 
@@ -135,9 +135,11 @@ class AlchemiscaleComputeClient(AlchemiscaleBaseClient):
         self, task: ScopedKeyLike, protocoldagresult: bytes, compute_service_id: ComputeServiceID
     ) -> ScopedKey:
         """Upload result bytes already made by :func:`~alchemiscale.serialization.compression.serialize_protocoldagresult`."""
-        data = {"protocoldagresult": bytes_to_latin1(protocoldagresult), "compute_service_id": str(compute_service_id)}
-        # The bytes are zstd already: gzip would only spend seconds making the body larger.
-        return ScopedKey.from_dict(self._post_resource(f"/tasks/{task}/results", data, compress=False))
+        ref = self._post_content(
+            f"/tasks/{task}/results/zstd", protocoldagresult, RESULT_MEDIA_TYPE,
+            params={"compute_service_id": str(compute_service_id)},
+        )
+        return ScopedKey.from_dict(ref)
 
     def get_tasks_wanted(self, tasks: Sequence[ScopedKeyLike], compute_service_id: ComputeServiceID) -> list[bool]:
         """Whether each running Task is still wanted (actioned, valid, still claimed by this service)."""

@@ -2,15 +2,17 @@
 
 Results are handled without gufe: the uploaded bytes are decompressed and checked as a keyed chain,
 summarized (success, key, failures) straight from the JSON, and stored in one form, the
-zstd-compressed keyed chain that every client reads back (see :func:`_decode_result`).
+zstd-compressed keyed chain that every client reads back. They arrive as the body itself
+(``POST .../results/zstd``, this project's clients) or inside JSON (``POST .../results``,
+upstream's wire format; see :func:`_decode_result`).
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Optional, Union
+from typing import Annotated, Optional, Union
 
-from fastapi import HTTPException, status
+from fastapi import Body, HTTPException, status
 
 from ...base.api import (
     TASK,
@@ -23,6 +25,7 @@ from ...base.api import (
 )
 from ...base.metrics import RESULT_BYTES, RESULTS_UPLOADED
 from ...serialization.compression import (
+    RESULT_MEDIA_TYPE,
     ResultDecodeError,
     bytes_to_latin1,
     canonical_result_bytes,
@@ -31,11 +34,13 @@ from ...serialization.compression import (
     summarize_protocoldagresult,
 )
 from ...errors import ConflictError
-from ...models import ScopedKey
+from ...models import ComputeServiceID, ScopedKey
 from ...security.auth import authorize
+from ...security.models import TokenData
 from ...storage.models import ProtocolDAGResultRef, Tracebacks, utcnow
-from ...storage.objectstore import ObjectStoreError, protocoldagresult_location
-from ..bodies import GufeEncodedBytes, SetTaskResultBody, TasksWantedBody
+from ...storage.objectstore import ObjectStore, ObjectStoreError, protocoldagresult_location
+from ...storage.statestore import Neo4jStore
+from ..bodies import GufeEncodedBytes, SetTaskResultBody, TasksWantedBody, WireServiceID
 from .common import CallerDepends, check_service_owner, compute_router
 
 logger = logging.getLogger(__name__)
@@ -69,21 +74,27 @@ def retrieve_task_transformation(
 def _decode_result(upload: Union[str, GufeEncodedBytes]) -> tuple[bytes, dict]:
     """The result bytes to store and their summary; 422 naming the problem if they are not a ProtocolDAGResult.
 
-    Our clients send the zstd-compressed keyed chain as a latin-1 string; upstream's send gufe's
+    The JSON holds the zstd-compressed keyed chain as a latin-1 string, or (upstream's clients) gufe's
     JSON encoding of those bytes, which compresses them once more. Both end as the same stored bytes.
     """
     try:
-        if isinstance(upload, GufeEncodedBytes):
-            data = gufe_bytes_value(upload.latin1)
-        else:
-            data = latin1_to_bytes(upload)
-        data, chain = canonical_result_bytes(data)
-        summary = summarize_protocoldagresult(chain)
+        data = gufe_bytes_value(upload.latin1) if isinstance(upload, GufeEncodedBytes) else latin1_to_bytes(upload)
     except ResultDecodeError as e:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, detail=f"invalid protocoldagresult: {e}"
-        ) from e
-    return data, summary
+        raise _invalid_result(e) from e
+    return _checked_result(data)
+
+
+def _checked_result(data: bytes) -> tuple[bytes, dict]:
+    """Uploaded result bytes in their stored form, and their summary; 422 if they are no ProtocolDAGResult."""
+    try:
+        data, chain = canonical_result_bytes(data)
+        return data, summarize_protocoldagresult(chain)
+    except ResultDecodeError as e:
+        raise _invalid_result(e) from e
+
+
+def _invalid_result(error: ResultDecodeError) -> HTTPException:
+    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=f"invalid protocoldagresult: {error}")
 
 
 def _tracebacks(summary: dict, ref_sk: ScopedKey) -> Tracebacks:
@@ -124,12 +135,39 @@ def set_task_result(
     for a Task no longer running under this service's claim (finished, requeued, cancelled) is
     refused with 409 and not stored.
     """
+    task, service = _result_target(task_scoped_key, body.compute_service_id, caller, n4js)
+    return _record_result(task, service, *_decode_result(body.protocoldagresult), n4js, objectstore)
+
+
+@router.post("/tasks/{task_scoped_key}/results/zstd")
+def set_task_result_zstd(
+    task_scoped_key: str,
+    compute_service_id: WireServiceID,
+    caller: CallerDepends,
+    n4js: N4jsDepends,
+    objectstore: ObjectStoreDepends,
+    protocoldagresult: Annotated[bytes, Body(media_type=RESULT_MEDIA_TYPE)] = b"",  # empty: 422 saying so
+) -> dict[str, str]:
+    """:func:`set_task_result` with the zstd-compressed keyed chain as the body itself (``Content-Type:
+    application/zstd``) and the service in the query: no JSON string four times the size to encode and parse."""
+    task, service = _result_target(task_scoped_key, compute_service_id, caller, n4js)
+    return _record_result(task, service, *_checked_result(protocoldagresult), n4js, objectstore)
+
+
+def _result_target(
+    task_scoped_key: str, compute_service_id: str, caller: TokenData, n4js: Neo4jStore
+) -> tuple[ScopedKey, ComputeServiceID]:
     task = require_kind(parse_scoped_key(task_scoped_key), TASK)
     validate_scopes(task.scope, caller)
-    service = body.compute_service_id
-    check_service_owner(n4js, service, caller)  # unregistered: refused below, as the Task is not its claim
-    data, summary = _decode_result(body.protocoldagresult)
+    service = ComputeServiceID(compute_service_id)
+    check_service_owner(n4js, service, caller)  # unregistered: refused later, as the Task is not its claim
+    return task, service
 
+
+def _record_result(
+    task: ScopedKey, service: ComputeServiceID, data: bytes, summary: dict, n4js: Neo4jStore, objectstore: ObjectStore
+) -> dict[str, str]:
+    """Store checked result bytes and finish the Task (see :func:`set_task_result`)."""
     transformation = n4js.get_task_transformation(task)
     ref_sk = _expected_ref(transformation, summary)
     if ref_sk in n4js.get_task_results(task) + n4js.get_task_failures(task):

@@ -29,6 +29,7 @@ class Call:
     json: Any = None
     params: Optional[dict] = None
     data: Optional[dict] = None
+    content: Optional[tuple[bytes, str]] = None  # a binary body and its media type
     foreign_body: Any = None  # expected body for a foreign token on query/bulk routes
 
     def send(self, client, headers: dict[str, str]):
@@ -41,6 +42,9 @@ class Call:
             extra["params"] = self.params
         if self.data is not None:
             extra["data"] = self.data
+        if self.content is not None:
+            extra["content"], media_type = self.content
+            extra["headers"] = {**extra["headers"], "Content-Type": media_type}
         return client.request(self.method, self.path, **extra)
 
 

@@ -14,6 +14,7 @@ from gufe.protocols import ProtocolDAG, ProtocolUnit
 from gufe.tokenization import JSON_HANDLER, GufeTokenizable
 
 from alchemiscale.serialization.compression import (
+    RESULT_MEDIA_TYPE,
     bytes_to_latin1,
     compress_keyed_chain,
     deserialize_protocoldagresult,
@@ -79,6 +80,18 @@ def claim(api, service, scope, count=1):
 def upload(api, task, service, protocoldagresult_bytes: bytes) -> httpx.Response:
     body = {"protocoldagresult": bytes_to_latin1(protocoldagresult_bytes), "compute_service_id": str(service)}
     return api.post(f"/tasks/{task}/results", json=body)
+
+
+def upload_zstd(api, task, service, protocoldagresult_bytes: bytes) -> httpx.Response:
+    """The same upload with the bytes as the body itself, as this project's compute client sends it."""
+    return api.post(
+        f"/tasks/{task}/results/zstd", params={"compute_service_id": str(service)},
+        content=protocoldagresult_bytes, headers={"Content-Type": RESULT_MEDIA_TYPE},
+    )
+
+
+# Both upload routes take the same bytes and must treat them the same.
+EITHER_UPLOAD = pytest.mark.parametrize("send", [upload, upload_zstd], ids=["json", "zstd"])
 
 
 def upstream_result_bytes(pdr) -> bytes:
@@ -273,8 +286,9 @@ class TestClaiming:
 
 
 class TestResults:
+    @EITHER_UPLOAD
     def test_success_result(
-        self, api, registered, compute_network, compute_client, n4js_fresh, tmp_path, compute_objectstore
+        self, api, registered, compute_network, compute_client, n4js_fresh, tmp_path, compute_objectstore, send
     ):
         # NonTransformations use SuccessProtocol too: leave only Transformations to claim
         n4js_fresh.cancel_tasks(
@@ -293,7 +307,7 @@ class TestResults:
 
         pdr = run_task(compute_client, task, tmp_path)
         data = serialize_protocoldagresult(pdr)
-        response = upload(api, task, registered, data)
+        response = send(api, task, registered, data)
         assert response.status_code == 200, response.text
         ref = ScopedKey.from_dict(response.json())
         assert n4js_fresh.get_task_status([task]) == ["complete"]
@@ -302,10 +316,10 @@ class TestResults:
         assert compute_objectstore.pull_protocoldagresult(stored, n4js_fresh.get_task_transformation(task)) == data
 
         # repeated upload: same ref, nothing new; a different result for the finished task: 409
-        assert ScopedKey.from_dict(upload(api, task, registered, data).json()) == ref
+        assert ScopedKey.from_dict(send(api, task, registered, data).json()) == ref
         assert n4js_fresh.get_task_results(task) == [ref]
         other = serialize_protocoldagresult(run_task(compute_client, task, tmp_path / "again"))
-        conflict = upload(api, task, registered, other)
+        conflict = send(api, task, registered, other)
         assert conflict.status_code == 409 and "not running" in conflict.json()["detail"]
         assert n4js_fresh.get_task_status([task]) == ["complete"]
         assert n4js_fresh.get_task_results(task) == [ref]
@@ -441,11 +455,12 @@ class TestResults:
             (b"", "empty"),
         ],
     )
-    def test_corrupt_upload_is_refused(self, api, registered, compute_network, payload, problem, n4js_fresh):
+    @EITHER_UPLOAD
+    def test_corrupt_upload_is_refused(self, api, registered, compute_network, payload, problem, n4js_fresh, send):
         [claimed] = api.post(
             f"/taskhubs/{compute_network.taskhub}/claim", json={"compute_service_id": str(registered), "count": 1}
         ).json()
-        response = upload(api, claimed, registered, payload)
+        response = send(api, claimed, registered, payload)
         assert response.status_code == 422
         assert problem in response.json()["detail"]
         assert n4js_fresh.get_task_status([ScopedKey.from_str(claimed)]) == ["running"]
@@ -459,6 +474,15 @@ class TestResults:
         body = {"protocoldagresult": "\u20ac", "compute_service_id": str(registered)}
         response = api.post(f"/tasks/{claimed}/results", json=body)
         assert response.status_code == 422 and "latin-1" in response.json()["detail"]
+
+    def test_zstd_upload_needs_its_service(self, api, registered, compute_network, compute_client, tmp_path, n4js_fresh):
+        task = claim_one(api, registered, compute_network.taskhub, protocols=["SuccessProtocol"])
+        data = serialize_protocoldagresult(run_task(compute_client, task, tmp_path))
+        response = api.post(f"/tasks/{task}/results/zstd", content=data, headers={"Content-Type": RESULT_MEDIA_TYPE})
+        assert response.status_code == 422 and "compute_service_id" in response.text
+        response = upload_zstd(api, task, "not-a-service-id", data)
+        assert response.status_code == 422 and "ComputeServiceID" in response.text
+        assert n4js_fresh.get_task_status([task]) == ["running"]
 
     def test_unknown_and_malformed_tasks(self, api, registered, compute_network):
         missing = ScopedKey(gufe_key="Task-" + "0" * 32, **compute_network.taskhub.scope.to_dict())

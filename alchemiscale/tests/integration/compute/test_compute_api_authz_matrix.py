@@ -14,7 +14,7 @@ from typing import Callable
 
 import pytest
 
-from alchemiscale.serialization.compression import bytes_to_latin1
+from alchemiscale.serialization.compression import RESULT_MEDIA_TYPE, bytes_to_latin1
 from alchemiscale.compute.api import app
 from alchemiscale.models import ComputeServiceID, Scope
 from alchemiscale.storage.objectstore import LocalObjectStore
@@ -69,6 +69,10 @@ ROUTES: dict[tuple[str, str], Callable[[ComputeDataset], Call]] = {
         "POST", f"/tasks/{d.data.tasks[0]}/results",
         json={"protocoldagresult": bytes_to_latin1(d.data.result_data), "compute_service_id": _s(d.service)},
     ),
+    ("POST", "/tasks/{task_scoped_key}/results/zstd"): lambda d: Call(
+        "POST", f"/tasks/{d.data.tasks[0]}/results/zstd", params={"compute_service_id": _s(d.service)},
+        content=(d.data.result_data, RESULT_MEDIA_TYPE),
+    ),
     ("POST", "/tasks/wanted"): lambda d: Call(
         "POST", "/tasks/wanted", access="own",
         json={"tasks": [_s(d.data.tasks[0])], "compute_service_id": _s(d.service)},
@@ -119,7 +123,7 @@ def test_route_table_covers_every_route():
         "untested": sorted(set(served) - set(ROUTES)),
         "not served": sorted(set(ROUTES) - set(served)),
     }
-    assert len(served) == 21  # 20 and /metrics
+    assert len(served) == 22  # 21 and /metrics
 
 
 @pytest.mark.parametrize("route_key", sorted(ROUTES), ids=lambda k: f"{k[0]} {k[1]}")
