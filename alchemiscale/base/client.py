@@ -218,10 +218,12 @@ def _new_call(
     content: bytes | None,
     headers: Mapping[str, str] | None,
     authenticate: bool,
+    keyed: bool = True,
 ) -> "_Call":
-    """The request of one logical call; an authenticated POST gets a fresh idempotency key."""
+    """The request of one logical call; an authenticated POST gets a fresh idempotency key unless
+    ``keyed`` is False (for routes that answer a repeat as the first request by themselves)."""
     headers = dict(headers or {})
-    if method == "POST" and authenticate:
+    if method == "POST" and authenticate and keyed:
         headers[IDEMPOTENCY_KEY_HEADER] = uuid.uuid4().hex
     return _Call(method, path, _query_params(params), content, headers)
 
@@ -371,10 +373,17 @@ class AlchemiscaleBaseClient:
         content, headers = _encode_body(data, compress)
         return _response_json(self._request("POST", path, content=content, headers=headers))
 
-    def _post_content(self, path: str, content: bytes, media_type: str, params: Mapping[str, Any] | None = None) -> Any:
-        """``POST`` ``content`` as the body itself (sent as it is: binary payloads come compressed), reading JSON back."""
+    def _post_content(
+        self, path: str, content: bytes, media_type: str, params: Mapping[str, Any] | None = None, keyed: bool = True
+    ) -> Any:
+        """``POST`` ``content`` as the body itself (sent as it is: binary payloads come compressed), reading JSON back.
+
+        ``keyed=False`` sends no ``Idempotency-Key``: for a route that is idempotent by itself, which
+        spares the server recording the answer (two more writes to the state store)."""
         headers = {"Content-Type": media_type}
-        return _response_json(self._request("POST", path, params=params, content=content, headers=headers))
+        return _response_json(
+            self._request("POST", path, params=params, content=content, headers=headers, keyed=keyed)
+        )
 
     def _query_resource(self, path: str, params: Mapping[str, Any] | None = None) -> list[ScopedKey]:
         """``GET`` a list of ScopedKey strings, as ScopedKeys."""
@@ -389,9 +398,10 @@ class AlchemiscaleBaseClient:
         content: bytes | None = None,
         headers: Mapping[str, str] | None = None,
         authenticate: bool = True,
+        keyed: bool = True,
     ) -> httpx.Response:
         """Send with retries (and a Bearer token unless ``authenticate=False``); raise on an error status."""
-        call = _new_call(method, path, params, content, headers, authenticate)
+        call = _new_call(method, path, params, content, headers, authenticate, keyed)
         http = self._sync_http()
         if authenticate:
             response = self._with_retries(call, lambda: self._send_authorized(http, call))

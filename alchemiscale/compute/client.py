@@ -135,9 +135,10 @@ class AlchemiscaleComputeClient(AlchemiscaleBaseClient):
         self, task: ScopedKeyLike, protocoldagresult: bytes, compute_service_id: ComputeServiceID
     ) -> ScopedKey:
         """Upload result bytes already made by :func:`~alchemiscale.serialization.compression.serialize_protocoldagresult`."""
+        # unkeyed: a repeated upload of a result is answered with its ref by the route itself
         ref = self._post_content(
             f"/tasks/{task}/results/zstd", protocoldagresult, RESULT_MEDIA_TYPE,
-            params={"compute_service_id": str(compute_service_id)},
+            params={"compute_service_id": str(compute_service_id)}, keyed=False,
         )
         return ScopedKey.from_dict(ref)
 

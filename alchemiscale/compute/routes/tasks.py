@@ -170,14 +170,13 @@ def _record_result(
     """Store checked result bytes and finish the Task (see :func:`set_task_result`)."""
     transformation = n4js.get_task_transformation(task)
     ref_sk = _expected_ref(transformation, summary)
-    if ref_sk in n4js.get_task_results(task) + n4js.get_task_failures(task):
+    state = n4js.get_result_upload_state(task, ref_sk, service)
+    if state is not None and state.already_recorded:
         return ref_sk.to_dict()
-    current = n4js.get_tasks([task])[0]
-    if current is None or current.status != "running" or current.claim != str(service):
-        state = "missing" if current is None else current.status
+    if state is None or not state.claimed_by_service:
         raise ConflictError(
-            f"Task {task} is not running under compute service {service} (status: {state}); "
-            "its result was not recorded"
+            f"Task {task} is not running under compute service {service} "
+            f"(status: {'missing' if state is None else state.status}); its result was not recorded"
         )
 
     ref = objectstore.push_protocoldagresult(data, summary["ok"], summary["key"], transformation, creator=str(service))

@@ -62,14 +62,24 @@ RETURN tf._scoped_key AS transformation, r._scoped_key AS ref
 ORDER BY r.datetime_created DESC LIMIT 1
 """
 
-# Read with the Task locked (``lock_tasks``), so a concurrent requeue cannot interleave.
+# Read with the Task locked (``lock_tasks``) when recording, so a concurrent requeue cannot interleave;
+# read unlocked as the upload's early check.
 _RESULT_STATE = """
 MATCH (t:GufeTokenizable:Task {_scoped_key: $task})
-RETURN t.status = 'running' AND t.claim = $compute_service_id
+RETURN t.status AS status,
+       t.status = 'running' AND t.claim = $compute_service_id
        AND EXISTS { (:ComputeServiceRegistration {identifier: $compute_service_id})-[:CLAIMS]->(t) }
        AS claimed_by_service,
        EXISTS { (t)-[:RESULTS_IN]->(:GufeTokenizable:ProtocolDAGResultRef {_scoped_key: $ref_sk}) } AS already_recorded
 """
+
+
+class ResultUploadState(NamedTuple):
+    """Where a Task stands for an upload of the result ref ``ref_sk`` by a compute service."""
+
+    status: str
+    claimed_by_service: bool
+    already_recorded: bool
 
 
 class RecordedResult(NamedTuple):
@@ -214,6 +224,21 @@ class ResultsMixin:
             raise NotFoundError(f"no Task {sk} performing a Transformation in the state store")
         ref = records[0]["ref"]
         return ScopedKey.from_str(records[0]["transformation"]), (ScopedKey.from_str(ref) if ref else None)
+
+    def get_result_upload_state(
+        self, task: ScopedKeyLike, ref_sk: ScopedKeyLike, compute_service_id: Union[ComputeServiceID, str]
+    ) -> Optional[ResultUploadState]:
+        """Whether the Task runs under the service's claim and already holds the ref; None if there is no such Task.
+
+        One read, so an upload can answer a repeat or refuse a late result before its bytes are stored;
+        ``record_task_result`` checks both again under the Task's lock.
+        """
+        records = self.execute_query(
+            _RESULT_STATE,
+            {"task": scoped_key_str(task), "ref_sk": scoped_key_str(ref_sk),
+             "compute_service_id": str(ComputeServiceID(compute_service_id))},
+        )
+        return ResultUploadState(**records[0].data()) if records else None
 
     def record_task_result(
         self,

@@ -429,6 +429,11 @@ def test_a_retried_post_keeps_its_idempotency_key(client, served):
     assert keys[3] != keys[0], "a new call gets a fresh key"
 
 
+def test_an_unkeyed_post_is_retried_without_a_key(client, served):
+    client._post_content("/flaky-post/unkeyed?failures=1", b"\x28\xb5\x2f\xfd", "application/zstd", keyed=False)
+    assert served.state.idempotency_keys["unkeyed"] == [None, None]
+
+
 def test_unavailable_after_every_retry_says_what_to_check(served, tmp_path):
     with make_client(served.url, tmp_path, max_retries=1) as client:
         with pytest.raises(AlchemiscaleClientError) as caught:

@@ -162,3 +162,16 @@ def test_late_upload_is_refused_and_stores_nothing(setup):
         store.record_task_result(task, make_ref(task, ok=False), intruder)
     assert store.get_task_status([task]) == ["running"] and store.get_task_failures(task) == []
     assert store.record_task_result(task, make_ref(task, ok=True), owner).status == "complete"
+
+
+def test_upload_state_follows_the_claim_and_the_recorded_ref(setup):
+    store, taskhub, _, tasks, service = setup
+    task = claim_all(store, taskhub, service, count=1)[0]
+    ref = make_ref(task, ok=True)
+    ref_sk = ref.scoped_key(ref.scope)
+    assert store.get_result_upload_state(task, ref_sk, service) == ("running", True, False)
+    assert store.get_result_upload_state(task, ref_sk, register(store, "other")) == ("running", False, False)
+    store.record_task_result(task, ref, service)
+    assert store.get_result_upload_state(task, ref_sk, service) == ("complete", False, True)
+    missing = tasks[0].model_copy(update={"gufe_key": "Task-" + "0" * 32})
+    assert store.get_result_upload_state(missing, ref_sk, service) is None
