@@ -111,7 +111,9 @@ def run_service(
     seconds, _ = timed(lambda: subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env=env))
     statuses = stack.store.get_task_status(tasks)
     if statuses != ["complete"] * len(tasks):
-        raise RuntimeError(f"the compute service left Tasks in statuses {statuses}")
+        failures = [tb for per_task in stack.store.get_task_tracebacks(tasks) for ref in per_task for tb in ref["tracebacks"]]
+        last_lines = sorted({tb.strip().splitlines()[-1] for tb in failures if tb.strip()})
+        raise RuntimeError(f"the compute service left Tasks in statuses {statuses}; failures: {last_lines or 'none recorded'}")
     return seconds
 
 

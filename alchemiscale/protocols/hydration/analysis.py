@@ -177,13 +177,27 @@ def _solve(samples_by_state: list[np.ndarray], initial_f_k: np.ndarray | None = 
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Unknown solver options")
             if initial_f_k is None:
-                return pymbar.MBAR(u_kn, n_k, initialize="BAR")
+                return _mbar_from_bar(u_kn, n_k)
             return pymbar.MBAR(u_kn, n_k, initial_f_k=initial_f_k)
     except pymbar.utils.ParameterError as error:
         raise MBARError(
             f"MBAR did not converge ({error}); the lambda windows probably overlap too little: "
             "add windows or sample longer"
         ) from error
+
+
+def _mbar_from_bar(u_kn: np.ndarray, n_k: np.ndarray):
+    """MBAR started from BAR estimates, or from zeros where BAR cannot bracket a window pair's Δf
+    (few samples of poorly overlapping windows). pymbar 4.0.3 means to fall back itself there, but
+    its handler names an exception it never imports, so the BoundsError surfaces as a NameError."""
+    import pymbar
+
+    try:
+        return pymbar.MBAR(u_kn, n_k, initialize="BAR")
+    except (pymbar.utils.BoundsError, NameError) as error:
+        if not isinstance(error, pymbar.utils.BoundsError) and not isinstance(error.__context__, pymbar.utils.BoundsError):
+            raise
+        return pymbar.MBAR(u_kn, n_k, initialize="zeros")
 
 
 def _block_bootstrap_sigma(

@@ -104,3 +104,14 @@ def test_the_vacuum_leg_runs_its_own_smaller_iteration_count():
         assert SolventLegUnit._n_iterations(settings) == sampling.n_iterations
     changed = HydrationSettings.fast(sampling_settings={"vacuum_n_iterations": 7})
     assert VacuumLegUnit._n_iterations(changed) == 7
+
+
+def test_windows_too_far_apart_for_bar_still_get_an_estimate():
+    """Few samples of wells that do not overlap at all: BAR cannot bracket a step, so MBAR starts from zeros."""
+    rng = np.random.default_rng(0)
+    centers = np.array([0.0, 10.0, 20.0])
+    x = centers[None, :] + rng.normal(size=(8, len(centers)))
+    energies = 0.5 * (x[:, :, None] - centers[None, None, :]) ** 2
+    states = np.tile(np.arange(len(centers)), (8, 1))
+    estimate = mbar_estimate(energies, states, "subsample")
+    assert math.isfinite(estimate.delta_f_kt)
