@@ -62,6 +62,9 @@ KEY_ENV = "ALCHEMISCALE_KEY"
 
 DEFAULT_COMPRESSION_LEVEL = 5
 DEFAULT_TIMEOUT_SECONDS = 60.0
+# Idle pooled connections are dropped after this long: sooner than any server we know closes them
+# (uvicorn 5 s by default), so a request is never sent on a connection the server is just closing.
+KEEPALIVE_SECONDS = 4.0
 DEFAULT_MAX_CONCURRENCY = 8
 _DETAIL_PREVIEW_CHARS = 500
 IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
@@ -419,7 +422,9 @@ class AlchemiscaleBaseClient:
 
     def _transport_options(self) -> dict[str, Any]:
         verify = ssl.create_default_context(cafile=self.verify) if isinstance(self.verify, str) else self.verify
-        return {"base_url": self.api_url, "timeout": self.timeout, "verify": verify}
+        return {"base_url": self.api_url, "timeout": self.timeout, "verify": verify,
+                "limits": httpx.Limits(max_connections=100, max_keepalive_connections=20,  # httpx's defaults
+                                       keepalive_expiry=KEEPALIVE_SECONDS)}
 
     def _with_retries(self, call: _Call, attempt: Callable[[], httpx.Response]) -> httpx.Response:
         retries = 0
