@@ -150,20 +150,19 @@ def claims(config, figures: Figures) -> None:
 
     The clients (and their registrations) are made once per level; every repeat gets a fresh hub.
     """
-    from alchemiscale.models import ComputeServiceID
-    from alchemiscale.storage.models import ComputeServiceRegistration
+    from alchemiscale.storage.models import ComputeServiceID, ComputeServiceRegistration
 
     n4js = store(config)
     spec = config["claims"]
     for level in spec["levels"]:
         for mode in ("store", "api"):
             if mode == "store":
-                service = ComputeServiceID(f"bench-store-{level}-{time.monotonic_ns()}")
+                service = ComputeServiceID.new_from_name(f"bench_store_{level}")
                 n4js.register_computeservice(ComputeServiceRegistration.from_now(service))
                 services = [service] * level
                 clients = [n4js] * level
             else:
-                services = [ComputeServiceID(f"bench-api-{level}-{i}-{time.monotonic_ns()}") for i in range(level)]
+                services = [ComputeServiceID.new_from_name(f"bench_api_{level}_{i}") for i in range(level)]
                 clients = [compute_client(config) for _ in range(level)]
                 for client, service in zip(clients, services):
                     client.register(service)
