@@ -211,6 +211,7 @@ def test_status_and_priority(client, tf_sk):
 
 def test_status_views(client, network_sk, tf_sk, user_scope, capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "200")  # rich sizes the console from COLUMNS when output is captured
+    client.create_tasks(tf_sk, count=2)  # waiting ones, whichever tests ran before in this process
     network_counts = client.get_network_status(network_sk, visualize=True)
     assert network_counts["waiting"] >= 2
     printed = capsys.readouterr().out
