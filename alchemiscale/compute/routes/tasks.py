@@ -155,11 +155,10 @@ def set_task_result_zstd(
 
 
 def _result_target(
-    task_scoped_key: str, compute_service_id: str, caller: TokenData, n4js: Neo4jStore
+    task_scoped_key: str, service: ComputeServiceID, caller: TokenData, n4js: Neo4jStore
 ) -> tuple[ScopedKey, ComputeServiceID]:
     task = require_kind(parse_scoped_key(task_scoped_key), TASK)
     validate_scopes(task.scope, caller)
-    service = ComputeServiceID(compute_service_id)
     check_service_owner(n4js, service, caller)  # unregistered: refused later, as the Task is not its claim
     return task, service
 

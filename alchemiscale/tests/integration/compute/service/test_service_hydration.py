@@ -43,13 +43,19 @@ MINIMAL_SETTINGS = HydrationSettings.fast(
 )
 
 
-def test_service_runs_a_methane_hydration_task_end_to_end(user_client, service_config):
-    client, scope = user_client
+def submit_methane(client, scope, network_name: str):
+    """A one-edge network of methane's hydration in the minimal preset: (Transformation, network sk, its sk)."""
     transformation = hydration_transformation("C", "methane", settings=MINIMAL_SETTINGS)
     network_sk = client.create_network(
-        AlchemicalNetwork(edges=[transformation], name="methane hydration"), scope, visualize=False
+        AlchemicalNetwork(edges=[transformation], name=network_name), scope, visualize=False
     )
     [transformation_sk] = client.get_network_transformations(network_sk)
+    return transformation, network_sk, transformation_sk
+
+
+def test_service_runs_a_methane_hydration_task_end_to_end(user_client, service_config):
+    client, scope = user_client
+    transformation, network_sk, transformation_sk = submit_methane(client, scope, "methane hydration")
     [task] = client.create_tasks(transformation_sk)
     assert client.action_tasks([task], network_sk) == [task]
 
@@ -92,11 +98,7 @@ def test_service_runs_a_methane_hydration_task_end_to_end(user_client, service_c
 def test_service_extends_a_hydration_task_from_its_parents_result(user_client, service_config):
     """An extension Task runs after its parent, continues from the parent's final states and pools its samples."""
     client, scope = user_client
-    transformation = hydration_transformation("C", "methane", settings=MINIMAL_SETTINGS)
-    network_sk = client.create_network(
-        AlchemicalNetwork(edges=[transformation], name="methane hydration, extended"), scope, visualize=False
-    )
-    [transformation_sk] = client.get_network_transformations(network_sk)
+    _, network_sk, transformation_sk = submit_methane(client, scope, "methane hydration, extended")
     [parent] = client.create_tasks(transformation_sk)
     [extension] = client.create_tasks(transformation_sk, extends=parent)
     client.action_tasks([extension, parent], network_sk)
