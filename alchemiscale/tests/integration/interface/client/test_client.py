@@ -194,7 +194,8 @@ def test_actioning(client, network_sk, tasks):
         client.action_tasks(tasks, network_sk, weight=[0.1])
 
 
-def test_status_and_priority(client, tf_sk):
+def test_status_and_priority(client, network, user_scope, tf_sk):
+    client.create_network(network, user_scope, visualize=False)  # again: a fresh-store test may have run since
     fresh = client.create_tasks(tf_sk, count=3)
     assert client.get_tasks_status(fresh, batch_size=2) == ["waiting"] * 3
     assert client.set_tasks_priority(fresh, 3, batch_size=2) == fresh
@@ -209,8 +210,9 @@ def test_status_and_priority(client, tf_sk):
         client.set_tasks_priority(fresh, 0)
 
 
-def test_status_views(client, network_sk, tf_sk, user_scope, capsys, monkeypatch):
+def test_status_views(client, network, network_sk, tf_sk, user_scope, capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "200")  # rich sizes the console from COLUMNS when output is captured
+    client.create_network(network, user_scope, visualize=False)  # again: a fresh-store test may have run since
     client.create_tasks(tf_sk, count=2)  # waiting ones, whichever tests ran before in this process
     network_counts = client.get_network_status(network_sk, visualize=True)
     assert network_counts["waiting"] >= 2
