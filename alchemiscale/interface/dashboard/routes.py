@@ -14,7 +14,7 @@ from ...base.api import N4jsDepends, ObjectStoreDepends, get_jwt_settings_depend
 from ...serialization.compression import ResultDecodeError, decompress_keyed_chain
 from ...errors import InvalidInputError, MalformedInputError
 from ...models import Scope, ScopedKey
-from ...result_estimates import extract_estimate
+from .estimates import extract_estimate
 from ...security.auth import InvalidTokenError, authenticate, authorize, create_access_token, scopes_query, verify_token
 from ...security.models import CredentialedUserIdentity, TokenData
 from ...settings import JWTSettings

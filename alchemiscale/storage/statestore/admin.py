@@ -73,8 +73,9 @@ class AdminMixin(StatusCountsMixin):
             self.execute_query(f"DROP INDEX {_quoted(record['name'])} IF EXISTS")
 
     def _store_check(self) -> None:
-        """Fail with Neo4jStoreError unless the database answers a query."""
+        """Fail unless the database answers a query: UnavailableError if the server cannot be reached,
+        Neo4jStoreError if it refuses the query (e.g. no such database)."""
         try:
             self.execute_query("SHOW FUNCTIONS YIELD name RETURN count(name) AS n")
-        except (Neo4jError, UnavailableError, OSError) as e:
+        except (Neo4jError, OSError) as e:
             raise Neo4jStoreError(f"cannot query the Neo4j database {self.dbname!r}: {e}") from e

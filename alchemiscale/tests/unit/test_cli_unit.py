@@ -168,3 +168,16 @@ def test_free_ports_are_distinct_free_and_below_the_ephemeral_range():
     ports = free_ports(3)
     assert len(set(ports)) == 3
     assert all(port in QUIET_PORT_RANGE and not port_in_use(port) for port in ports)
+
+
+@pytest.mark.parametrize("command", [["database", "check"], ["database", "init"], ["identity", "list"],
+                                     ["identity", "add", "-i", "alice", "-k", "secret"]])
+def test_unreachable_neo4j_is_one_line_saying_what_to_check(command, monkeypatch):
+    monkeypatch.setenv("NEO4J_MAX_TRANSACTION_RETRY_SECONDS", "0")
+    monkeypatch.setenv("NEO4J_CONNECTION_TIMEOUT_SECONDS", "1")
+    result = CliRunner().invoke(cli, [*command, *DB_ARGS])
+    assert result.exit_code == 1, result.output
+    lines = result.output.strip().splitlines()
+    assert lines == [lines[0]] and lines[0].startswith("Error: the state store (Neo4j) is unavailable")
+    assert "cannot reach bolt://127.0.0.1:1" in lines[0] and "--url" in lines[0]
+    assert "database init" not in result.output and "Traceback" not in result.output

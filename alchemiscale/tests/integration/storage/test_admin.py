@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from alchemiscale.errors import UnavailableError
 from alchemiscale.storage.statestore import Neo4jStore, Neo4jStoreError
 from alchemiscale.storage.statestore.admin import CONSTRAINTS, INDEXES
 
@@ -58,7 +59,7 @@ def test_store_check_fails_for_unreachable_server():
     )
     store = Neo4jStore(driver)
     try:
-        with pytest.raises(Neo4jStoreError, match="cannot query the Neo4j database"):
+        with pytest.raises(UnavailableError, match="unavailable"):
             store._store_check()
     finally:
         store.close()

@@ -13,7 +13,7 @@ CONFIG_OPTION = click.option(
 
 
 def _settings(config_file: Path):
-    from .settings import StrategistSettings, StrategistSettingsError
+    from ..strategist.settings import StrategistSettings, StrategistSettingsError
 
     try:
         return StrategistSettings.from_yaml(config_file)
@@ -31,7 +31,7 @@ def strategist():
 @click.option("--cycles", type=click.IntRange(min=1), help="Stop after this many cycles.")
 def start(config_file: Path, cycles):
     from ..compute.signals import install_stop_handlers
-    from .service import Strategist
+    from ..strategist.service import Strategist
 
     service = Strategist(_settings(config_file))
     install_stop_handlers(service)
@@ -46,7 +46,7 @@ def status(config_file: Path):
 
     from ..base.client import AlchemiscaleClientError
     from ..models import Scope
-    from .client import StrategistClient
+    from ..strategist.client import StrategistClient
 
     settings = _settings(config_file)
     table = Table("network", "mode", "status", "iterations", "last run (UTC)", "results", "error")

@@ -10,7 +10,7 @@ from gufe.tokenization import JSON_HANDLER
 from openff.units import unit
 
 from alchemiscale.interface.dashboard.plots import estimates_svg
-from alchemiscale.result_estimates import extract_estimate
+from alchemiscale.interface.dashboard.estimates import extract_estimate
 
 
 def codec(quantity) -> dict:

@@ -19,9 +19,11 @@ def computemanager():
 @click.option("--steal", is_flag=True, help="Replace a registered manager of the same name (yours).")
 @click.option("--max-cycles", type=click.IntRange(min=1), help="Stop after this many instructions.")
 def start(config_file: Path, steal: bool, max_cycles: Optional[int]):
-    from ...base.client import AlchemiscaleClientError
-    from ..signals import install_stop_handlers
-    from . import ComputeManagerConfig, ComputeManagerError, ComputeManagerSettingsError, manager_from_config
+    from ..base.client import AlchemiscaleClientError
+    from ..compute.signals import install_stop_handlers
+    from ..compute.manager import (
+        ComputeManagerConfig, ComputeManagerError, ComputeManagerSettingsError, manager_from_config,
+    )
 
     try:
         manager = manager_from_config(ComputeManagerConfig.from_yaml(config_file))

@@ -18,6 +18,15 @@ import click
 from pydantic import BaseModel, SecretStr
 from pydantic_core import PydanticUndefined
 
+from ..settings import (
+    JWTSettings,
+    LocalObjectStoreSettings,
+    LoggingSettings,
+    Neo4jStoreSettings,
+    ObjectStoreSettings,
+    S3ObjectStoreSettings,
+)
+
 
 def _unwrap_optional(annotation: Any) -> Any:
     if typing.get_origin(annotation) in (Union, types.UnionType):
@@ -96,3 +105,58 @@ def export_settings(ctx: click.Context) -> None:
         value = ctx.params.get(param.name) if param.name else None
         if isinstance(envvar, str) and value is not None:
             os.environ[envvar] = str(value)
+
+
+def db_options(func: Callable) -> Callable:
+    return apply(func, [
+        setting_option(Neo4jStoreSettings, "NEO4J_URL", "--url", "neo4j_url"),
+        setting_option(Neo4jStoreSettings, "NEO4J_USER", "--user", "neo4j_user"),
+        setting_option(Neo4jStoreSettings, "NEO4J_PASS", "--password", "neo4j_pass"),
+        setting_option(Neo4jStoreSettings, "NEO4J_DBNAME", "--dbname", "neo4j_dbname"),
+    ])
+
+
+def objectstore_options(func: Callable) -> Callable:
+    s3 = S3ObjectStoreSettings
+    return apply(func, [
+        setting_option(ObjectStoreSettings, "ALCHEMISCALE_OBJECT_STORE", "--object-store", "object_store"),
+        setting_option(LocalObjectStoreSettings, "ALCHEMISCALE_LOCAL_OBJECT_STORE_ROOT", "--local-object-store-root",
+                       "local_root", required=False, type=click.Path(file_okay=False, path_type=Path),
+                       help="Folder holding results when --object-store=local."),
+        setting_option(s3, "AWS_ACCESS_KEY_ID", "--access-key-id"),
+        setting_option(s3, "AWS_SECRET_ACCESS_KEY", "--secret-access-key"),
+        setting_option(s3, "AWS_SESSION_TOKEN", "--session-token"),
+        setting_option(s3, "AWS_S3_BUCKET", "--s3-bucket", required=False,
+                       help="S3 bucket name (required for --object-store=s3)."),
+        setting_option(s3, "AWS_S3_PREFIX", "--s3-prefix", required=False,
+                       help="Key prefix inside the bucket (required for s3)."),
+        setting_option(s3, "AWS_DEFAULT_REGION", "--default-region", required=False,
+                       help="S3 region (required for s3)."),
+        setting_option(s3, "AWS_ENDPOINT_URL", "--endpoint-url"),
+    ])
+
+
+def jwt_options(func: Callable) -> Callable:
+    return apply(func, [
+        setting_option(JWTSettings, "JWT_SECRET_KEY", "--jwt-secret"),
+        setting_option(JWTSettings, "JWT_EXPIRE_SECONDS", "--jwt-expire-seconds"),
+        setting_option(JWTSettings, "JWT_ALGORITHM", "--jwt-algorithm"),
+    ])
+
+
+def gunicorn_options(settings: type[BaseModel], prefix: str) -> Callable:
+    """Options of a gunicorn-served API whose ``settings`` fields are ``{prefix}_HOST``, ``_PORT``, ``_LOGLEVEL``."""
+    def decorate(func: Callable) -> Callable:
+        return apply(func, [
+            click.option("--workers", type=int, default=1, show_default=True,
+                         help="Number of gunicorn worker processes."),
+            setting_option(settings, f"{prefix}_HOST", "--host"),
+            setting_option(settings, f"{prefix}_PORT", "--port"),
+            setting_option(settings, f"{prefix}_LOGLEVEL", "--loglevel"),
+            setting_option(LoggingSettings, "ALCHEMISCALE_LOG_FORMAT", "--log-format", default="text",
+                           show_default=True),
+            click.option("-c", "--config-file", type=click.File(), help="YAML file of extra gunicorn settings."),
+            click.option("-j", "--config-json", help="JSON of extra gunicorn settings (overrides the YAML file)."),
+        ])
+
+    return decorate

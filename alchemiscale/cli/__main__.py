@@ -1,0 +1,5 @@
+"""``python -m alchemiscale.cli``: the ``alchemiscale`` command."""
+
+from . import cli
+
+cli(prog_name="alchemiscale")
