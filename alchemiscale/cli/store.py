@@ -155,10 +155,10 @@ def identity_list(identity_type, **params):
     Console().print(table)
 
 
-def _with_identity(action: Callable[..., Any], params: dict[str, Any], identity_type: str, identifier: str, *args):
+def _with_identity(action: Callable[..., Any], params: dict[str, Any], identity_type: str, identifier: str):
     with open_store(params) as store:
         try:
-            return action(store, identifier, _identity_cls(identity_type), *args)
+            return action(store, identifier, _identity_cls(identity_type))
         except NotFoundError:
             raise click.ClickException(
                 f"no {identity_type} identity {identifier!r}; see `alchemiscale identity list -t {identity_type}`"
@@ -174,15 +174,27 @@ def identity_remove(identity_type, identifier, **params):
     click.echo(f"Removed {identity_type} identity {identifier!r}.")
 
 
-@identity.command(name="add-scope", help="Grant scopes to an identity.")
-@db_options
-@identity_type_option
-@identifier_option
-@scope_option
-def identity_add_scope(identity_type, identifier, scopes, **params):
-    for scope in _parse_scopes(scopes):
-        _with_identity(lambda s, i, c, sc: s.add_scope(i, c, sc), params, identity_type, identifier, scope)
-    click.echo(f"Granted {', '.join(scopes)} to {identifier!r}.")
+def _scope_command(name: str, help: str, method: str, done: str) -> click.Command:
+    """``identity add-scope`` or ``remove-scope``: the store's ``method`` for each scope, in one session."""
+
+    @identity.command(name=name, help=help)
+    @db_options
+    @identity_type_option
+    @identifier_option
+    @scope_option
+    def command(identity_type, identifier, scopes, **params):
+        parsed = _parse_scopes(scopes)
+        _with_identity(lambda s, i, c: [getattr(s, method)(i, c, scope) for scope in parsed],
+                       params, identity_type, identifier)
+        click.echo(done.format(scopes=", ".join(scopes), identifier=repr(identifier)))
+
+    return command
+
+
+identity_add_scope = _scope_command("add-scope", "Grant scopes to an identity.", "add_scope",
+                                    "Granted {scopes} to {identifier}.")
+identity_remove_scope = _scope_command("remove-scope", "Revoke scopes from an identity.", "remove_scope",
+                                       "Revoked {scopes} from {identifier}.")
 
 
 @identity.command(name="list-scope", help="List the scopes of an identity.")
@@ -196,14 +208,3 @@ def identity_list_scope(identity_type, identifier, **params):
     for scope in sorted(scopes):
         table.add_row(str(scope))
     Console().print(table)
-
-
-@identity.command(name="remove-scope", help="Revoke scopes from an identity.")
-@db_options
-@identity_type_option
-@identifier_option
-@scope_option
-def identity_remove_scope(identity_type, identifier, scopes, **params):
-    for scope in _parse_scopes(scopes):
-        _with_identity(lambda s, i, c, sc: s.remove_scope(i, c, sc), params, identity_type, identifier, scope)
-    click.echo(f"Revoked {', '.join(scopes)} from {identifier!r}.")
