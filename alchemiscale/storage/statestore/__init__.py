@@ -3,7 +3,7 @@
 from ...errors import ConflictError, InvalidInputError, NotFoundError, UnavailableError
 from .admin import AdminMixin
 from .base import Neo4jStoreBase, Neo4jStoreError
-from .claims import ClaimsMixin
+from .claims import ClaimRequest, ClaimsMixin
 from .compute import ComputeMixin
 from .dashboard import DashboardMixin
 from .idempotency import IdempotencyMixin, IdempotencyRecord

@@ -10,9 +10,10 @@ concurrent claimers of one hub only contend on the same Task.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Optional, Sequence, Union
 
-from ...errors import ForbiddenError, NotFoundError
+from ...errors import ForbiddenError, NotFoundError, StoreError
 from ...models import ComputeServiceID, ScopedKey
 from ..models import utcnow
 from .scoping import ScopedKeyLike, as_scoped_key, to_native
@@ -28,63 +29,79 @@ CANDIDATES_PER_CLAIM = 4
 # Conditions that make an actioned Task `t` (via ACTIONS edge `a`) claimable, shared by the
 # candidate read, the locked re-check, and the compute manager's count of available work.
 # `t.extends` mirrors the EXTENDS edge, so Tasks extending nothing skip the traversal.
-CLAIMABLE_TASK = """
+def _claimable(protocols: str) -> str:
+    """The conditions, with the Protocol filter read from ``protocols`` (a parameter or a variable)."""
+    return f"""
     t.status = 'waiting' AND a.weight > 0
     AND (t.extends IS NULL
-         OR NOT EXISTS { MATCH (t)-[:EXTENDS]->(prior:Task) WHERE prior.status <> 'complete' })
-    AND ($protocols IS NULL OR EXISTS {
-        MATCH (t)-[:PERFORMS]->()-[:DEPENDS_ON {attribute: 'protocol'}]->(protocol)
-        WHERE any(label IN labels(protocol) WHERE label IN $protocols)
-    })
+         OR NOT EXISTS {{ MATCH (t)-[:EXTENDS]->(prior:Task) WHERE prior.status <> 'complete' }})
+    AND ({protocols} IS NULL OR EXISTS {{
+        MATCH (t)-[:PERFORMS]->()-[:DEPENDS_ON {{attribute: 'protocol'}}]->(protocol)
+        WHERE any(label IN labels(protocol) WHERE label IN {protocols})
+    }})
 """
+
+
+CLAIMABLE_TASK = _claimable("$protocols")
+
+# Where a statement reads a claim's inputs: the query parameters of a single claim, or the fields
+# of the row ``r`` of a batch (``carry`` keeps ``r`` through each WITH).
+_PARAMETERS = {name: f"${name}" for name in ("taskhub", "compute_service_id", "protocols", "wanted", "owner")}
+_ROW = {name: f"r.{name}" for name in _PARAMETERS}
+
 
 # Whether the service is (still) registered, and up to $limit claimable Tasks of
 # the hub in order of preference. Ordering by priority takes whole tiers (lowest number first)
 # while they fit; inside the tier that does not fit, the Efraimidis-Spirakis key
 # ln(u) / weight (the logarithm of u ** (1 / weight), which does not underflow for small weights)
 # makes the top keys a sample without replacement with probability proportional to weight.
-_CANDIDATE_READ = f"""
-CALL () {{
-    MATCH (:GufeTokenizable:TaskHub {{_scoped_key: $taskhub}})-[a:ACTIONS]->(t:Task)
-    WHERE {CLAIMABLE_TASK}
+# A batch's LIMIT cannot depend on its row, so it reads $limit (the largest) and keeps r.limit.
+def _candidate_read(v: dict[str, str], carry: str = "") -> str:
+    keep = "[..r.limit]" if carry else ""
+    return f"""
+CALL ({carry.lstrip(", ")}) {{
+    MATCH (:GufeTokenizable:TaskHub {{_scoped_key: {v['taskhub']}}})-[a:ACTIONS]->(t:Task)
+    WHERE {_claimable(v['protocols'])}
     WITH t, t.priority AS priority, log(1.0 - rand()) / a.weight AS sample_key
     ORDER BY priority, sample_key DESC
     LIMIT $limit
     RETURN collect(t._scoped_key) AS candidates
 }}
-OPTIONAL MATCH (csr:ComputeServiceRegistration {{identifier: $compute_service_id}})
-WITH candidates, csr IS NOT NULL AS registered, csr.owner AS owner
+OPTIONAL MATCH (csr:ComputeServiceRegistration {{identifier: {v['compute_service_id']}}})
+WITH candidates{keep} AS candidates, csr IS NOT NULL AS registered, csr.owner AS owner{carry}
 """
 
-_CANDIDATES = _CANDIDATE_READ + "RETURN registered, candidates"
+
+_CANDIDATES = _candidate_read(_PARAMETERS) + "RETURN registered, candidates"
+
 
 # Locks: the service's own registration first (as deregistration and expiry do), then the Tasks
 # in ScopedKey order, so claimers, and a claimer and its deregistration, never deadlock; the
 # status counters of the claimed Tasks' Transformations last (statuscounts.py).
-def _claim_statement(tasks: str) -> str:
+def _claim_statement(tasks: str, v: dict[str, str] = _PARAMETERS, carry: str = "") -> str:
     """The conditional claim of the Task ScopedKeys in the list expression ``tasks``."""
     return f"""
-MATCH (csr:ComputeServiceRegistration {{identifier: $compute_service_id}})
+MATCH (csr:ComputeServiceRegistration {{identifier: {v['compute_service_id']}}})
 SET csr._claim_lock = true
 REMOVE csr._claim_lock
-WITH csr
+WITH csr{carry}
 UNWIND {tasks} AS task_sk
-WITH csr, task_sk ORDER BY task_sk
+WITH csr, task_sk{carry} ORDER BY task_sk
 CALL {{
-    WITH csr, task_sk
+    WITH csr, task_sk{carry}
     MATCH (t:GufeTokenizable:Task {{_scoped_key: task_sk}})
     SET t._claim_lock = true
     REMOVE t._claim_lock
-    WITH csr, t
-    MATCH (:GufeTokenizable:TaskHub {{_scoped_key: $taskhub}})-[a:ACTIONS]->(t)
-    WHERE {CLAIMABLE_TASK}
-    WITH t, csr, COUNT {{ (t)-[:ATTEMPTED]->(:TaskAttempt) }} AS previous_attempts
+    WITH csr, t{carry}
+    MATCH (:GufeTokenizable:TaskHub {{_scoped_key: {v['taskhub']}}})-[a:ACTIONS]->(t)
+    WHERE {_claimable(v['protocols'])}
+    WITH t, csr{carry}, COUNT {{ (t)-[:ATTEMPTED]->(:TaskAttempt) }} AS previous_attempts
     CREATE (csr)-[:CLAIMS {{claimed: $now}}]->(t)
     CREATE (t)-[:ATTEMPTED]->(:TaskAttempt {{
-        number: previous_attempts + 1, compute_service_id: $compute_service_id, claimed: $now,
+        number: previous_attempts + 1, compute_service_id: {v['compute_service_id']}, claimed: $now,
         ended: null, outcome: null, result_ref: null
     }})
-    SET t.status = 'running', t.claim = $compute_service_id
+    SET t.status = 'running', t.claim = {v['compute_service_id']}
     WITH t
     OPTIONAL MATCH (t)-[:PERFORMS]->(tf)
     RETURN t._scoped_key AS claimed, tf._scoped_key AS transformation
@@ -98,16 +115,32 @@ RETURN task AS claimed
 
 _CLAIM = _claim_statement("$tasks")
 
-# The usual claim in one statement, so one transaction: read the candidates, and if the service is
-# registered (to ``$owner``, unless that is null) claim the first ``$wanted`` of them; the caller
-# falls back on the spares only when another claimer won one of those first.
-_READ_AND_CLAIM = _CANDIDATE_READ + f"""
-WITH candidates, registered, owner,
-     CASE WHEN registered AND ($owner IS NULL OR owner = $owner) THEN candidates[..$wanted] ELSE [] END AS chosen
-OPTIONAL CALL (chosen) {{
-    {_claim_statement("chosen")}
+
+def _read_and_claim(v: dict[str, str], carry: str = "") -> str:
+    """Read the candidates, and if the service is registered (to the owner, unless that is null)
+    claim the first ``wanted`` of them; the caller falls back on the spares only when another
+    claimer won one of those first."""
+    return _candidate_read(v, carry) + f"""
+WITH candidates, registered, owner{carry},
+     CASE WHEN registered AND ({v['owner']} IS NULL OR owner = {v['owner']})
+          THEN candidates[..{v['wanted']}] ELSE [] END AS chosen
+OPTIONAL CALL (chosen{carry}) {{
+    {_claim_statement("chosen", v, carry)}
 }}
 RETURN registered, owner, candidates, collect(claimed) AS claimed
+"""
+
+
+# The usual claim in one statement, so one transaction.
+_READ_AND_CLAIM = _read_and_claim(_PARAMETERS)
+
+# Several claims in one statement, one after the other, each seeing the Tasks the earlier ones took.
+_READ_AND_CLAIM_BATCH = f"""
+UNWIND $requests AS r
+CALL (r) {{
+    {_read_and_claim(_ROW, ", r")}
+}}
+RETURN r.index AS index, registered, owner, candidates, claimed
 """
 
 _HISTORY = """
@@ -124,6 +157,27 @@ class UnregisteredComputeServiceError(NotFoundError):
 def scoped_key_str(value: ScopedKeyLike) -> str:
     """Validate a ScopedKey (or its string form) and return the string stored in the graph."""
     return str(as_scoped_key(value))
+
+
+@dataclass(frozen=True)
+class ClaimRequest:
+    """One claim of up to ``count`` Tasks of a TaskHub, as ``claim_taskhub_tasks`` takes it."""
+
+    taskhub: ScopedKeyLike
+    compute_service_id: Union[ComputeServiceID, str]
+    count: int = 1
+    protocols: Optional[Sequence[str]] = None
+    owner: Optional[str] = None
+
+
+def _claim_params(request: ClaimRequest) -> dict[str, Any]:
+    return {
+        "taskhub": scoped_key_str(request.taskhub),
+        "compute_service_id": str(ComputeServiceID(request.compute_service_id)),
+        "protocols": list(request.protocols) if request.protocols is not None else None,
+        "wanted": request.count,
+        "owner": request.owner,
+    }
 
 
 class ClaimsMixin:
@@ -147,21 +201,44 @@ class ClaimsMixin:
         Uncontended, this is one statement (candidates read and the first ones claimed); a claimer
         that lost some of its first choices falls back on its spares, then on fresh reads.
         """
-        params = {
-            "taskhub": scoped_key_str(taskhub),
-            "compute_service_id": str(ComputeServiceID(compute_service_id)),
-            "protocols": list(protocols) if protocols is not None else None,
-        }
+        params = _claim_params(ClaimRequest(taskhub, compute_service_id, count, protocols, owner))
         record = self.execute_query(
-            _READ_AND_CLAIM,
-            {**params, "limit": CANDIDATES_PER_CLAIM * count, "wanted": count, "owner": owner, "now": utcnow()},
+            _READ_AND_CLAIM, {**params, "limit": CANDIDATES_PER_CLAIM * count, "now": utcnow()}
         )[0]
+        return self._settle_claim(params, record)
+
+    def claim_taskhub_tasks_batch(
+        self, requests: Sequence[ClaimRequest]
+    ) -> list[Union[list[Optional[ScopedKey]], StoreError]]:
+        """Several claims in one statement, so one transaction: what ``claim_taskhub_tasks`` would
+        return for each request, in order, or the error it would raise (given back, not raised).
+
+        The claims run one after the other inside the statement, so none takes a Task an earlier one
+        took; one lost to a claimer outside the batch falls back on its spares as a single claim does.
+        """
+        rows = [{**_claim_params(request), "index": i, "limit": CANDIDATES_PER_CLAIM * request.count}
+                for i, request in enumerate(requests)]
+        records = self.execute_query(
+            _READ_AND_CLAIM_BATCH, {"requests": rows, "limit": max(row["limit"] for row in rows), "now": utcnow()}
+        )
+        answers: list[Union[list[Optional[ScopedKey]], StoreError]] = []
+        for row, record in zip(rows, sorted(records, key=lambda record: record["index"])):
+            try:
+                answers.append(self._settle_claim(row, record))
+            except StoreError as e:
+                answers.append(e)
+        return answers
+
+    def _settle_claim(self, params: dict[str, Any], record: Any) -> list[Optional[ScopedKey]]:
+        """The answer to a claim from the record of its first statement: its errors, else the Tasks
+        it won there, topped up from the spares and fresh reads where other claimers won some."""
+        count = params["wanted"]
         if not record["registered"]:
             raise UnregisteredComputeServiceError(
                 f"compute service {params['compute_service_id']} is not registered (it may have expired); "
                 "register it before claiming"
             )
-        if owner is not None and record["owner"] != owner:
+        if params["owner"] is not None and record["owner"] != params["owner"]:
             raise ForbiddenError(
                 f"compute service {params['compute_service_id']} was registered by another compute identity; "
                 "only that identity may act on it"

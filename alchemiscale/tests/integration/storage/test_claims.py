@@ -9,6 +9,9 @@ from collections import Counter
 import pytest
 
 from alchemiscale.models import ComputeServiceID
+from alchemiscale.errors import ForbiddenError
+from alchemiscale.storage.models import ComputeServiceRegistration, utcnow
+from alchemiscale.storage.statestore import ClaimRequest
 from alchemiscale.storage.statestore.claims import _CANDIDATES, UnregisteredComputeServiceError
 
 from .compute_helpers import claim_all, count, make_ref, register, scoped, transformation_keys
@@ -202,6 +205,49 @@ def test_task_history_records_every_attempt(hub):
         store.get_task_history(f"Task-{'0' * 32}-{task.org}-{task.campaign}-{task.project}")
 
 
+# -- batches: several claims in one statement -----------------------------------------------------
+
+
+def test_batch_claims_each_see_the_tasks_taken_before_them(hub):
+    store, taskhub, transformations = hub
+    tasks = actioned_tasks(store, taskhub, transformations[:5])
+    services = [register(store, f"batched{i}") for i in range(4)]
+    answers = store.claim_taskhub_tasks_batch(
+        [ClaimRequest(taskhub, services[0], count=2), ClaimRequest(taskhub, services[1], count=1),
+         ClaimRequest(taskhub, services[2], count=1), ClaimRequest(taskhub, services[3], count=3)]
+    )
+    assert [len(answer) for answer in answers] == [2, 1, 1, 3]
+    claimed = [task for answer in answers for task in answer if task is not None]
+    assert sorted(claimed) == sorted(tasks)  # all 5 once each, the last request short of 1
+    assert answers[3].count(None) == 2
+    for service, answer in zip(services, answers):
+        assert sorted(store.get_compute_service_claimed_tasks(service)) == sorted(t for t in answer if t)
+    assert store.get_task_status(tasks) == ["running"] * 5
+    assert count(store, "MATCH (t:Task) WHERE COUNT { (t)<-[:CLAIMS]-() } > 1 RETURN count(t)") == 0
+    counts = store.get_scope_status(taskhub.scope)
+    assert counts.get("running") == 5 and counts.get("waiting", 0) == 0
+
+
+def test_batch_gives_back_each_request_its_own_error(hub, scope_test):
+    store, taskhub, transformations = hub
+    tasks = actioned_tasks(store, taskhub, transformations[:2])
+    now = utcnow()
+    owned = store.register_computeservice(
+        ComputeServiceRegistration(identifier=ComputeServiceID.new_from_name("owned"), registered=now, heartbeat=now),
+        owner="alice",
+    )
+    good = register(store, "good")
+    ghost = ComputeServiceID.new_from_name("ghost")
+    answers = store.claim_taskhub_tasks_batch(
+        [ClaimRequest(taskhub, ghost), ClaimRequest(taskhub, owned, owner="bob"),
+         ClaimRequest(taskhub, good, count=2), ClaimRequest(f"TaskHub-{'0' * 32}-{scope_test}", good)]
+    )
+    assert isinstance(answers[0], UnregisteredComputeServiceError)
+    assert isinstance(answers[1], ForbiddenError)
+    assert sorted(answers[2]) == sorted(tasks) and answers[3] == [None]
+    assert store.get_compute_service_claimed_tasks(owned) == []
+
+
 # -- concurrency (upstream #121) -------------------------------------------------------------
 
 N_TASKS = 300
@@ -259,3 +305,35 @@ def test_concurrent_claimers_never_share_a_task(hub):
         assert sorted(store.get_compute_service_claimed_tasks(service)) == sorted(claimed)
     # no hub-wide serialization: throughput must not collapse with many claimers
     assert concurrent_rate > 0.3 * single_rate
+
+
+def test_claim_batcher_batches_concurrent_claims_without_sharing_a_task(hub):
+    from alchemiscale.compute.claim_batching import ClaimBatcher
+
+    store, taskhub, transformations = hub
+    tasks = actioned_tasks(store, taskhub, [transformations[i % len(transformations)] for i in range(120)])
+    batcher = ClaimBatcher(store)
+    services = [register(store, f"storm{i}") for i in range(24)]
+    per_service: dict[str, list] = {s: [] for s in services}
+    errors: list[Exception] = []
+
+    def claim_until_empty(service):
+        try:
+            while (got := batcher.claim(ClaimRequest(taskhub, service))[0]) is not None:
+                per_service[service].append(got)
+        except Exception as error:  # surfaced below
+            errors.append(error)
+
+    threads = [threading.Thread(target=claim_until_empty, args=(s,)) for s in services]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    assert not errors
+    claims = [task for claimed in per_service.values() for task in claimed]
+    assert len(claims) == len(tasks) and set(claims) == set(tasks)
+    assert count(store, "MATCH (t:Task) WHERE COUNT { (t)<-[:CLAIMS]-() } <> 1 RETURN count(t)") == 0
+    assert max(batcher.batch_sizes) > 1  # 24 claimers at once do share statements
+    assert sum(size * n for size, n in batcher.batch_sizes.items()) == len(tasks) + len(services)
+    with pytest.raises(UnregisteredComputeServiceError):
+        batcher.claim(ClaimRequest(taskhub, ComputeServiceID.new_from_name("ghost")))
