@@ -44,32 +44,42 @@ def _claimable(protocols: str) -> str:
 
 CLAIMABLE_TASK = _claimable("$protocols")
 
-# Where a statement reads a claim's inputs: the query parameters of a single claim, or the fields
-# of the row ``r`` of a batch (``carry`` keeps ``r`` through each WITH).
+# Where a statement reads a claim's inputs: the query parameters of a single claim, or, in a batch,
+# the fields of its group ``g`` (the TaskHub and Protocols its claims share) and of the claim's own
+# row ``r`` (``carry`` keeps them through each WITH).
 _PARAMETERS = {name: f"${name}" for name in ("taskhub", "compute_service_id", "protocols", "wanted", "owner")}
-_ROW = {name: f"r.{name}" for name in _PARAMETERS}
+_BATCHED = {"taskhub": "g.taskhub", "protocols": "g.protocols", "compute_service_id": "r.compute_service_id",
+            "wanted": "r.wanted", "owner": "r.owner"}
 
 
-# Whether the service is (still) registered, and up to $limit claimable Tasks of
-# the hub in order of preference. Ordering by priority takes whole tiers (lowest number first)
-# while they fit; inside the tier that does not fit, the Efraimidis-Spirakis key
-# ln(u) / weight (the logarithm of u ** (1 / weight), which does not underflow for small weights)
-# makes the top keys a sample without replacement with probability proportional to weight.
-# A batch's LIMIT cannot depend on its row, so it reads $limit (the largest) and keeps r.limit.
-def _candidate_read(v: dict[str, str], carry: str = "") -> str:
-    keep = "[..r.limit]" if carry else ""
+# Up to $limit claimable Tasks of the hub in order of preference, as the list ``name``. Ordering by
+# priority takes whole tiers (lowest number first) while they fit; inside the tier that does not fit,
+# the Efraimidis-Spirakis key ln(u) / weight (the logarithm of u ** (1 / weight), which does not
+# underflow for small weights) makes the top keys a sample without replacement with probability
+# proportional to weight.
+def _scan(v: dict[str, str], imports: str = "", name: str = "candidates") -> str:
     return f"""
-CALL ({carry.lstrip(", ")}) {{
+CALL ({imports}) {{
     MATCH (:GufeTokenizable:TaskHub {{_scoped_key: {v['taskhub']}}})-[a:ACTIONS]->(t:Task)
     WHERE {_claimable(v['protocols'])}
     WITH t, t.priority AS priority, log(1.0 - rand()) / a.weight AS sample_key
     ORDER BY priority, sample_key DESC
     LIMIT $limit
-    RETURN collect(t._scoped_key) AS candidates
+    RETURN collect(t._scoped_key) AS {name}
 }}
-OPTIONAL MATCH (csr:ComputeServiceRegistration {{identifier: {v['compute_service_id']}}})
-WITH candidates{keep} AS candidates, csr IS NOT NULL AS registered, csr.owner AS owner{carry}
 """
+
+
+def _registration(v: dict[str, str], carry: str = "", candidates: str = "candidates") -> str:
+    """Whether the service is (still) registered, and to whom, beside its candidates."""
+    return f"""
+OPTIONAL MATCH (csr:ComputeServiceRegistration {{identifier: {v['compute_service_id']}}})
+WITH {candidates} AS candidates, csr IS NOT NULL AS registered, csr.owner AS owner{carry}
+"""
+
+
+def _candidate_read(v: dict[str, str]) -> str:
+    return _scan(v) + _registration(v)
 
 
 _CANDIDATES = _candidate_read(_PARAMETERS) + "RETURN registered, candidates"
@@ -116,11 +126,10 @@ RETURN task AS claimed
 _CLAIM = _claim_statement("$tasks")
 
 
-def _read_and_claim(v: dict[str, str], carry: str = "") -> str:
-    """Read the candidates, and if the service is registered (to the owner, unless that is null)
-    claim the first ``wanted`` of them; the caller falls back on the spares only when another
-    claimer won one of those first."""
-    return _candidate_read(v, carry) + f"""
+def _claim_chosen(v: dict[str, str], carry: str = "") -> str:
+    """If the service is registered (to the owner, unless that is null), claim the first ``wanted``
+    candidates; the caller falls back on the spares only when another claimer won one of those."""
+    return f"""
 WITH candidates, registered, owner{carry},
      CASE WHEN registered AND ({v['owner']} IS NULL OR owner = {v['owner']})
           THEN candidates[..{v['wanted']}] ELSE [] END AS chosen
@@ -132,13 +141,19 @@ RETURN registered, owner, candidates, collect(claimed) AS claimed
 
 
 # The usual claim in one statement, so one transaction.
-_READ_AND_CLAIM = _read_and_claim(_PARAMETERS)
+_READ_AND_CLAIM = _candidate_read(_PARAMETERS) + _claim_chosen(_PARAMETERS)
 
-# Several claims in one statement, one after the other, each seeing the Tasks the earlier ones took.
+# Several claims in one statement. Claims on the same TaskHub with the same Protocols form a group
+# that reads the hub once, as the list ``pool``: each claim's first choices are the next ``wanted``
+# of it (r.first), its spares a slice of its own after all the first choices (r.spare), so the
+# claims of a group never choose the same Task. The claims then run one after the other.
 _READ_AND_CLAIM_BATCH = f"""
-UNWIND $requests AS r
-CALL (r) {{
-    {_read_and_claim(_ROW, ", r")}
+UNWIND $groups AS g
+{_scan(_BATCHED, "g", "pool")}
+UNWIND g.requests AS r
+CALL (r, g, pool) {{
+    {_registration(_BATCHED, ", r, g", "pool[r.first..r.first + r.wanted] + pool[r.spare..r.spare + r.spares]")}
+    {_claim_chosen(_BATCHED, ", r, g")}
 }}
 RETURN r.index AS index, registered, owner, candidates, claimed
 """
@@ -216,22 +231,38 @@ class ClaimsMixin:
         The claims run one after the other inside the statement, so none takes a Task an earlier one
         took; one lost to a claimer outside the batch falls back on its spares as a single claim does.
         """
-        rows = [{**_claim_params(request), "index": i, "limit": CANDIDATES_PER_CLAIM * request.count}
-                for i, request in enumerate(requests)]
-        records = self.execute_query(
-            _READ_AND_CLAIM_BATCH, {"requests": rows, "limit": max(row["limit"] for row in rows), "now": utcnow()}
-        )
+        params = [_claim_params(request) for request in requests]
+        groups: dict[tuple, list[int]] = {}
+        for i, p in enumerate(params):
+            groups.setdefault((p["taskhub"], tuple(p["protocols"] or ()), p["protocols"] is None), []).append(i)
+        rows, limit = [], 0
+        for members in groups.values():
+            first_choices = sum(params[i]["wanted"] for i in members)
+            first, spare, requests_of_group = 0, first_choices, []
+            for i in members:
+                wanted = params[i]["wanted"]
+                spares = (CANDIDATES_PER_CLAIM - 1) * wanted
+                requests_of_group.append({**params[i], "index": i, "first": first, "spare": spare, "spares": spares})
+                first, spare = first + wanted, spare + spares
+            rows.append({"taskhub": params[members[0]]["taskhub"], "protocols": params[members[0]]["protocols"],
+                         "requests": requests_of_group})
+            limit = max(limit, spare)
+        records = self.execute_query(_READ_AND_CLAIM_BATCH, {"groups": rows, "limit": limit, "now": utcnow()})
         answers: list[Union[list[Optional[ScopedKey]], StoreError]] = []
-        for row, record in zip(rows, sorted(records, key=lambda record: record["index"])):
+        for p, record in zip(params, sorted(records, key=lambda record: record["index"])):
             try:
-                answers.append(self._settle_claim(row, record))
+                answers.append(self._settle_claim(p, record, batched=True))
             except StoreError as e:
                 answers.append(e)
         return answers
 
-    def _settle_claim(self, params: dict[str, Any], record: Any) -> list[Optional[ScopedKey]]:
+    def _settle_claim(self, params: dict[str, Any], record: Any, batched: bool = False) -> list[Optional[ScopedKey]]:
         """The answer to a claim from the record of its first statement: its errors, else the Tasks
-        it won there, topped up from the spares and fresh reads where other claimers won some."""
+        it won there, topped up from the spares and fresh reads where other claimers won some.
+
+        A claim of a batch that came back short reads the hub again at least once: its share of the
+        group's read may have been short only because earlier claims of the group were refused.
+        """
         count = params["wanted"]
         if not record["registered"]:
             raise UnregisteredComputeServiceError(
@@ -248,8 +279,9 @@ class ClaimsMixin:
         claimed = [task for task in candidates[:count] if task in taken]  # in preference order
         if len(claimed) < count:
             claimed += self._claim_in_order(params, candidates[count:], count - len(claimed))
-        for _ in range(MAX_CLAIM_ROUNDS - 1):
-            if len(claimed) >= count or len(candidates) < CANDIDATES_PER_CLAIM * (count - len(claimed)):
+        for round in range(MAX_CLAIM_ROUNDS - 1):
+            exhausted = len(candidates) < CANDIDATES_PER_CLAIM * (count - len(claimed))
+            if len(claimed) >= count or (exhausted and not (batched and round == 0)):
                 break  # done, or the hub held no more candidates than were just tried
             wanted = count - len(claimed)
             record = self.execute_query(_CANDIDATES, {**params, "limit": CANDIDATES_PER_CLAIM * wanted})[0]
