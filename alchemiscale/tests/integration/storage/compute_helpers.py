@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from datetime import datetime, timedelta
-from typing import Optional
+from typing import Callable, Optional
 
 from gufe import AlchemicalNetwork, Transformation
 
@@ -65,3 +66,24 @@ def fail_task(store, task: ScopedKey, service: ComputeServiceID, *messages: str,
 
 def count(store, query: str, **params) -> int:
     return store.execute_query(query, params)[0][0]
+
+
+def run_together(jobs: list[Callable[[], None]]) -> list[Exception]:
+    """Start every job at once (behind a barrier); the exceptions they raised."""
+    barrier = threading.Barrier(len(jobs))
+    errors: list[Exception] = []
+
+    def run(job):
+        barrier.wait()
+        try:
+            job()
+        except Exception as error:  # surfaced by the test
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(job,)) for job in jobs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    assert not any(thread.is_alive() for thread in threads)
+    return errors

@@ -14,7 +14,7 @@ from alchemiscale.storage.models import ComputeServiceRegistration, utcnow
 from alchemiscale.storage.statestore import ClaimRequest
 from alchemiscale.storage.statestore.claims import _CANDIDATES, UnregisteredComputeServiceError
 
-from .compute_helpers import claim_all, count, make_ref, register, scoped, transformation_keys
+from .compute_helpers import claim_all, count, make_ref, register, run_together, scoped, transformation_keys
 
 
 @pytest.fixture
@@ -315,21 +315,12 @@ def test_claim_batcher_batches_concurrent_claims_without_sharing_a_task(hub):
     batcher = ClaimBatcher(store)
     services = [register(store, f"storm{i}") for i in range(24)]
     per_service: dict[str, list] = {s: [] for s in services}
-    errors: list[Exception] = []
 
     def claim_until_empty(service):
-        try:
-            while (got := batcher.claim(ClaimRequest(taskhub, service))[0]) is not None:
-                per_service[service].append(got)
-        except Exception as error:  # surfaced below
-            errors.append(error)
+        while (got := batcher.claim(ClaimRequest(taskhub, service))[0]) is not None:
+            per_service[service].append(got)
 
-    threads = [threading.Thread(target=claim_until_empty, args=(s,)) for s in services]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=300)
-    assert not errors
+    assert run_together([lambda s=s: claim_until_empty(s) for s in services]) == []
     claims = [task for claimed in per_service.values() for task in claimed]
     assert len(claims) == len(tasks) and set(claims) == set(tasks)
     assert count(store, "MATCH (t:Task) WHERE COUNT { (t)<-[:CLAIMS]-() } <> 1 RETURN count(t)") == 0

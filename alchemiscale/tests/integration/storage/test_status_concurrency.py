@@ -5,11 +5,10 @@ from __future__ import annotations
 import random
 import threading
 import time
-from typing import Callable
 
 from alchemiscale.models import ScopedKey
 
-from .compute_helpers import claim_all, register
+from .compute_helpers import claim_all, register, run_together
 
 N_TASKS = 120
 N_SERVICES = 4
@@ -23,27 +22,6 @@ def actioned_tasks(store, make_synthetic_chain, scope, n_tasks: int) -> tuple[Sc
     tasks = store.create_tasks([transformations[i % len(transformations)] for i in range(n_tasks)])
     assert all(store.action_tasks(tasks, taskhub))
     return taskhub, tasks
-
-
-def run_together(jobs: list[Callable[[], None]]) -> list[Exception]:
-    """Start every job at once (behind a barrier); the exceptions they raised."""
-    barrier = threading.Barrier(len(jobs))
-    errors: list[Exception] = []
-
-    def run(job):
-        barrier.wait()
-        try:
-            job()
-        except Exception as error:  # surfaced by the test
-            errors.append(error)
-
-    threads = [threading.Thread(target=run, args=(job,)) for job in jobs]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=300)
-    assert not any(thread.is_alive() for thread in threads)
-    return errors
 
 
 def wait_until_a_transaction_is_blocked(store, timeout: float = 30.0) -> None:
