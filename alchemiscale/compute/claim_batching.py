@@ -18,7 +18,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Optional, Union
 
-from ..errors import StoreError
 from ..models import ScopedKey
 from ..storage.statestore import ClaimRequest, Neo4jStore
 
@@ -30,7 +29,8 @@ MAX_BATCH = 64
 # best Tasks, and the loser of each race claims again.
 MAX_IN_FLIGHT = 1
 
-Answer = Union[list[Optional[ScopedKey]], StoreError]
+# A claim's Tasks, or what its claim raised: its own refusal, or the failure of its whole batch.
+Answer = Union[list[Optional[ScopedKey]], Exception]
 
 
 @dataclass(eq=False)
@@ -38,7 +38,6 @@ class _Waiting:
     request: ClaimRequest
     ready: threading.Event = field(default_factory=threading.Event)
     answer: Optional[Answer] = None
-    error: Optional[BaseException] = None  # the whole batch failed, e.g. Neo4j unavailable
     sends: bool = False  # handed the queue: this thread sends the next batch
 
 
@@ -65,9 +64,7 @@ class ClaimBatcher:
             waiting.ready.wait()  # answered by another thread's batch, or handed the queue
         if waiting.sends:
             self._send(waiting)
-        if waiting.error is not None:
-            raise waiting.error
-        if isinstance(waiting.answer, StoreError):
+        if isinstance(waiting.answer, Exception):
             raise waiting.answer
         return waiting.answer
 
@@ -79,16 +76,13 @@ class ClaimBatcher:
             self.batch_sizes[len(batch)] += 1
         try:
             if len(batch) == 1:
-                try:
-                    own.answer = self.store.claim_taskhub_tasks(**vars(own.request))
-                except StoreError as e:
-                    own.answer = e
+                own.answer = self.store.claim_taskhub_tasks(**vars(own.request))
             else:
                 for w, answer in zip(batch, self.store.claim_taskhub_tasks_batch([w.request for w in batch])):
                     w.answer = answer
-        except Exception as e:  # the batch's statement failed: every claim in it fails the same way
+        except Exception as e:  # a lone claim's refusal, or a failed batch (e.g. Neo4j down): every claim in it
             for w in batch:
-                w.error = e
+                w.answer = e
         finally:
             with self._lock:
                 if self._queue:  # the next sender takes this one's statement slot

@@ -234,11 +234,11 @@ class ClaimsMixin:
         params = [_claim_params(request) for request in requests]
         groups: dict[tuple, list[int]] = {}
         for i, p in enumerate(params):
-            groups.setdefault((p["taskhub"], tuple(p["protocols"] or ()), p["protocols"] is None), []).append(i)
+            protocols = None if p["protocols"] is None else tuple(p["protocols"])
+            groups.setdefault((p["taskhub"], protocols), []).append(i)
         rows, limit = [], 0
         for members in groups.values():
-            first_choices = sum(params[i]["wanted"] for i in members)
-            first, spare, requests_of_group = 0, first_choices, []
+            first, spare, requests_of_group = 0, sum(params[i]["wanted"] for i in members), []
             for i in members:
                 wanted = params[i]["wanted"]
                 spares = (CANDIDATES_PER_CLAIM - 1) * wanted
@@ -248,20 +248,23 @@ class ClaimsMixin:
                          "requests": requests_of_group})
             limit = max(limit, spare)
         records = self.execute_query(_READ_AND_CLAIM_BATCH, {"groups": rows, "limit": limit, "now": utcnow()})
-        answers: list[Union[list[Optional[ScopedKey]], StoreError]] = []
-        for p, record in zip(params, sorted(records, key=lambda record: record["index"])):
-            try:
-                answers.append(self._settle_claim(p, record, batched=True))
-            except StoreError as e:
-                answers.append(e)
+        by_index = {record["index"]: record for record in records}
+        answers: list[Union[list[Optional[ScopedKey]], StoreError]] = [[] for _ in params]
+        for members in groups.values():
+            refused = False  # a refused claim leaves its first choices to no one in its group
+            for i in members:
+                try:
+                    answers[i] = self._settle_claim(params[i], by_index[i], reread=refused)
+                except StoreError as e:
+                    answers[i], refused = e, True
         return answers
 
-    def _settle_claim(self, params: dict[str, Any], record: Any, batched: bool = False) -> list[Optional[ScopedKey]]:
+    def _settle_claim(self, params: dict[str, Any], record: Any, reread: bool = False) -> list[Optional[ScopedKey]]:
         """The answer to a claim from the record of its first statement: its errors, else the Tasks
         it won there, topped up from the spares and fresh reads where other claimers won some.
 
-        A claim of a batch that came back short reads the hub again at least once: its share of the
-        group's read may have been short only because earlier claims of the group were refused.
+        With ``reread``, a claim that came back short reads the hub again at least once: in a batch,
+        a claim refused before it in its group left first choices that no one took.
         """
         count = params["wanted"]
         if not record["registered"]:
@@ -281,7 +284,7 @@ class ClaimsMixin:
             claimed += self._claim_in_order(params, candidates[count:], count - len(claimed))
         for round in range(MAX_CLAIM_ROUNDS - 1):
             exhausted = len(candidates) < CANDIDATES_PER_CLAIM * (count - len(claimed))
-            if len(claimed) >= count or (exhausted and not (batched and round == 0)):
+            if len(claimed) >= count or (exhausted and not (reread and round == 0)):
                 break  # done, or the hub held no more candidates than were just tried
             wanted = count - len(claimed)
             record = self.execute_query(_CANDIDATES, {**params, "limit": CANDIDATES_PER_CLAIM * wanted})[0]
