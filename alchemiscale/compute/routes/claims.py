@@ -22,7 +22,7 @@ from ...models import ComputeServiceID, Scope, ScopedKey, minimize_scopes
 from ...security.models import TokenData
 from ...storage.models import utcnow
 from ...storage.statestore import ClaimRequest, Neo4jStore
-from ..claim_batching import claim_batcher
+from ..batching import claim_batcher
 from ..bodies import ClaimTaskHubTasksBody, ClaimTasksBody
 from .common import CallerDepends, ComputeSettingsDepends, compute_router, require_owned_service
 
@@ -64,7 +64,7 @@ def claim_weighted(
             break
         hub = random.choices(hubs, weights=hub_weights)[0]
         del pool[hub]
-        got = claim_batcher(n4js).claim(ClaimRequest(hub, service, count - len(claimed), protocols))
+        got = claim_batcher(n4js).submit(ClaimRequest(hub, service, count - len(claimed), protocols))
         claimed.extend(task for task in got if task is not None)
     return claimed
 
@@ -101,7 +101,7 @@ def claim_taskhub_tasks(
     taskhub = require_kind(parse_scoped_key(taskhub_scoped_key), TASKHUB)
     validate_scopes(taskhub.scope, caller)
     # the store checks registration (404) and ownership (403) in the same statement as the claim
-    tasks = claim_batcher(n4js).claim(
+    tasks = claim_batcher(n4js).submit(
         ClaimRequest(taskhub, body.compute_service_id, body.count, body.protocols, owner=caller.entity)
     )
     TASKS_CLAIMED.inc(sum(task is not None for task in tasks))

@@ -55,7 +55,7 @@ def parse_manager_id(value: str) -> ComputeManagerID:
 # --- ownership ----------------------------------------------------------------------------
 
 
-def _refuse_foreign(owner: Optional[str], caller: TokenData, what: str) -> None:
+def refuse_foreign(owner: Optional[str], caller: TokenData, what: str) -> None:
     """403 unless ``caller`` owns ``what`` (a registration without owner is foreign too)."""
     if owner != caller.entity:
         raise HTTPException(
@@ -70,7 +70,7 @@ def check_service_owner(n4js: Neo4jStore, service: ComputeServiceID, caller: Tok
         owner = n4js.get_compute_service_owner(service)
     except NotFoundError:
         return False
-    _refuse_foreign(owner, caller, f"compute service {service}")
+    refuse_foreign(owner, caller, f"compute service {service}")
     return True
 
 
@@ -91,5 +91,5 @@ def check_manager_owner(n4js: Neo4jStore, caller: TokenData, name: str, uuid: Op
     except NotFoundError:
         return False
     what = f"compute manager name {name!r}" if uuid is None else f"compute manager {name}-{uuid}"
-    _refuse_foreign(owner, caller, what)
+    refuse_foreign(owner, caller, what)
     return True

@@ -39,9 +39,10 @@ from ...security.auth import authorize
 from ...security.models import TokenData
 from ...storage.models import ProtocolDAGResultRef, Tracebacks, utcnow
 from ...storage.objectstore import ObjectStore, ObjectStoreError, protocoldagresult_location
-from ...storage.statestore import Neo4jStore
+from ...storage.statestore import Neo4jStore, ResultRecord
+from ..batching import result_batcher
 from ..bodies import GufeEncodedBytes, SetTaskResultBody, TasksWantedBody, WireServiceID
-from .common import CallerDepends, check_service_owner, compute_router
+from .common import CallerDepends, check_service_owner, compute_router, refuse_foreign
 
 logger = logging.getLogger(__name__)
 
@@ -135,8 +136,9 @@ def set_task_result(
     for a Task no longer running under this service's claim (finished, requeued, cancelled) is
     refused with 409 and not stored.
     """
-    task, service = _result_target(task_scoped_key, body.compute_service_id, caller, n4js)
-    return _record_result(task, service, *_decode_result(body.protocoldagresult), n4js, objectstore)
+    task = _result_task(task_scoped_key, caller)
+    data, summary = _decode_result(body.protocoldagresult)
+    return _record_result(task, body.compute_service_id, caller, data, summary, n4js, objectstore)
 
 
 @router.post("/tasks/{task_scoped_key}/results/zstd")
@@ -150,38 +152,49 @@ def set_task_result_zstd(
 ) -> dict[str, str]:
     """:func:`set_task_result` with the zstd-compressed keyed chain as the body itself (``Content-Type:
     application/zstd``) and the service in the query: no JSON string four times the size to encode and parse."""
-    task, service = _result_target(task_scoped_key, compute_service_id, caller, n4js)
-    return _record_result(task, service, *_checked_result(protocoldagresult), n4js, objectstore)
+    task = _result_task(task_scoped_key, caller)
+    data, summary = _checked_result(protocoldagresult)
+    return _record_result(task, compute_service_id, caller, data, summary, n4js, objectstore)
 
 
-def _result_target(
-    task_scoped_key: str, service: ComputeServiceID, caller: TokenData, n4js: Neo4jStore
-) -> tuple[ScopedKey, ComputeServiceID]:
+def _result_task(task_scoped_key: str, caller: TokenData) -> ScopedKey:
     task = require_kind(parse_scoped_key(task_scoped_key), TASK)
     validate_scopes(task.scope, caller)
-    check_service_owner(n4js, service, caller)  # unregistered: refused later, as the Task is not its claim
-    return task, service
+    return task
 
 
 def _record_result(
-    task: ScopedKey, service: ComputeServiceID, data: bytes, summary: dict, n4js: Neo4jStore, objectstore: ObjectStore
+    task: ScopedKey,
+    service: ComputeServiceID,
+    caller: TokenData,
+    data: bytes,
+    summary: dict,
+    n4js: Neo4jStore,
+    objectstore: ObjectStore,
 ) -> dict[str, str]:
-    """Store checked result bytes and finish the Task (see :func:`set_task_result`)."""
-    transformation = n4js.get_task_transformation(task)
-    ref_sk = _expected_ref(transformation, summary)
-    state = n4js.get_result_upload_state(task, ref_sk, service)
-    if state is not None and state.already_recorded:
+    """Store checked result bytes and finish the Task (see :func:`set_task_result`).
+
+    One read checks the upload first (the service's owner, the claim, a repeat), so no refused
+    result's bytes are stored; the record itself goes through the process's result batcher.
+    """
+    state = n4js.get_result_upload_state(task, service, summary["key"], summary["ok"])
+    if state.service_registered:  # unregistered: refused below, as the Task is not its claim
+        refuse_foreign(state.service_owner, caller, f"compute service {service}")
+    ref_sk = _expected_ref(state.transformation, summary)
+    if state.already_recorded:
         return ref_sk.to_dict()
-    if state is None or not state.claimed_by_service:
+    if not state.claimed_by_service:
         raise ConflictError(
             f"Task {task} is not running under compute service {service} "
-            f"(status: {'missing' if state is None else state.status}); its result was not recorded"
+            f"(status: {state.status}); its result was not recorded"
         )
 
-    ref = objectstore.push_protocoldagresult(data, summary["ok"], summary["key"], transformation, creator=str(service))
+    ref = objectstore.push_protocoldagresult(
+        data, summary["ok"], summary["key"], state.transformation, creator=str(service)
+    )
     tracebacks = None if summary["ok"] else _tracebacks(summary, ref.scoped_key(ref.scope))
     try:
-        recorded = n4js.record_task_result(task, ref, service, tracebacks=tracebacks)
+        recorded = result_batcher(n4js).submit(ResultRecord(task, ref, service, tracebacks))
     except ConflictError:  # the claim was lost since the check above: the bytes must not stay behind
         if not n4js.check_existence(ref.scoped_key(ref.scope)):
             _delete_quietly(objectstore, ref.location)

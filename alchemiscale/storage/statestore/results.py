@@ -3,34 +3,38 @@
 A ref's key derives from its object-store location, so storing the same upload twice merges into
 one node and one RESULTS_IN edge. ``record_task_result`` is the single transaction the compute
 API needs: store the ref, close the attempt and move the Task's status, but only while the Task
-still runs under the uploading service's claim.
+still runs under the uploading service's claim; ``record_task_results`` does the same for results
+that arrive together, in one transaction and a few statements for all of them.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, NamedTuple, Optional, Sequence, Union
 
 from neo4j import ManagedTransaction
 
-from ...errors import ConflictError, InvalidInputError, NotFoundError
+from ...errors import ConflictError, InvalidInputError, NotFoundError, StoreError
 from ...models import ComputeServiceID, Scope, ScopedKey
 from ..models import ProtocolDAGResultRef, TaskStatusEnum, Tracebacks
 from .claims import scoped_key_str
 from .scoping import ScopedKeyLike, as_scoped_key, node_props, to_native
 from .status import apply_status, lock_tasks
 
-_MERGE_REF = """
-MATCH (t:GufeTokenizable:Task {_scoped_key: $task})
-MERGE (r:GufeTokenizable:ProtocolDAGResultRef {_scoped_key: $ref_sk})
-ON CREATE SET r += $props
+_MERGE_REFS = """
+UNWIND $rows AS row
+MATCH (t:GufeTokenizable:Task {_scoped_key: row.task})
+MERGE (r:GufeTokenizable:ProtocolDAGResultRef {_scoped_key: row.ref_sk})
+ON CREATE SET r += row.props
 MERGE (t)-[:RESULTS_IN]->(r)
 RETURN r._scoped_key AS ref
 """
 
 _MERGE_TRACEBACKS = """
-MATCH (r:GufeTokenizable:ProtocolDAGResultRef {_scoped_key: $ref_sk})
-MERGE (tb:GufeTokenizable:Tracebacks {_scoped_key: $tb_sk})
-ON CREATE SET tb += $props
+UNWIND $rows AS row
+MATCH (r:GufeTokenizable:ProtocolDAGResultRef {_scoped_key: row.ref_sk})
+MERGE (tb:GufeTokenizable:Tracebacks {_scoped_key: row.tb_sk})
+ON CREATE SET tb += row.props
 MERGE (tb)-[:DETAILS]->(r)
 RETURN tb._scoped_key AS tracebacks
 """
@@ -62,24 +66,55 @@ RETURN tf._scoped_key AS transformation, r._scoped_key AS ref
 ORDER BY r.datetime_created DESC LIMIT 1
 """
 
-# Read with the Task locked (``lock_tasks``) when recording, so a concurrent requeue cannot interleave;
-# read unlocked as the upload's early check.
-_RESULT_STATE = """
-MATCH (t:GufeTokenizable:Task {_scoped_key: $task})
-RETURN t.status AS status,
-       t.status = 'running' AND t.claim = $compute_service_id
-       AND EXISTS { (:ComputeServiceRegistration {identifier: $compute_service_id})-[:CLAIMS]->(t) }
-       AS claimed_by_service,
-       EXISTS { (t)-[:RESULTS_IN]->(:GufeTokenizable:ProtocolDAGResultRef {_scoped_key: $ref_sk}) } AS already_recorded
+# Whether the Task ``t`` runs under the claim of the service whose identifier is ``service``.
+_CLAIMED_BY = """t.status = 'running' AND t.claim = service
+       AND EXISTS { (:ComputeServiceRegistration {identifier: service})-[:CLAIMS]->(t) }"""
+
+# An upload's early check, unlocked: the service's registration, the Task's Transformation and
+# whether the Task runs under the claim or already holds this result (same key and outcome: the
+# same ref, as the ref's location derives from the Transformation, the key and the outcome).
+_UPLOAD_STATE = f"""
+MATCH (t:GufeTokenizable:Task {{_scoped_key: $task}})-[:PERFORMS]->(tf)
+WITH t, tf, $service AS service
+OPTIONAL MATCH (csr:ComputeServiceRegistration {{identifier: service}})
+RETURN tf._scoped_key AS transformation, t.status AS status,
+       csr IS NOT NULL AS service_registered, csr.owner AS service_owner,
+       {_CLAIMED_BY} AS claimed_by_service,
+       EXISTS {{ (t)-[:RESULTS_IN]->(:GufeTokenizable:ProtocolDAGResultRef {{obj_key: $key, ok: $ok}}) }}
+       AS already_recorded
+"""
+
+# The claim and the ref, read with the Tasks locked (``lock_tasks``) when recording, so no requeue
+# can interleave.
+_RECORD_STATES = f"""
+UNWIND $rows AS row
+MATCH (t:GufeTokenizable:Task {{_scoped_key: row.task}})
+WITH t, row, row.service AS service
+RETURN row.task AS task, {_CLAIMED_BY} AS claimed_by_service,
+       EXISTS {{ (t)-[:RESULTS_IN]->(:GufeTokenizable:ProtocolDAGResultRef {{_scoped_key: row.ref_sk}}) }}
+       AS already_recorded
 """
 
 
 class ResultUploadState(NamedTuple):
-    """Where a Task stands for an upload of the result ref ``ref_sk`` by a compute service."""
+    """Where a Task stands for an upload of a result by a compute service (``get_result_upload_state``)."""
 
+    transformation: ScopedKey
     status: str
+    service_registered: bool
+    service_owner: Optional[str]  # the identity that registered the service (None: none recorded)
     claimed_by_service: bool
     already_recorded: bool
+
+
+@dataclass(frozen=True)
+class ResultRecord:
+    """One compute service's result for one Task, as ``record_task_result`` takes it."""
+
+    task: ScopedKeyLike
+    protocoldagresultref: ProtocolDAGResultRef
+    compute_service_id: Union[ComputeServiceID, str]
+    tracebacks: Optional[Tracebacks] = None
 
 
 class RecordedResult(NamedTuple):
@@ -88,6 +123,67 @@ class RecordedResult(NamedTuple):
 
     ref: ScopedKey
     status: Optional[str]
+
+
+@dataclass(frozen=True)
+class _RecordPlan:
+    """A checked ``ResultRecord``: the statement parameters, and the status the Task would move to."""
+
+    index: int
+    ref: dict[str, Any]  # ``_MERGE_REFS`` row
+    service: str
+    tracebacks: Optional[dict[str, Any]]  # ``_MERGE_TRACEBACKS`` row
+    outcome: TaskStatusEnum
+
+    @property
+    def task(self) -> str:
+        return self.ref["task"]
+
+    @classmethod
+    def of(cls, index: int, record: ResultRecord) -> "_RecordPlan":
+        ref = _ref_params(record.task, record.protocoldagresultref)
+        tracebacks = record.tracebacks
+        return cls(
+            index=index,
+            ref=ref,
+            service=str(ComputeServiceID(record.compute_service_id)),
+            tracebacks=None if tracebacks is None else _tracebacks_params(tracebacks, ref["ref_sk"]),
+            outcome=TaskStatusEnum.complete if record.protocoldagresultref.ok else TaskStatusEnum.error,
+        )
+
+
+def _record_round(tx: ManagedTransaction, plans: list[_RecordPlan]) -> dict[int, Union[RecordedResult, StoreError]]:
+    """Record results for distinct Tasks, each as ``record_task_result`` does, in a few statements for all."""
+    found = lock_tasks(tx, [p.task for p in plans])
+    rows = [{"task": p.task, "ref_sk": p.ref["ref_sk"], "service": p.service} for p in plans if p.task in found]
+    states = {r["task"]: r for r in tx.run(_RECORD_STATES, rows=rows)}
+    answers: dict[int, Union[RecordedResult, StoreError]] = {}
+    accepted: list[_RecordPlan] = []
+    for p in plans:
+        ref_sk = ScopedKey.from_str(p.ref["ref_sk"])
+        state = states.get(p.task)
+        if state is None:
+            answers[p.index] = NotFoundError(f"no Task {p.task} in the state store")
+        elif state["already_recorded"]:
+            answers[p.index] = RecordedResult(ref_sk, None)
+        elif not state["claimed_by_service"]:
+            answers[p.index] = ConflictError(
+                f"Task {p.task} is not running under compute service {p.service}; its result was not recorded"
+            )
+        else:
+            accepted.append(p)
+            answers[p.index] = RecordedResult(ref_sk, p.outcome.value)
+    if accepted:
+        tx.run(_MERGE_REFS, rows=[p.ref for p in accepted]).consume()
+        tracebacks = [p.tracebacks for p in accepted if p.tracebacks is not None]
+        if tracebacks:
+            tx.run(_MERGE_TRACEBACKS, rows=tracebacks).consume()
+        refs = {p.task: p.ref["ref_sk"] for p in accepted}
+        for outcome in (TaskStatusEnum.complete, TaskStatusEnum.error):
+            moving = [p.task for p in accepted if p.outcome is outcome]
+            if moving:
+                apply_status(tx, moving, outcome, result_refs=refs)
+    return answers
 
 
 def _ref_scoped_key(ref: ProtocolDAGResultRef) -> ScopedKey:
@@ -135,7 +231,7 @@ class ResultsMixin:
     def set_task_result(self, task: ScopedKeyLike, protocoldagresultref: ProtocolDAGResultRef) -> ScopedKey:
         """Attach a result ref to a Task (idempotent: the same ref never makes a second node or edge)."""
         params = _ref_params(task, protocoldagresultref)
-        records = self.execute_query(_MERGE_REF, params)
+        records = self.execute_query(_MERGE_REFS, {"rows": [params]})
         if not records:
             raise NotFoundError(f"no Task {params['task']} in the state store")
         return ScopedKey.from_str(records[0]["ref"])
@@ -145,7 +241,7 @@ class ResultsMixin:
     ) -> ScopedKey:
         """Store the tracebacks of a failed result next to its ref (DETAILS); idempotent."""
         params = _tracebacks_params(tracebacks, scoped_key_str(protocoldagresultref))
-        records = self.execute_query(_MERGE_TRACEBACKS, params)
+        records = self.execute_query(_MERGE_TRACEBACKS, {"rows": [params]})
         if not records:
             raise NotFoundError(f"no ProtocolDAGResultRef {params['ref_sk']} in the state store")
         return ScopedKey.from_str(records[0]["tracebacks"])
@@ -226,19 +322,23 @@ class ResultsMixin:
         return ScopedKey.from_str(records[0]["transformation"]), (ScopedKey.from_str(ref) if ref else None)
 
     def get_result_upload_state(
-        self, task: ScopedKeyLike, ref_sk: ScopedKeyLike, compute_service_id: Union[ComputeServiceID, str]
-    ) -> Optional[ResultUploadState]:
-        """Whether the Task runs under the service's claim and already holds the ref; None if there is no such Task.
+        self, task: ScopedKeyLike, compute_service_id: Union[ComputeServiceID, str], result_key: str, ok: bool
+    ) -> ResultUploadState:
+        """Where the Task stands for an upload, by the service, of the result with key ``result_key``.
 
         One read, so an upload can answer a repeat or refuse a late result before its bytes are stored;
-        ``record_task_result`` checks both again under the Task's lock.
+        ``record_task_result`` checks both again under the Task's lock. Raises ``NotFoundError`` if
+        there is no such Task.
         """
+        sk = scoped_key_str(task)
         records = self.execute_query(
-            _RESULT_STATE,
-            {"task": scoped_key_str(task), "ref_sk": scoped_key_str(ref_sk),
-             "compute_service_id": str(ComputeServiceID(compute_service_id))},
+            _UPLOAD_STATE,
+            {"task": sk, "service": str(ComputeServiceID(compute_service_id)), "key": result_key, "ok": ok},
         )
-        return ResultUploadState(**records[0].data()) if records else None
+        if not records:
+            raise NotFoundError(f"no Task {sk} performing a Transformation in the state store")
+        state = records[0].data()
+        return ResultUploadState(**{**state, "transformation": ScopedKey.from_str(state["transformation"])})
 
     def record_task_result(
         self,
@@ -255,27 +355,42 @@ class ResultsMixin:
         a cancellation or another service) raises ``ConflictError`` and stores nothing: the claim is
         re-checked under the Task's lock, so no requeue can slip in between check and write.
         """
-        params = _ref_params(task, protocoldagresultref)
-        service = str(ComputeServiceID(compute_service_id))
-        tb_params = _tracebacks_params(tracebacks, params["ref_sk"]) if tracebacks is not None else None
-        outcome = TaskStatusEnum.complete if protocoldagresultref.ok else TaskStatusEnum.error
-        ref_sk = ScopedKey.from_str(params["ref_sk"])
+        answer = self.record_task_results(
+            [ResultRecord(task, protocoldagresultref, compute_service_id, tracebacks)]
+        )[0]
+        if isinstance(answer, StoreError):
+            raise answer
+        return answer
 
-        def work(tx: ManagedTransaction) -> RecordedResult:
-            if not lock_tasks(tx, [params["task"]]):
-                raise NotFoundError(f"no Task {params['task']} in the state store")
-            state = tx.run(_RESULT_STATE, {**params, "compute_service_id": service}).single()
-            if state["already_recorded"]:
-                return RecordedResult(ref_sk, None)
-            if not state["claimed_by_service"]:
-                raise ConflictError(
-                    f"Task {params['task']} is not running under compute service {service}; "
-                    "its result was not recorded"
-                )
-            tx.run(_MERGE_REF, params).consume()
-            if tb_params is not None:
-                tx.run(_MERGE_TRACEBACKS, tb_params).consume()
-            apply_status(tx, [params["task"]], outcome, result_ref=params["ref_sk"])
-            return RecordedResult(ref_sk, outcome.value)
+    def record_task_results(self, records: Sequence[ResultRecord]) -> list[Union[RecordedResult, StoreError]]:
+        """Several ``record_task_result`` calls in one transaction: for each record, in order, what that
+        call would return, or the error it would raise (given back, not raised).
 
-        return self.write_transaction(work)
+        Results for distinct Tasks are recorded together, in a few statements for all; a second
+        result for a Task of the same batch is recorded after the first, as if it came later.
+        """
+        answers: list[Union[RecordedResult, StoreError, None]] = [None] * len(records)
+        plans: list[_RecordPlan] = []
+        for i, record in enumerate(records):
+            try:
+                plans.append(_RecordPlan.of(i, record))
+            except StoreError as e:
+                answers[i] = e
+
+        def work(tx: ManagedTransaction) -> dict[int, Union[RecordedResult, StoreError]]:
+            recorded: dict[int, Union[RecordedResult, StoreError]] = {}
+            pending = plans
+            while pending:
+                seen: set[str] = set()
+                now, later = [], []
+                for p in pending:
+                    (later if p.task in seen else now).append(p)
+                    seen.add(p.task)
+                recorded.update(_record_round(tx, now))
+                pending = later
+            return recorded
+
+        if plans:
+            for i, answer in self.write_transaction(work).items():
+                answers[i] = answer
+        return answers  # type: ignore[return-value]

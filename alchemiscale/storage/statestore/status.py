@@ -21,7 +21,7 @@ and restart modules call them inside their own transactions so the side effects 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Union
+from typing import Mapping, Optional, Union
 
 from neo4j import ManagedTransaction
 from neo4j.exceptions import ClientError
@@ -105,12 +105,12 @@ def lock_tasks(tx: ManagedTransaction, task_sks: list[str]) -> dict[str, str]:
 
 
 def apply_status(
-    tx: ManagedTransaction, task_sks: list[str], target: str, result_ref: Optional[str] = None
+    tx: ManagedTransaction, task_sks: list[str], target: str, result_refs: Optional[Mapping[str, str]] = None
 ) -> list[str]:
     """Move locked Tasks to ``target`` where the table allows it, with every side effect of the change.
 
-    ``result_ref`` is recorded on the attempts the change closes. Returns the Tasks moved (not
-    counting those that followed over EXTENDS).
+    ``result_refs`` (Task to result ref) is recorded on the attempts the change closes. Returns the
+    Tasks moved (not counting those that followed over EXTENDS).
     """
     rule = TRANSITIONS[target]
     records = list(tx.run(_SET_STATUS, sks=task_sks, allowed=list(rule.allowed_from), target=target))
@@ -119,7 +119,7 @@ def apply_status(
         records += _cascade(tx, moved, target, rule)
     affected = [r["sk"] for r in records]
     if affected:
-        _release(tx, affected, rule, result_ref)
+        _release(tx, affected, rule, result_refs or {})
         count_moves(tx, [{"tf": r["tf"], "from": r["previous"], "to": target} for r in records])
     return moved
 
@@ -134,7 +134,7 @@ def _cascade(tx: ManagedTransaction, roots: list[str], target: str, rule: Transi
     return list(tx.run(_SET_STATUS, sks=sorted(locked), allowed=allowed, target=target))
 
 
-def _release(tx: ManagedTransaction, task_sks: list[str], rule: Transition, result_ref: Optional[str]) -> None:
+def _release(tx: ManagedTransaction, task_sks: list[str], rule: Transition, result_refs: Mapping[str, str]) -> None:
     """Drop the relationships a transition removes and close any open TaskAttempt, in one statement."""
     lines = ["UNWIND $sks AS sk", "MATCH (t:GufeTokenizable:Task {_scoped_key: sk})"]
     if rule.drops:
@@ -143,13 +143,13 @@ def _release(tx: ManagedTransaction, task_sks: list[str], rule: Transition, resu
         lines.append("SET t.claim = null")
     if rule.attempt_outcome is not None:
         lines += [
-            "WITH t",
+            "WITH t, sk",
             "OPTIONAL MATCH (t)-[:ATTEMPTED]->(a:TaskAttempt) WHERE a.ended IS NULL",
-            "SET a.ended = $now, a.outcome = $outcome, a.result_ref = $result_ref",
+            "SET a.ended = $now, a.outcome = $outcome, a.result_ref = $result_refs[sk]",
         ]
     if len(lines) > 2:
         tx.run(
-            "\n".join(lines), sks=task_sks, now=utcnow(), outcome=rule.attempt_outcome, result_ref=result_ref
+            "\n".join(lines), sks=task_sks, now=utcnow(), outcome=rule.attempt_outcome, result_refs=dict(result_refs)
         ).consume()
 
 

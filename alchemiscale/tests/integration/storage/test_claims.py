@@ -308,16 +308,16 @@ def test_concurrent_claimers_never_share_a_task(hub):
 
 
 def test_claim_batcher_batches_concurrent_claims_without_sharing_a_task(hub):
-    from alchemiscale.compute.claim_batching import ClaimBatcher
+    from alchemiscale.compute.batching import make_claim_batcher
 
     store, taskhub, transformations = hub
     tasks = actioned_tasks(store, taskhub, [transformations[i % len(transformations)] for i in range(120)])
-    batcher = ClaimBatcher(store)
+    batcher = make_claim_batcher(store)
     services = [register(store, f"storm{i}") for i in range(24)]
     per_service: dict[str, list] = {s: [] for s in services}
 
     def claim_until_empty(service):
-        while (got := batcher.claim(ClaimRequest(taskhub, service))[0]) is not None:
+        while (got := batcher.submit(ClaimRequest(taskhub, service))[0]) is not None:
             per_service[service].append(got)
 
     assert run_together([lambda s=s: claim_until_empty(s) for s in services]) == []
@@ -327,4 +327,4 @@ def test_claim_batcher_batches_concurrent_claims_without_sharing_a_task(hub):
     assert max(batcher.batch_sizes) > 1  # 24 claimers at once do share statements
     assert sum(size * n for size, n in batcher.batch_sizes.items()) == len(tasks) + len(services)
     with pytest.raises(UnregisteredComputeServiceError):
-        batcher.claim(ClaimRequest(taskhub, ComputeServiceID.new_from_name("ghost")))
+        batcher.submit(ClaimRequest(taskhub, ComputeServiceID.new_from_name("ghost")))

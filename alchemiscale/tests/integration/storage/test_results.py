@@ -6,11 +6,22 @@ from datetime import timedelta
 
 import pytest
 
-from alchemiscale.errors import ConflictError
-from alchemiscale.models import Scope
+from alchemiscale.compute.batching import make_result_batcher
+from alchemiscale.errors import ConflictError, InvalidInputError, NotFoundError
+from alchemiscale.models import ComputeServiceID, Scope
 from alchemiscale.storage.models import utcnow
+from alchemiscale.storage.statestore import ResultRecord
 
-from .compute_helpers import claim_all, count, make_ref, make_tracebacks, register, scoped, transformation_keys
+from .compute_helpers import (
+    claim_all,
+    count,
+    make_ref,
+    make_tracebacks,
+    register,
+    run_together,
+    scoped,
+    transformation_keys,
+)
 
 
 @pytest.fixture
@@ -165,13 +176,81 @@ def test_late_upload_is_refused_and_stores_nothing(setup):
 
 
 def test_upload_state_follows_the_claim_and_the_recorded_ref(setup):
-    store, taskhub, _, tasks, service = setup
+    store, taskhub, transformations, tasks, service = setup
     task = claim_all(store, taskhub, service, count=1)[0]
     ref = make_ref(task, ok=True)
-    ref_sk = ref.scoped_key(ref.scope)
-    assert store.get_result_upload_state(task, ref_sk, service) == ("running", True, False)
-    assert store.get_result_upload_state(task, ref_sk, register(store, "other")) == ("running", False, False)
+    other = register(store, "other")
+    state = store.get_result_upload_state(task, service, ref.obj_key, True)
+    assert state == (transformations[0], "running", True, None, True, False)
+    assert store.get_result_upload_state(task, other, ref.obj_key, True)[2:] == (True, None, False, False)
+    ghost = ComputeServiceID.new_from_name("ghost")
+    assert store.get_result_upload_state(task, ghost, ref.obj_key, True)[2:] == (False, None, False, False)
     store.record_task_result(task, ref, service)
-    assert store.get_result_upload_state(task, ref_sk, service) == ("complete", False, True)
+    assert store.get_result_upload_state(task, service, ref.obj_key, True)[1:] == ("complete", True, None, False, True)
+    assert store.get_result_upload_state(task, service, ref.obj_key, False).already_recorded is False  # other outcome
     missing = tasks[0].model_copy(update={"gufe_key": "Task-" + "0" * 32})
-    assert store.get_result_upload_state(missing, ref_sk, service) is None
+    with pytest.raises(NotFoundError, match="no Task"):
+        store.get_result_upload_state(missing, service, ref.obj_key, True)
+
+
+def test_record_task_results_answers_each_record_in_one_transaction(setup):
+    store, taskhub, transformations, _, service = setup
+    more = store.create_tasks(transformations[1:2] * 3)
+    store.action_tasks(more, taskhub)
+    done, failed, late, twice = claim_all(store, taskhub, service, count=4)
+    store.set_task_waiting([late])  # its claim is lost before the result arrives
+    ok_ref, failed_ref, twice_ref = make_ref(done, ok=True), make_ref(failed, ok=False), make_ref(twice, ok=True)
+    foreign = make_ref(done, ok=True).model_copy(update={"scope": Scope("other", "c", "p")})
+    missing = done.model_copy(update={"gufe_key": "Task-" + "0" * 32})
+    answers = store.record_task_results([
+        ResultRecord(done, ok_ref, service),
+        ResultRecord(failed, failed_ref, service, make_tracebacks(failed_ref, "boom")),
+        ResultRecord(late, make_ref(late, ok=True), service),
+        ResultRecord(missing, make_ref(missing, ok=True), service),
+        ResultRecord(done, foreign, service),
+        ResultRecord(twice, twice_ref, service),
+        ResultRecord(twice, twice_ref, service),  # the same upload again, in the same batch
+        ResultRecord(twice, make_ref(twice, ok=False), service),  # another result once it is complete
+    ])
+    assert answers[:2] == [(ok_ref.scoped_key(ok_ref.scope), "complete"), (failed_ref.scoped_key(failed_ref.scope), "error")]
+    assert isinstance(answers[2], ConflictError) and isinstance(answers[3], NotFoundError)
+    assert isinstance(answers[4], InvalidInputError) and "differs from the scope" in str(answers[4])
+    assert answers[5:7] == [(twice_ref.scoped_key(twice_ref.scope), "complete"), (twice_ref.scoped_key(twice_ref.scope), None)]
+    assert isinstance(answers[7], ConflictError)
+    assert store.get_task_status([done, failed, late, twice]) == ["complete", "error", "waiting", "complete"]
+    assert store.get_task_results(late) == [] and store.get_task_failures(twice) == []
+    assert store.get_task_tracebacks([failed])[0][0]["tracebacks"] == ["boom"]
+    # each closed attempt names its own Task's result
+    for task, ref in ((done, ok_ref), (failed, failed_ref), (twice, twice_ref)):
+        assert store.get_task_history(task)[-1]["result_ref"] == ref.scoped_key(ref.scope)
+    assert store.get_compute_service_claimed_tasks(service) == []
+
+
+def test_result_batcher_records_concurrent_uploads_together(setup):
+    store, taskhub, transformations, _, _ = setup
+    tasks = store.create_tasks([transformations[i % len(transformations)] for i in range(48)])
+    store.action_tasks(tasks, taskhub)
+    services = [register(store, f"pusher{i}") for i in range(3)]
+    claimed = [(task, s) for s in services for task in claim_all(store, taskhub, s, count=16)]
+    assert len(claimed) == 48
+    batcher = make_result_batcher(store)
+    refs = {task: make_ref(task, ok=i % 4 != 0) for i, (task, _) in enumerate(claimed)}
+    answers: dict = {}
+
+    def push(task, service):
+        ref = refs[task]
+        tracebacks = None if ref.ok else make_tracebacks(ref, f"failed {task.gufe_key}")
+        answers[task] = batcher.submit(ResultRecord(task, ref, service, tracebacks))
+
+    assert run_together([lambda t=t, s=s: push(t, s) for t, s in claimed]) == []
+    assert max(batcher.batch_sizes) > 1  # uploads arriving together shared a transaction
+    assert sum(size * n for size, n in batcher.batch_sizes.items()) == len(claimed)
+    for task, ref in refs.items():
+        assert answers[task] == (ref.scoped_key(ref.scope), "complete" if ref.ok else "error")
+        assert store.get_task_history(task)[-1]["result_ref"] == ref.scoped_key(ref.scope)
+    statuses = store.get_task_status(list(refs))
+    assert statuses.count("complete") == 36 and statuses.count("error") == 12
+    assert all(store.get_compute_service_claimed_tasks(s) == [] for s in services)
+    with pytest.raises(ConflictError):  # a lone refusal is raised to its own caller
+        task, service = claimed[0]
+        batcher.submit(ResultRecord(task, make_ref(task, ok=True), service))
