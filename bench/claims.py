@@ -41,7 +41,6 @@ from pathlib import Path
 from typing import Callable, Iterator, Optional
 
 import httpx
-import psutil
 from gufe import AlchemicalNetwork
 
 from alchemiscale.serialization.gufe_chain import to_keyed_chain_json
@@ -51,7 +50,7 @@ from alchemiscale.storage.models import ComputeServiceRegistration, utcnow
 from .data import transformation_network
 from alchemiscale.tests.integration.servers import free_port
 
-from .harness import COMPUTE_APP, Report, Stack, _api_env as api_env, percentile, running_stack, unique_scope
+from .harness import CpuMeter, Report, Stack, _api_env as api_env, percentile, running_stack, unique_scope
 
 TARGET_CLAIMS_PER_SECOND = 200.0
 TARGET_RATIO = 0.8
@@ -82,36 +81,6 @@ class StormResult:
     @property
     def duplicates(self) -> int:
         return sum(count - 1 for count in Counter(self.claimed).values() if count > 1)
-
-
-class CpuMeter:
-    """CPU seconds (user + system) of this process, the compute API's processes and Neo4j over a span."""
-
-    def __init__(self) -> None:
-        me = psutil.Process()
-        self.processes: dict[str, list[psutil.Process]] = {"claimers": [me], "compute API": [], "Neo4j": []}
-        for child in me.children(recursive=True):
-            try:
-                cmdline = " ".join(child.cmdline())
-            except psutil.Error:
-                continue
-            if COMPUTE_APP in cmdline or "compute api" in cmdline:  # uvicorn, or gunicorn and its workers
-                self.processes["compute API"].append(child)
-            elif "java" in cmdline and "neo4j" in cmdline.lower():
-                self.processes["Neo4j"].append(child)
-
-    def read(self) -> dict[str, float]:
-        totals = {}
-        for name, processes in self.processes.items():
-            total = 0.0
-            for process in processes:
-                try:
-                    times = process.cpu_times()
-                except psutil.Error:
-                    continue
-                total += times.user + times.system
-            totals[name] = total
-        return totals
 
 
 def hub_with_tasks(stack: Stack, chain: list, scope: Scope, n_tasks: int) -> ScopedKey:
@@ -149,7 +118,7 @@ def storm(
                 return
             claimed[i].extend(got)
 
-    meter = CpuMeter()
+    meter = CpuMeter(own="claimers")
     threads = [threading.Thread(target=claimer, args=(i,), daemon=True) for i in range(n_clients)]
     for thread in threads:
         thread.start()

@@ -175,6 +175,36 @@ class PeakRSS:
         self.peak_bytes = self._peak - self.baseline_bytes
 
 
+class CpuMeter:
+    """CPU seconds (user + system) of this process (``own``), the compute API's processes and Neo4j over a span."""
+
+    def __init__(self, compute_app: str = COMPUTE_APP, own: str = "clients") -> None:
+        me = psutil.Process()
+        self.processes: dict[str, list[psutil.Process]] = {own: [me], "compute API": [], "Neo4j": []}
+        for child in me.children(recursive=True):
+            try:
+                cmdline = " ".join(child.cmdline())
+            except psutil.Error:
+                continue
+            if compute_app in cmdline or "compute api" in cmdline:  # uvicorn, or gunicorn and its workers
+                self.processes["compute API"].append(child)
+            elif "java" in cmdline and "neo4j" in cmdline.lower():
+                self.processes["Neo4j"].append(child)
+
+    def read(self) -> dict[str, float]:
+        totals = {}
+        for name, processes in self.processes.items():
+            total = 0.0
+            for process in processes:
+                try:
+                    times = process.cpu_times()
+                except psutil.Error:
+                    continue
+                total += times.user + times.system
+            totals[name] = total
+        return totals
+
+
 # -- the stack ------------------------------------------------------------------------------------
 
 

@@ -3,17 +3,19 @@
 Results come from really executing a small Protocol whose simulation units return sample arrays
 (random floats compress about as badly as real trajectories do), sized so the compressed
 results cycle through ~100 KB, 200 KB, 400 KB and 800 KB. Four Tasks per Transformation are
-claimed by one compute service; eight compute clients push the results concurrently (the bytes
-are serialized beforehand, as a compute service's worker does). A fresh user client then fetches
+claimed by eight compute services, each of which pushes its own results through its own client, all
+eight at once (the bytes are serialized beforehand, as a compute service's worker does). A fresh user client then fetches
 the whole network with ``get_network_results``; its peak resident memory is sampled meanwhile.
 
 Baseline: the same bytes pushed into, and pulled and deserialized from, a local object store
 directly (eight threads, no HTTP, no state store).
 
 Every figure is the median of ``REPEATS`` measurements, each printed with the load average: the
-results are pushed in ``REPEATS`` equal batches (each timed, and each followed by the same batch
-pushed into the object store directly), and the network is fetched ``REPEATS`` times by fresh
-clients without a cache (each followed by a direct pull of the same bytes).
+results are pushed in ``REPEATS`` + 1 equal batches, the first untimed (it warms Neo4j's JIT and
+plan cache, as a running deployment is warm), each timed one followed by the same batch pushed into
+the object store directly, with the CPU time per push of the API, Neo4j and the clients; and the
+network is fetched ``REPEATS`` times by fresh clients without a cache (each followed by a direct
+pull of the same bytes).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import os
 import statistics
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
+from itertools import zip_longest
 from pathlib import Path
 
 import numpy as np
@@ -34,12 +37,11 @@ from alchemiscale.storage.objectstore import LocalObjectStore
 from alchemiscale.tests.protocols import FinishUnit, SetupUnit, SuccessProtocol, TestSettings, execute_locally, protocol_settings
 
 from .data import transformation_network
-from .harness import PeakRSS, Report, Stack, timed, unique_scope
+from .harness import CpuMeter, PeakRSS, Report, Stack, timed, unique_scope
 
 TASKS_PER_TRANSFORMATION = 4
 PUSH_THREADS = 8
 VALUES_PER_WINDOW = (2500, 5000, 10000, 20000)  # ~10 bytes per value once compressed, 4 windows
-CLAIM_BATCH = 1000
 REPEATS = 3
 
 
@@ -78,14 +80,19 @@ class PayloadProtocol(SuccessProtocol):
         return [setup, *windows, FinishUnit(name="finish", simulations=windows)]
 
 
-def claim_all(client, taskhub: ScopedKey, service: ComputeServiceID, n_tasks: int) -> list[ScopedKey]:
-    claimed: list[ScopedKey] = []
-    while len(claimed) < n_tasks:
-        got = [t for t in client.claim_taskhub_tasks(taskhub, service, count=CLAIM_BATCH) if t is not None]
-        if not got:
-            raise RuntimeError(f"claimed only {len(claimed)} of {n_tasks} Tasks")
-        claimed.extend(got)
-    return claimed
+def claim_shares(clients, services: list[ComputeServiceID], taskhub: ScopedKey, n_tasks: int) -> list[tuple]:
+    """Each service claims its share of the hub's Tasks; ``(Task, service index)`` pairs, services taking turns."""
+    shares: list[list[ScopedKey]] = []
+    for i, (client, service) in enumerate(zip(clients, services)):
+        wanted = n_tasks // len(services) + (i < n_tasks % len(services))
+        claimed: list[ScopedKey] = []
+        while len(claimed) < wanted:
+            got = [t for t in client.claim_taskhub_tasks(taskhub, service, count=wanted - len(claimed)) if t is not None]
+            if not got:
+                raise RuntimeError(f"service {i} claimed only {len(claimed)} of {wanted} Tasks")
+            claimed.extend(got)
+        shares.append(claimed)
+    return [(task, i) for turn in zip_longest(*shares) for i, task in enumerate(turn) if task is not None]
 
 
 def run(stack: Stack, n_results: int, preset: str) -> Report:
@@ -101,11 +108,12 @@ def run(stack: Stack, n_results: int, preset: str) -> Report:
     )
     stack.store.action_tasks(tasks, taskhub_sk)
 
-    service = ComputeServiceID.new_from_name("bench_results")
+    services = [ComputeServiceID.new_from_name(f"bench_results_{i}") for i in range(PUSH_THREADS)]
     clients = [stack.compute_client() for _ in range(PUSH_THREADS)]
     try:
-        clients[0].register(service)
-        claimed = claim_all(clients[0], taskhub_sk, service, len(tasks))
+        for client, service in zip(clients, services):
+            client.register(service)
+        claimed = [task for task, _ in claim_shares(clients, services, taskhub_sk, len(tasks))]
 
         def make_payload(task: ScopedKey) -> bytes:
             transformation = by_key[stack.store.get_task_transformation(task).gufe_key]
@@ -119,31 +127,42 @@ def run(stack: Stack, n_results: int, preset: str) -> Report:
         report.add("result size: smallest", min(len(p) for p in payloads) / 1e3, "KB")
         report.add("result size: largest", max(len(p) for p in payloads) / 1e3, "KB")
 
-        def push(i: int) -> ScopedKey:
-            return clients[i % PUSH_THREADS].set_task_result_bytes(claimed[i], payloads[i], service)
+        def push(i: int) -> ScopedKey:  # Tasks were claimed with the services taking turns
+            return clients[i % PUSH_THREADS].set_task_result_bytes(claimed[i], payloads[i], services[i % PUSH_THREADS])
 
         for client in clients:
             client.list_scopes()  # authenticate before timing
-        batches = [list(range(len(claimed)))[r::REPEATS] for r in range(REPEATS)]
+        warm_up, *batches = [list(range(len(claimed)))[r::REPEATS + 1] for r in range(REPEATS + 1)]
         push_rates, push_base_rates, loads = [], [], []
+        cpu_per_push: dict[str, list[float]] = {}
+        meter = CpuMeter()
         with tempfile.TemporaryDirectory(prefix="bench-objects-") as root, ThreadPoolExecutor(PUSH_THREADS) as pool:
             direct = DirectStore(root, claimed[0])
+            list(pool.map(push, warm_up))
             for batch in batches:
+                before = meter.read()
                 seconds, _ = timed(lambda: list(pool.map(push, batch)))
+                after = meter.read()
                 push_rates.append(len(batch) / seconds)
                 loads.append(os.getloadavg()[0])
+                for name in after:
+                    cpu_per_push.setdefault(name, []).append((after[name] - before[name]) / len(batch) * 1e3)
                 seconds, _ = timed(lambda: list(pool.map(lambda i: direct.push(i, payloads[i]), batch)))
                 push_base_rates.append(len(batch) / seconds)
-        clients[0].deregister(service)
+        for client, service in zip(clients, services):
+            client.deregister(service)
     finally:
         for client in clients:
             client.close()
     push_mb_per_s = statistics.median(push_rates) * total_mb / len(payloads)
-    report.add(f"push throughput through the compute API ({PUSH_THREADS} clients, median of {REPEATS} batches)",
+    report.add(f"push throughput through the compute API ({PUSH_THREADS} services at once, median of {REPEATS} batches)",
                statistics.median(push_rates), "results/s", mb_per_s=round(push_mb_per_s, 1),
                repeats=[round(r, 1) for r in push_rates], load=[round(x, 1) for x in loads])
     report.add(f"baseline: direct object store push ({PUSH_THREADS} threads, median)",
                statistics.median(push_base_rates), "results/s", repeats=[round(r, 1) for r in push_base_rates])
+    for name, values in cpu_per_push.items():
+        report.add(f"push: CPU per result, {name} (median)", statistics.median(values), "ms",
+                   repeats=[round(v, 1) for v in values])
     push_ratio = statistics.median([a / b for a, b in zip(push_rates, push_base_rates)])
     report.add("push through API / direct (median of paired batches)", push_ratio, "x",
                target=">= 0.5", met=push_ratio >= 0.5)

@@ -10,7 +10,7 @@ objects into bytes and back import gufe only when called.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 import zstandard
 
@@ -52,20 +52,20 @@ def decompress_keyed_chain(data: bytes, *, max_size: int = MAX_DECOMPRESSED_BYTE
     return _parse_keyed_chain(raw)
 
 
-def canonical_result_bytes(data: bytes, *, max_size: int = MAX_DECOMPRESSED_BYTES) -> tuple[bytes, list]:
-    """Uploaded result bytes in the one form that is stored, with the keyed chain they hold.
+def canonical_result(data: bytes, *, max_size: int = MAX_DECOMPRESSED_BYTES) -> tuple[bytes, dict[str, Any]]:
+    """Uploaded result bytes in the one form that is stored, with their :func:`summarize_protocoldagresult`.
 
     The stored form is that of :func:`compress_keyed_chain`: zstd-compressed keyed-chain JSON. Such
-    bytes come back unchanged; legacy plain UTF-8 JSON is compressed. Raises :class:`ResultDecodeError`
-    as :func:`decompress_keyed_chain` does.
+    bytes come back unchanged; legacy plain UTF-8 JSON is compressed. The chain is parsed and
+    validated once for both. Raises :class:`ResultDecodeError` as :func:`decompress_keyed_chain` does.
     """
     data = _require_bytes(data)
     if data.startswith(ZSTD_MAGIC):
-        return data, _parse_keyed_chain(_zstd_decompress(data, max_size))
+        return data, summarize_protocoldagresult(_decode_chain(_zstd_decompress(data, max_size))[1])
     if len(data) > max_size:
         raise ResultDecodeError(f"result data is {len(data)} bytes of JSON; the limit is {max_size}")
-    chain = _parse_keyed_chain(data)
-    return zstandard.ZstdCompressor(level=COMPRESSION_LEVEL).compress(data), chain
+    summary = summarize_protocoldagresult(_decode_chain(data)[1])
+    return zstandard.ZstdCompressor(level=COMPRESSION_LEVEL).compress(data), summary
 
 
 def gufe_bytes_value(latin1_text: str, *, max_size: int = MAX_DECOMPRESSED_BYTES) -> bytes:
@@ -90,6 +90,11 @@ def _require_bytes(data: Any) -> bytes:
 
 
 def _parse_keyed_chain(raw: bytes) -> list:
+    return _decode_chain(raw)[0]
+
+
+def _decode_chain(raw: bytes) -> tuple[list, KeyedChain]:
+    """The keyed chain that UTF-8 JSON ``raw`` holds, as JSON and validated."""
     try:
         chain = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as e:
@@ -97,10 +102,9 @@ def _parse_keyed_chain(raw: bytes) -> list:
     except json.JSONDecodeError as e:
         raise ResultDecodeError(f"result data is not valid JSON: {e}") from None
     try:
-        KeyedChain.from_json(chain)
+        return chain, KeyedChain.from_json(chain)
     except KeyedChainError as e:
         raise ResultDecodeError(f"result data is not a keyed chain: {e}") from None
-    return chain
 
 
 def _zstd_decompress(data: bytes, max_size: int) -> bytes:
@@ -136,7 +140,7 @@ def latin1_to_bytes(text: str) -> bytes:
         ) from None
 
 
-def summarize_protocoldagresult(chain_json: list) -> dict[str, Any]:
+def summarize_protocoldagresult(chain_json: Union[list, KeyedChain]) -> dict[str, Any]:
     """What a server needs to know about a ProtocolDAGResult keyed chain, read without gufe.
 
     Returns ``{key, ok, transformation_key, failures, n_units, n_results}``. ``ok`` is True only when
@@ -146,7 +150,7 @@ def summarize_protocoldagresult(chain_json: list) -> dict[str, Any]:
     Transformation it came from), else its name when that is a Transformation key, else None.
     """
     try:
-        chain = KeyedChain.from_json(chain_json)
+        chain = chain_json if isinstance(chain_json, KeyedChain) else KeyedChain.from_json(chain_json)
     except KeyedChainError as e:
         raise ResultDecodeError(f"not a keyed chain: {e}") from None
     root = chain.root

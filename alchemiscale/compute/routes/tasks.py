@@ -28,10 +28,9 @@ from ...serialization.compression import (
     RESULT_MEDIA_TYPE,
     ResultDecodeError,
     bytes_to_latin1,
-    canonical_result_bytes,
+    canonical_result,
     gufe_bytes_value,
     latin1_to_bytes,
-    summarize_protocoldagresult,
 )
 from ...errors import ConflictError
 from ...models import ComputeServiceID, ScopedKey
@@ -88,8 +87,7 @@ def _decode_result(upload: Union[str, GufeEncodedBytes]) -> tuple[bytes, dict]:
 def _checked_result(data: bytes) -> tuple[bytes, dict]:
     """Uploaded result bytes in their stored form, and their summary; 422 if they are no ProtocolDAGResult."""
     try:
-        data, chain = canonical_result_bytes(data)
-        return data, summarize_protocoldagresult(chain)
+        return canonical_result(data)
     except ResultDecodeError as e:
         raise _invalid_result(e) from e
 

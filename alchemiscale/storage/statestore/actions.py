@@ -22,6 +22,7 @@ _ACTION = """
 MATCH (th:GufeTokenizable:TaskHub {_scoped_key: $taskhub})-[:PERFORMS]->(an:AlchemicalNetwork)
 UNWIND $sks AS sk
 MATCH (t:GufeTokenizable:Task {_scoped_key: sk})
+USING INDEX t:GufeTokenizable(_scoped_key)
 WHERE t.status IN $actionable
   AND EXISTS { (t)-[:PERFORMS]->()<-[:DEPENDS_ON]-(an) }
   AND NOT EXISTS { (th)-[:ACTIONS]->(t) }
@@ -114,7 +115,8 @@ class ActionsMixin:
         records = self.execute_query(
             """
             UNWIND $rows AS row
-            MATCH (:GufeTokenizable:TaskHub {_scoped_key: $taskhub})-[a:ACTIONS]->(:GufeTokenizable:Task {_scoped_key: row.sk})
+            MATCH (:GufeTokenizable:TaskHub {_scoped_key: $taskhub})-[a:ACTIONS]->(t:GufeTokenizable:Task {_scoped_key: row.sk})
+            USING INDEX t:GufeTokenizable(_scoped_key)
             SET a.weight = row.weight
             RETURN row.sk AS sk
             """,
@@ -128,7 +130,8 @@ class ActionsMixin:
         records = self.execute_query(
             """
             UNWIND $sks AS sk
-            MATCH (:GufeTokenizable:TaskHub {_scoped_key: $taskhub})-[a:ACTIONS]->(:GufeTokenizable:Task {_scoped_key: sk})
+            MATCH (:GufeTokenizable:TaskHub {_scoped_key: $taskhub})-[a:ACTIONS]->(t:GufeTokenizable:Task {_scoped_key: sk})
+            USING INDEX t:GufeTokenizable(_scoped_key)
             RETURN sk, a.weight AS weight
             """,
             {"taskhub": str(as_scoped_key(taskhub)), "sks": [str(k) for k in keys]},
@@ -142,7 +145,8 @@ class ActionsMixin:
         records = self.execute_query(
             """
             UNWIND $sks AS sk
-            MATCH (:GufeTokenizable:TaskHub {_scoped_key: sk})-[a:ACTIONS]->(t:Task)
+            MATCH (th:GufeTokenizable:TaskHub {_scoped_key: sk})-[a:ACTIONS]->(t:Task)
+            USING INDEX th:GufeTokenizable(_scoped_key)
             RETURN sk, t._scoped_key AS task, a.weight AS weight
             """,
             {"sks": sorted({str(k) for k in keys})},

@@ -100,6 +100,7 @@ WITH csr, task_sk{carry} ORDER BY task_sk
 CALL {{
     WITH csr, task_sk{carry}
     MATCH (t:GufeTokenizable:Task {{_scoped_key: task_sk}})
+    USING INDEX t:GufeTokenizable(_scoped_key)
     SET t._claim_lock = true
     REMOVE t._claim_lock
     WITH csr, t{carry}

@@ -73,6 +73,7 @@ RETURN compute_service_id, csr IS NOT NULL AS registered, size(csr.failure_times
 _TASKS_WANTED = """
 UNWIND $tasks AS task_sk
 OPTIONAL MATCH (t:GufeTokenizable:Task {_scoped_key: task_sk})
+USING INDEX t:GufeTokenizable(_scoped_key)
 RETURN task_sk,
        t IS NOT NULL AND t.status = 'running' AND t.claim = $compute_service_id
        AND EXISTS { (:ComputeServiceRegistration {identifier: $compute_service_id})-[:CLAIMS]->(t) }

@@ -27,6 +27,7 @@ from .taskhubs import TaskHubsMixin
 _EXISTING_NODES = """
 UNWIND $sks AS sk
 MATCH (n:GufeTokenizable {_scoped_key: sk})
+USING INDEX n:GufeTokenizable(_scoped_key)
 RETURN n._scoped_key AS sk, n._content_hash AS hash
 """
 
@@ -44,7 +45,9 @@ RETURN row.sk AS sk
 _MERGE_EDGES = """
 UNWIND $edges AS e
 MATCH (a:GufeTokenizable {_scoped_key: e.src})
+USING INDEX a:GufeTokenizable(_scoped_key)
 MATCH (b:GufeTokenizable {_scoped_key: e.dst})
+USING INDEX b:GufeTokenizable(_scoped_key)
 MERGE (a)-[r:DEPENDS_ON {path: e.path}]->(b)
 ON CREATE SET r += e.props
 """
@@ -97,7 +100,8 @@ FOREACH (x IN doomed | DETACH DELETE x)
 
 _DELETE_TASKS = """
 UNWIND $sks AS sk
-MATCH (:GufeTokenizable {_scoped_key: sk})<-[:PERFORMS]-(t:Task)
+MATCH (tf:GufeTokenizable {_scoped_key: sk})<-[:PERFORMS]-(t:Task)
+USING INDEX tf:GufeTokenizable(_scoped_key)
 OPTIONAL MATCH (t)-[:RESULTS_IN]->(ref:ProtocolDAGResultRef)
 OPTIONAL MATCH (tb:Tracebacks)-[:DETAILS]->(ref)
 OPTIONAL MATCH (t)-[:ATTEMPTED]->(attempt:TaskAttempt)
@@ -110,6 +114,7 @@ RETURN size(tasks) AS tasks, size(refs) AS results
 _DELETE_OBJECTS = """
 UNWIND $sks AS sk
 MATCH (n:GufeTokenizable {_scoped_key: sk})
+USING INDEX n:GufeTokenizable(_scoped_key)
 DETACH DELETE n
 """
 
@@ -230,7 +235,8 @@ class NetworksMixin(NetworkQueriesMixin, TaskHubsMixin):
         records = self.execute_query(
             """
             UNWIND $sks AS sk
-            MATCH (m:NetworkMark)-[:MARKS]->(:GufeTokenizable:AlchemicalNetwork {_scoped_key: sk})
+            MATCH (m:NetworkMark)-[:MARKS]->(an:GufeTokenizable:AlchemicalNetwork {_scoped_key: sk})
+            USING INDEX an:GufeTokenizable(_scoped_key)
             RETURN sk, m.state AS state
             """,
             {"sks": [str(k) for k in keys]},
@@ -246,7 +252,8 @@ class NetworksMixin(NetworkQueriesMixin, TaskHubsMixin):
         records = self.execute_query(
             """
             UNWIND $rows AS row
-            MATCH (m:NetworkMark)-[:MARKS]->(:GufeTokenizable:AlchemicalNetwork {_scoped_key: row.sk})
+            MATCH (m:NetworkMark)-[:MARKS]->(an:GufeTokenizable:AlchemicalNetwork {_scoped_key: row.sk})
+            USING INDEX an:GufeTokenizable(_scoped_key)
             SET m.state = row.state
             RETURN row.sk AS sk
             """,

@@ -175,7 +175,8 @@ class RestartsMixin:
         result: dict[ScopedKey, set[tuple[str, int]]] = {hub: set() for hub in hubs}
         records = self.execute_query(
             "UNWIND $taskhubs AS hub_sk "
-            "MATCH (trp:TaskRestartPattern)-[:ENFORCES]->(:GufeTokenizable:TaskHub {_scoped_key: hub_sk}) "
+            "MATCH (trp:TaskRestartPattern)-[:ENFORCES]->(th:GufeTokenizable:TaskHub {_scoped_key: hub_sk}) "
+            "USING INDEX th:GufeTokenizable(_scoped_key) "
             "RETURN hub_sk, trp.pattern AS pattern, trp.max_retries AS max_retries",
             {"taskhubs": [str(hub) for hub in hubs]},
         )

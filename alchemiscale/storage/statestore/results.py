@@ -24,6 +24,7 @@ from .status import apply_status, lock_tasks
 _MERGE_REFS = """
 UNWIND $rows AS row
 MATCH (t:GufeTokenizable:Task {_scoped_key: row.task})
+USING INDEX t:GufeTokenizable(_scoped_key)
 MERGE (r:GufeTokenizable:ProtocolDAGResultRef {_scoped_key: row.ref_sk})
 ON CREATE SET r += row.props
 MERGE (t)-[:RESULTS_IN]->(r)
@@ -33,6 +34,7 @@ RETURN r._scoped_key AS ref
 _MERGE_TRACEBACKS = """
 UNWIND $rows AS row
 MATCH (r:GufeTokenizable:ProtocolDAGResultRef {_scoped_key: row.ref_sk})
+USING INDEX r:GufeTokenizable(_scoped_key)
 MERGE (tb:GufeTokenizable:Tracebacks {_scoped_key: row.tb_sk})
 ON CREATE SET tb += row.props
 MERGE (tb)-[:DETAILS]->(r)
@@ -55,6 +57,7 @@ _TASK_TRACEBACKS = """
 UNWIND $tasks AS task_sk
 MATCH (t:GufeTokenizable:Task {_scoped_key: task_sk})
       -[:RESULTS_IN]->(r:ProtocolDAGResultRef)<-[:DETAILS]-(tb:Tracebacks)
+USING INDEX t:GufeTokenizable(_scoped_key)
 RETURN task_sk, r._scoped_key AS ref, r.datetime_created AS created, tb
 ORDER BY created, ref
 """
@@ -89,6 +92,7 @@ RETURN tf._scoped_key AS transformation, t.status AS status,
 _RECORD_STATES = f"""
 UNWIND $rows AS row
 MATCH (t:GufeTokenizable:Task {{_scoped_key: row.task}})
+USING INDEX t:GufeTokenizable(_scoped_key)
 WITH t, row, row.service AS service
 RETURN row.task AS task, {_CLAIMED_BY} AS claimed_by_service,
        EXISTS {{ (t)-[:RESULTS_IN]->(:GufeTokenizable:ProtocolDAGResultRef {{_scoped_key: row.ref_sk}}) }}

@@ -57,7 +57,8 @@ TRANSITIONS: dict[str, Transition] = {
 
 _LOCK_CLAIMING_SERVICES = """
 UNWIND $sks AS sk
-MATCH (:GufeTokenizable:Task {_scoped_key: sk})<-[:CLAIMS]-(csr:ComputeServiceRegistration)
+MATCH (t:GufeTokenizable:Task {_scoped_key: sk})<-[:CLAIMS]-(csr:ComputeServiceRegistration)
+USING INDEX t:GufeTokenizable(_scoped_key)
 WITH DISTINCT csr ORDER BY csr.identifier
 SET csr._lock = true
 REMOVE csr._lock
@@ -68,6 +69,7 @@ _LOCK_TASKS = """
 UNWIND $sks AS sk
 WITH DISTINCT sk ORDER BY sk
 MATCH (t:GufeTokenizable:Task {_scoped_key: sk})
+USING INDEX t:GufeTokenizable(_scoped_key)
 SET t._lock = true
 REMOVE t._lock
 RETURN sk, t.status AS status
@@ -76,6 +78,7 @@ RETURN sk, t.status AS status
 _SET_STATUS = """
 UNWIND $sks AS sk
 MATCH (t:GufeTokenizable:Task {_scoped_key: sk})
+USING INDEX t:GufeTokenizable(_scoped_key)
 WHERE t.status IN $allowed
 WITH sk, t, t.status AS previous
 SET t.status = $target
@@ -86,7 +89,8 @@ RETURN sk, previous, tf._scoped_key AS tf
 
 _DESCENDANTS = """
 UNWIND $sks AS sk
-MATCH (:GufeTokenizable:Task {_scoped_key: sk})<-[:EXTENDS*]-(d:Task)
+MATCH (t:GufeTokenizable:Task {_scoped_key: sk})<-[:EXTENDS*]-(d:Task)
+USING INDEX t:GufeTokenizable(_scoped_key)
 RETURN DISTINCT d._scoped_key AS sk
 """
 
@@ -136,7 +140,11 @@ def _cascade(tx: ManagedTransaction, roots: list[str], target: str, rule: Transi
 
 def _release(tx: ManagedTransaction, task_sks: list[str], rule: Transition, result_refs: Mapping[str, str]) -> None:
     """Drop the relationships a transition removes and close any open TaskAttempt, in one statement."""
-    lines = ["UNWIND $sks AS sk", "MATCH (t:GufeTokenizable:Task {_scoped_key: sk})"]
+    lines = [
+        "UNWIND $sks AS sk",
+        "MATCH (t:GufeTokenizable:Task {_scoped_key: sk})",
+        "USING INDEX t:GufeTokenizable(_scoped_key)",
+    ]
     if rule.drops:
         lines.append(f"CALL (t) {{ MATCH (t)<-[r:{'|'.join(rule.drops)}]-() DELETE r }}")
     if "CLAIMS" in rule.drops:
@@ -147,7 +155,7 @@ def _release(tx: ManagedTransaction, task_sks: list[str], rule: Transition, resu
             "OPTIONAL MATCH (t)-[:ATTEMPTED]->(a:TaskAttempt) WHERE a.ended IS NULL",
             "SET a.ended = $now, a.outcome = $outcome, a.result_ref = $result_refs[sk]",
         ]
-    if len(lines) > 2:
+    if len(lines) > 3:
         tx.run(
             "\n".join(lines), sks=task_sks, now=utcnow(), outcome=rule.attempt_outcome, result_refs=dict(result_refs)
         ).consume()
@@ -157,7 +165,8 @@ class TaskStatusMixin:
     def get_task_status(self, tasks: list[ScopedKeyLike]) -> list[Optional[str]]:
         keys = as_scoped_keys(tasks)
         records = self.execute_query(
-            "UNWIND $sks AS sk MATCH (t:GufeTokenizable:Task {_scoped_key: sk}) RETURN sk, t.status AS status",
+            "UNWIND $sks AS sk MATCH (t:GufeTokenizable:Task {_scoped_key: sk}) USING INDEX t:GufeTokenizable(_scoped_key) "
+            "RETURN sk, t.status AS status",
             {"sks": [str(k) for k in keys]},
         )
         return ordered(keys, {r["sk"]: r["status"] for r in records})
@@ -237,7 +246,8 @@ class TaskStatusMixin:
             f"""
             UNWIND $sks AS sk
             CALL (sk) {{
-                MATCH (:GufeTokenizable:AlchemicalNetwork {{_scoped_key: sk}})-[:DEPENDS_ON {{attribute: 'edges'}}]->(tf)
+                MATCH (an:GufeTokenizable:AlchemicalNetwork {{_scoped_key: sk}})-[:DEPENDS_ON {{attribute: 'edges'}}]->(tf)
+                USING INDEX an:GufeTokenizable(_scoped_key)
                 WITH collect(tf._scoped_key) AS tfs
                 {SUM_COUNTERS}
             }}

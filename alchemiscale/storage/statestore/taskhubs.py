@@ -32,7 +32,8 @@ class TaskHubsMixin:
         records = self.execute_query(
             """
             UNWIND $sks AS sk
-            MATCH (th:TaskHub)-[:PERFORMS]->(:GufeTokenizable:AlchemicalNetwork {_scoped_key: sk})
+            MATCH (th:TaskHub)-[:PERFORMS]->(an:GufeTokenizable:AlchemicalNetwork {_scoped_key: sk})
+            USING INDEX an:GufeTokenizable(_scoped_key)
             RETURN sk AS network_sk, th._scoped_key AS sk, th.network AS network, th.weight AS weight
             """,
             {"sks": [str(k) for k in keys]},
@@ -65,7 +66,8 @@ class TaskHubsMixin:
         records = self.execute_query(
             """
             UNWIND $rows AS row
-            MATCH (th:TaskHub)-[:PERFORMS]->(:GufeTokenizable:AlchemicalNetwork {_scoped_key: row.sk})
+            MATCH (th:TaskHub)-[:PERFORMS]->(an:GufeTokenizable:AlchemicalNetwork {_scoped_key: row.sk})
+            USING INDEX an:GufeTokenizable(_scoped_key)
             SET th.weight = row.weight
             RETURN row.sk AS sk
             """,

@@ -32,7 +32,9 @@ CREATE_BATCH = 5000  # rows per statement: bounds the memory one statement's par
 _CREATION_CHECKS = """
 UNWIND $rows AS row
 OPTIONAL MATCH (tf:GufeTokenizable {_scoped_key: row.transformation})
+USING INDEX tf:GufeTokenizable(_scoped_key)
 OPTIONAL MATCH (prev:GufeTokenizable:Task {_scoped_key: row.extends})-[:PERFORMS]->(prev_tf)
+USING INDEX prev:GufeTokenizable(_scoped_key)
 RETURN row.i AS i,
        tf IS NOT NULL AS found,
        CASE WHEN tf IS NULL THEN false
@@ -44,11 +46,13 @@ RETURN row.i AS i,
 _CREATE_TASKS = """
 UNWIND $rows AS row
 MATCH (tf:GufeTokenizable {_scoped_key: row.transformation})
+USING INDEX tf:GufeTokenizable(_scoped_key)
 CREATE (t:GufeTokenizable:Task)
 SET t += row.props
 CREATE (t)-[:PERFORMS]->(tf)
 WITH t, row
 OPTIONAL MATCH (prev:GufeTokenizable:Task {_scoped_key: row.extends})
+USING INDEX prev:GufeTokenizable(_scoped_key)
 FOREACH (p IN CASE WHEN prev IS NULL THEN [] ELSE [prev] END | CREATE (t)-[:EXTENDS]->(p))
 """
 
@@ -207,7 +211,8 @@ class TasksMixin(TaskStatusMixin, ActionsMixin):
         """Task models for each ScopedKey (None where absent)."""
         keys = as_scoped_keys(tasks)
         records = self.execute_query(
-            "UNWIND $sks AS sk MATCH (t:GufeTokenizable:Task {_scoped_key: sk}) RETURN sk, properties(t) AS props",
+            "UNWIND $sks AS sk MATCH (t:GufeTokenizable:Task {_scoped_key: sk}) USING INDEX t:GufeTokenizable(_scoped_key) "
+            "RETURN sk, properties(t) AS props",
             {"sks": [str(k) for k in keys]},
         )
         return ordered(keys, {r["sk"]: task_from_props(r["props"]) for r in records})
@@ -222,6 +227,7 @@ class TasksMixin(TaskStatusMixin, ActionsMixin):
             """
             UNWIND $sks AS sk
             MATCH (t:GufeTokenizable:Task {_scoped_key: sk})
+            USING INDEX t:GufeTokenizable(_scoped_key)
             SET t.priority = $priority
             RETURN sk
             """,
@@ -233,7 +239,8 @@ class TasksMixin(TaskStatusMixin, ActionsMixin):
     def get_task_priority(self, tasks: list[ScopedKeyLike]) -> list[Optional[int]]:
         keys = as_scoped_keys(tasks)
         records = self.execute_query(
-            "UNWIND $sks AS sk MATCH (t:GufeTokenizable:Task {_scoped_key: sk}) RETURN sk, t.priority AS priority",
+            "UNWIND $sks AS sk MATCH (t:GufeTokenizable:Task {_scoped_key: sk}) USING INDEX t:GufeTokenizable(_scoped_key) "
+            "RETURN sk, t.priority AS priority",
             {"sks": [str(k) for k in keys]},
         )
         return ordered(keys, {r["sk"]: r["priority"] for r in records})

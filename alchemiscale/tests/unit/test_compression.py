@@ -13,7 +13,7 @@ from gufe.protocols import ProtocolDAGResult, ProtocolUnitFailure
 from alchemiscale.serialization.compression import (
     ResultDecodeError,
     bytes_to_latin1,
-    canonical_result_bytes,
+    canonical_result,
     compress_keyed_chain,
     decompress_keyed_chain,
     deserialize_protocoldagresult,
@@ -145,18 +145,18 @@ def test_gufe_encoded_result_bytes_become_the_stored_form(success_result):
     assert gufe_bytes_value(codec["latin-1"]) == data
     # gufe before 1.2 held the bytes uncompressed; gufe's decoder (and so this) decompresses whatever is zstd
     assert gufe_bytes_value(bytes_to_latin1(data)) == zstandard.ZstdDecompressor().decompress(data)
-    stored, chain = canonical_result_bytes(data)
-    assert stored == data and chain[-1][0] == str(success_result.key)
+    stored, summary = canonical_result(data)
+    assert stored == data and summary["key"] == str(success_result.key) and summary["ok"]
     legacy = json.dumps(to_keyed_chain_json(success_result)).encode("utf-8")
-    stored, _ = canonical_result_bytes(legacy)
+    stored, _ = canonical_result(legacy)
     assert stored.startswith(b"\x28\xb5\x2f\xfd") and decompress_keyed_chain(stored)[-1][0] == str(success_result.key)
     # both layers keep the decompressed-size limit
     with pytest.raises(ResultDecodeError, match="the limit is 100"):
         gufe_bytes_value(codec["latin-1"], max_size=100)
     with pytest.raises(ResultDecodeError, match="the limit is 100"):
-        canonical_result_bytes(data, max_size=100)
+        canonical_result(data, max_size=100)
     with pytest.raises(ResultDecodeError, match="the limit is 100"):
-        canonical_result_bytes(legacy, max_size=100)
+        canonical_result(legacy, max_size=100)
 
 
 def test_compress_rejects_non_chain():
