@@ -378,8 +378,8 @@ class ResultsMixin:
         for i, record in enumerate(records):
             try:
                 plans.append(_RecordPlan.of(i, record))
-            except StoreError as e:
-                answers[i] = e
+            except (StoreError, ValueError) as e:  # e.g. a malformed service id: this record's own error
+                answers[i] = e if isinstance(e, StoreError) else InvalidInputError(str(e))
 
         def work(tx: ManagedTransaction) -> dict[int, Union[RecordedResult, StoreError]]:
             recorded: dict[int, Union[RecordedResult, StoreError]] = {}

@@ -211,12 +211,14 @@ def test_record_task_results_answers_each_record_in_one_transaction(setup):
         ResultRecord(twice, twice_ref, service),
         ResultRecord(twice, twice_ref, service),  # the same upload again, in the same batch
         ResultRecord(twice, make_ref(twice, ok=False), service),  # another result once it is complete
+        ResultRecord(done, make_ref(done, ok=True), "not a service id"),
     ])
     assert answers[:2] == [(ok_ref.scoped_key(ok_ref.scope), "complete"), (failed_ref.scoped_key(failed_ref.scope), "error")]
     assert isinstance(answers[2], ConflictError) and isinstance(answers[3], NotFoundError)
     assert isinstance(answers[4], InvalidInputError) and "differs from the scope" in str(answers[4])
     assert answers[5:7] == [(twice_ref.scoped_key(twice_ref.scope), "complete"), (twice_ref.scoped_key(twice_ref.scope), None)]
     assert isinstance(answers[7], ConflictError)
+    assert isinstance(answers[8], InvalidInputError) and "invalid ComputeServiceID" in str(answers[8])
     assert store.get_task_status([done, failed, late, twice]) == ["complete", "error", "waiting", "complete"]
     assert store.get_task_results(late) == [] and store.get_task_failures(twice) == []
     assert store.get_task_tracebacks([failed])[0][0]["tracebacks"] == ["boom"]
