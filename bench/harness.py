@@ -23,7 +23,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Optional
 
+import httpx
 import psutil
+from prometheus_client.parser import text_string_to_metric_families
 from neo4j import Driver, GraphDatabase
 
 from alchemiscale.compute.client import AlchemiscaleComputeClient
@@ -203,6 +205,18 @@ class CpuMeter:
                 total += times.user + times.system
             totals[name] = total
         return totals
+
+
+def store_batches(compute_url: str, kind: str) -> tuple[float, float]:
+    """``(requests, batches)`` of ``kind`` (claims, results) the compute API has sent to Neo4j so far,
+    from its ``alchemiscale_store_batch_size`` histogram."""
+    totals = {"_sum": 0.0, "_count": 0.0}
+    for family in text_string_to_metric_families(httpx.get(f"{compute_url}/metrics", timeout=60).text):
+        for sample in family.samples:
+            suffix = sample.name.removeprefix("alchemiscale_store_batch_size")
+            if suffix in totals and sample.labels.get("kind") == kind:
+                totals[suffix] += sample.value
+    return totals["_sum"], totals["_count"]
 
 
 # -- the stack ------------------------------------------------------------------------------------

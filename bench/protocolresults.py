@@ -37,7 +37,7 @@ from alchemiscale.storage.objectstore import LocalObjectStore
 from alchemiscale.tests.protocols import FinishUnit, SetupUnit, SuccessProtocol, TestSettings, execute_locally, protocol_settings
 
 from .data import transformation_network
-from .harness import CpuMeter, PeakRSS, Report, Stack, timed, unique_scope
+from .harness import CpuMeter, PeakRSS, Report, Stack, store_batches, timed, unique_scope
 
 TASKS_PER_TRANSFORMATION = 4
 PUSH_THREADS = 8
@@ -135,14 +135,19 @@ def run(stack: Stack, n_results: int, preset: str) -> Report:
         warm_up, *batches = [list(range(len(claimed)))[r::REPEATS + 1] for r in range(REPEATS + 1)]
         push_rates, push_base_rates, loads = [], [], []
         cpu_per_push: dict[str, list[float]] = {}
+        records_per_batch: list[float] = []
         meter = CpuMeter()
         with tempfile.TemporaryDirectory(prefix="bench-objects-") as root, ThreadPoolExecutor(PUSH_THREADS) as pool:
             direct = DirectStore(root, claimed[0])
             list(pool.map(push, warm_up))
             for batch in batches:
+                records_before = store_batches(stack.compute_url, "results")
                 before = meter.read()
                 seconds, _ = timed(lambda: list(pool.map(push, batch)))
                 after = meter.read()
+                records_after = store_batches(stack.compute_url, "results")
+                sent = records_after[0] - records_before[0], records_after[1] - records_before[1]
+                records_per_batch.append(sent[0] / sent[1] if sent[1] else 0.0)
                 push_rates.append(len(batch) / seconds)
                 loads.append(os.getloadavg()[0])
                 for name in after:
@@ -163,6 +168,8 @@ def run(stack: Stack, n_results: int, preset: str) -> Report:
     for name, values in cpu_per_push.items():
         report.add(f"push: CPU per result, {name} (median)", statistics.median(values), "ms",
                    repeats=[round(v, 1) for v in values])
+    report.add("push: result records per Neo4j transaction (mean per batch, median)", statistics.median(records_per_batch),
+               "records", repeats=[round(v, 2) for v in records_per_batch])
     push_ratio = statistics.median([a / b for a, b in zip(push_rates, push_base_rates)])
     report.add("push through API / direct (median of paired batches)", push_ratio, "x",
                target=">= 0.5", met=push_ratio >= 0.5)

@@ -17,6 +17,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Generic, Optional, Sequence, TypeVar, Union
 
+from .metrics import STORE_BATCH_SIZE
+
 Request = TypeVar("Request")
 Answer = TypeVar("Answer")
 
@@ -39,12 +41,14 @@ class Batcher(Generic[Request, Answer]):
 
     def __init__(
         self,
+        kind: str,
         single: Callable[[Request], Answer],
         batch: Callable[[list[Request]], Sequence[Union[Answer, Exception]]],
         *,
         max_batch: int,
         max_in_flight: int = 1,
     ):
+        self.kind = kind  # the ``kind`` label of the batch-size metric
         self._single = single
         self._batch = batch
         self.max_batch = max_batch
@@ -77,6 +81,7 @@ class Batcher(Generic[Request, Answer]):
             batch = [own, *self._queue[: self.max_batch - 1]]
             del self._queue[: self.max_batch - 1]
             self.batch_sizes[len(batch)] += 1
+        STORE_BATCH_SIZE.labels(self.kind).observe(len(batch))
         try:
             if len(batch) == 1:
                 own.answer = self._single(own.request)

@@ -3,7 +3,8 @@
 Two kinds of metric:
 
 - counted in each process as requests pass: requests by route template and status, latency
-  histograms, claims, result uploads and their sizes. Under gunicorn these go through
+  histograms, claims, result uploads and their sizes, and the size of the batches of store calls
+  sent to Neo4j together (``base/batching.py``). Under gunicorn these go through
   prometheus-client's multiprocess mode: ``alchemiscale api``/``compute api`` point
   ``PROMETHEUS_MULTIPROC_DIR`` at an empty folder before the workers start, and a scrape of any
   worker sums every worker's files. Without that variable (one uvicorn process) the process's
@@ -53,6 +54,10 @@ REQUEST_SECONDS = Histogram(
 TASKS_CLAIMED = Counter("alchemiscale_compute_tasks_claimed", "Tasks handed to compute services by claims.")
 RESULTS_UPLOADED = Counter(
     "alchemiscale_compute_results_uploaded", "ProtocolDAGResults recorded, by outcome.", ["ok"]
+)
+STORE_BATCH_SIZE = Histogram(
+    "alchemiscale_store_batch_size", "Requests sent to the state store together, by kind (claims, upload_states, results).",
+    ["kind"], buckets=(1, 2, 4, 8, 16, 32, 64),
 )
 RESULT_BYTES = Histogram(
     "alchemiscale_compute_result_bytes", "Size of uploaded ProtocolDAGResults as stored (compressed bytes).",

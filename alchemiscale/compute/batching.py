@@ -1,4 +1,5 @@
-"""The compute API's batched store calls: claims, and result records (see :mod:`alchemiscale.base.batching`).
+"""The compute API's batched store calls: claims, uploads' early reads and result records (see
+:mod:`alchemiscale.base.batching`).
 
 One statement of each kind is in flight per API process; what arrives meanwhile queues and goes
 out together as the next batch.
@@ -10,7 +11,14 @@ from typing import Optional
 
 from ..base.batching import Batcher, batcher_of
 from ..models import ScopedKey
-from ..storage.statestore import ClaimRequest, Neo4jStore, RecordedResult, ResultRecord
+from ..storage.statestore import (
+    ClaimRequest,
+    Neo4jStore,
+    RecordedResult,
+    ResultRecord,
+    ResultUploadState,
+    UploadStateRequest,
+)
 
 # The most claims sent in one statement; a longer queue goes out in several.
 MAX_CLAIM_BATCH = 64
@@ -20,6 +28,9 @@ MAX_CLAIM_BATCH = 64
 # best Tasks, and the loser of each race claims again.
 MAX_CLAIMS_IN_FLIGHT = 1
 
+# The most uploads' early reads sent in one query.
+MAX_UPLOAD_STATE_BATCH = 32
+
 # The most results recorded in one transaction. Results of one compute service lock its
 # registration, so they are recorded one transaction after another; a batch takes the lock once.
 MAX_RESULT_BATCH = 32
@@ -28,6 +39,7 @@ MAX_RESULT_BATCH = 32
 def make_claim_batcher(store: Neo4jStore) -> Batcher[ClaimRequest, list[Optional[ScopedKey]]]:
     """A batcher whose ``submit`` answers as ``store.claim_taskhub_tasks`` would."""
     return Batcher(
+        "claims",
         lambda request: store.claim_taskhub_tasks(**vars(request)),
         store.claim_taskhub_tasks_batch,
         max_batch=MAX_CLAIM_BATCH,
@@ -35,16 +47,34 @@ def make_claim_batcher(store: Neo4jStore) -> Batcher[ClaimRequest, list[Optional
     )
 
 
+def make_upload_state_batcher(store: Neo4jStore) -> Batcher[UploadStateRequest, ResultUploadState]:
+    """A batcher whose ``submit`` answers as ``store.get_result_upload_state`` would."""
+    return Batcher(
+        "upload_states",
+        lambda request: store.get_result_upload_state(**vars(request)),
+        store.get_result_upload_states,
+        max_batch=MAX_UPLOAD_STATE_BATCH,
+    )
+
+
 def make_result_batcher(store: Neo4jStore) -> Batcher[ResultRecord, RecordedResult]:
     """A batcher whose ``submit`` answers as ``store.record_task_result`` would."""
     return Batcher(
-        lambda record: store.record_task_result(**vars(record)), store.record_task_results, max_batch=MAX_RESULT_BATCH
+        "results",
+        lambda record: store.record_task_result(**vars(record)),
+        store.record_task_results,
+        max_batch=MAX_RESULT_BATCH,
     )
 
 
 def claim_batcher(store: Neo4jStore) -> Batcher[ClaimRequest, list[Optional[ScopedKey]]]:
     """The claim batcher of this API process."""
     return batcher_of(store, "claims", lambda: make_claim_batcher(store))
+
+
+def upload_state_batcher(store: Neo4jStore) -> Batcher[UploadStateRequest, ResultUploadState]:
+    """The uploads' early-read batcher of this API process."""
+    return batcher_of(store, "upload_states", lambda: make_upload_state_batcher(store))
 
 
 def result_batcher(store: Neo4jStore) -> Batcher[ResultRecord, RecordedResult]:

@@ -38,8 +38,8 @@ from ...security.auth import authorize
 from ...security.models import TokenData
 from ...storage.models import ProtocolDAGResultRef, Tracebacks, utcnow
 from ...storage.objectstore import ObjectStore, ObjectStoreError, protocoldagresult_location
-from ...storage.statestore import Neo4jStore, ResultRecord
-from ..batching import result_batcher
+from ...storage.statestore import Neo4jStore, ResultRecord, UploadStateRequest
+from ..batching import result_batcher, upload_state_batcher
 from ..bodies import GufeEncodedBytes, SetTaskResultBody, TasksWantedBody, WireServiceID
 from .common import CallerDepends, check_service_owner, compute_router, refuse_foreign
 
@@ -173,9 +173,9 @@ def _record_result(
     """Store checked result bytes and finish the Task (see :func:`set_task_result`).
 
     One read checks the upload first (the service's owner, the claim, a repeat), so no refused
-    result's bytes are stored; the record itself goes through the process's result batcher.
+    result's bytes are stored; that read and the record go through the process's batchers.
     """
-    state = n4js.get_result_upload_state(task, service, summary["key"], summary["ok"])
+    state = upload_state_batcher(n4js).submit(UploadStateRequest(task, service, summary["key"], summary["ok"]))
     if state.service_registered:  # unregistered: refused below, as the Task is not its claim
         refuse_foreign(state.service_owner, caller, f"compute service {service}")
     ref_sk = _expected_ref(state.transformation, summary)

@@ -10,7 +10,7 @@ from .idempotency import IdempotencyMixin, IdempotencyRecord
 from .identities import IdentitiesMixin
 from .networks import NetworksMixin
 from .restarts import RestartsMixin
-from .results import RecordedResult, ResultRecord, ResultsMixin
+from .results import RecordedResult, ResultRecord, ResultsMixin, ResultUploadState, UploadStateRequest
 from .strategies import StrategiesMixin
 from .tasks import TasksMixin
 

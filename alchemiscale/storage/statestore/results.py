@@ -73,17 +73,19 @@ ORDER BY r.datetime_created DESC LIMIT 1
 _CLAIMED_BY = """t.status = 'running' AND t.claim = service
        AND EXISTS { (:ComputeServiceRegistration {identifier: service})-[:CLAIMS]->(t) }"""
 
-# An upload's early check, unlocked: the service's registration, the Task's Transformation and
-# whether the Task runs under the claim or already holds this result (same key and outcome: the
+# Uploads' early checks, unlocked: for each row, the service's registration, the Task's Transformation
+# and whether the Task runs under the claim or already holds this result (same key and outcome: the
 # same ref, as the ref's location derives from the Transformation, the key and the outcome).
-_UPLOAD_STATE = f"""
-MATCH (t:GufeTokenizable:Task {{_scoped_key: $task}})-[:PERFORMS]->(tf)
-WITH t, tf, $service AS service
+_UPLOAD_STATES = f"""
+UNWIND $rows AS row
+MATCH (t:GufeTokenizable:Task {{_scoped_key: row.task}})-[:PERFORMS]->(tf)
+USING INDEX t:GufeTokenizable(_scoped_key)
+WITH row, t, tf, row.service AS service
 OPTIONAL MATCH (csr:ComputeServiceRegistration {{identifier: service}})
-RETURN tf._scoped_key AS transformation, t.status AS status,
+RETURN row.i AS i, tf._scoped_key AS transformation, t.status AS status,
        csr IS NOT NULL AS service_registered, csr.owner AS service_owner,
        {_CLAIMED_BY} AS claimed_by_service,
-       EXISTS {{ (t)-[:RESULTS_IN]->(:GufeTokenizable:ProtocolDAGResultRef {{obj_key: $key, ok: $ok}}) }}
+       EXISTS {{ (t)-[:RESULTS_IN]->(:GufeTokenizable:ProtocolDAGResultRef {{obj_key: row.key, ok: row.ok}}) }}
        AS already_recorded
 """
 
@@ -109,6 +111,16 @@ class ResultUploadState(NamedTuple):
     service_owner: Optional[str]  # the identity that registered the service (None: none recorded)
     claimed_by_service: bool
     already_recorded: bool
+
+
+@dataclass(frozen=True)
+class UploadStateRequest:
+    """An upload's early check, as ``get_result_upload_state`` takes it."""
+
+    task: ScopedKeyLike
+    compute_service_id: Union[ComputeServiceID, str]
+    result_key: str
+    ok: bool
 
 
 @dataclass(frozen=True)
@@ -334,15 +346,33 @@ class ResultsMixin:
         ``record_task_result`` checks both again under the Task's lock. Raises ``NotFoundError`` if
         there is no such Task.
         """
-        sk = scoped_key_str(task)
-        records = self.execute_query(
-            _UPLOAD_STATE,
-            {"task": sk, "service": str(ComputeServiceID(compute_service_id)), "key": result_key, "ok": ok},
-        )
-        if not records:
-            raise NotFoundError(f"no Task {sk} performing a Transformation in the state store")
-        state = records[0].data()
-        return ResultUploadState(**{**state, "transformation": ScopedKey.from_str(state["transformation"])})
+        answer = self.get_result_upload_states([UploadStateRequest(task, compute_service_id, result_key, ok)])[0]
+        if isinstance(answer, StoreError):
+            raise answer
+        return answer
+
+    def get_result_upload_states(
+        self, requests: Sequence[UploadStateRequest]
+    ) -> list[Union[ResultUploadState, StoreError]]:
+        """Several ``get_result_upload_state`` calls in one query: each answer, or its error, in order."""
+        answers: list[Union[ResultUploadState, StoreError, None]] = [None] * len(requests)
+        rows = []
+        for i, r in enumerate(requests):
+            try:
+                service = str(ComputeServiceID(r.compute_service_id))
+            except ValueError as e:  # this request's own error
+                answers[i] = InvalidInputError(str(e))
+                continue
+            rows.append({"i": i, "task": scoped_key_str(r.task), "service": service, "key": r.result_key, "ok": r.ok})
+        found = {record["i"]: record.data() for record in self.execute_query(_UPLOAD_STATES, {"rows": rows})} if rows else {}
+        for row in rows:
+            state = found.get(row["i"])
+            if state is None:
+                answers[row["i"]] = NotFoundError(f"no Task {row['task']} performing a Transformation in the state store")
+                continue
+            del state["i"]
+            answers[row["i"]] = ResultUploadState(**{**state, "transformation": ScopedKey.from_str(state["transformation"])})
+        return answers  # type: ignore[return-value]
 
     def record_task_result(
         self,

@@ -10,7 +10,7 @@ from alchemiscale.compute.batching import make_result_batcher
 from alchemiscale.errors import ConflictError, InvalidInputError, NotFoundError
 from alchemiscale.models import ComputeServiceID, Scope
 from alchemiscale.storage.models import utcnow
-from alchemiscale.storage.statestore import ResultRecord
+from alchemiscale.storage.statestore import ResultRecord, UploadStateRequest
 
 from .compute_helpers import (
     claim_all,
@@ -191,6 +191,16 @@ def test_upload_state_follows_the_claim_and_the_recorded_ref(setup):
     missing = tasks[0].model_copy(update={"gufe_key": "Task-" + "0" * 32})
     with pytest.raises(NotFoundError, match="no Task"):
         store.get_result_upload_state(missing, service, ref.obj_key, True)
+    # several in one query: each its own answer or error, in order
+    states = store.get_result_upload_states([
+        UploadStateRequest(missing, service, ref.obj_key, True),
+        UploadStateRequest(task, service, ref.obj_key, True),
+        UploadStateRequest(task, "not a service id", ref.obj_key, True),
+        UploadStateRequest(tasks[1], other, "ProtocolDAGResult-" + "1" * 32, False),
+    ])
+    assert isinstance(states[0], NotFoundError) and isinstance(states[2], InvalidInputError)
+    assert states[1] == store.get_result_upload_state(task, service, ref.obj_key, True)
+    assert states[3] == (transformations[0], "waiting", True, None, False, False)
 
 
 def test_record_task_results_answers_each_record_in_one_transaction(setup):

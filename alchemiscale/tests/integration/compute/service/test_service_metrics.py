@@ -45,6 +45,11 @@ def test_service_and_compute_api_count_tasks_claims_and_results(
     assert delta("alchemiscale_compute_results_uploaded_total", ok="false") == 1
     assert delta("alchemiscale_compute_result_bytes_count") == 2
     assert delta("alchemiscale_compute_result_bytes_sum") > 0
+    # one service pushes one result at a time: each record goes to Neo4j alone
+    assert delta("alchemiscale_store_batch_size_count", kind="results") == 2
+    assert delta("alchemiscale_store_batch_size_sum", kind="results") == 2
+    assert delta("alchemiscale_store_batch_size_sum", kind="upload_states") == 2
+    assert delta("alchemiscale_store_batch_size_count", kind="claims") >= 1
     assert metric_value(after, "alchemiscale_compute_services") >= 1
 
     lines = [line for line in open(service.settings.logfile).read().splitlines() if line.strip()]
