@@ -7,7 +7,7 @@ out together as the next batch.
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Callable, Optional
 
 from ..base.batching import Batcher, batcher_of
 from ..models import ScopedKey
@@ -36,35 +36,29 @@ MAX_UPLOAD_STATE_BATCH = 32
 MAX_RESULT_BATCH = 32
 
 
+def _store_batcher(kind: str, single: Callable, batch: Callable, max_batch: int, max_in_flight: int = 1) -> Batcher:
+    """A batcher whose ``submit(request)`` answers as ``single(**vars(request))`` would (a request's
+    fields are the call's arguments) and sends queued requests to ``batch``."""
+    return Batcher(kind, lambda request: single(**vars(request)), batch, max_batch=max_batch, max_in_flight=max_in_flight)
+
+
 def make_claim_batcher(store: Neo4jStore) -> Batcher[ClaimRequest, list[Optional[ScopedKey]]]:
     """A batcher whose ``submit`` answers as ``store.claim_taskhub_tasks`` would."""
-    return Batcher(
-        "claims",
-        lambda request: store.claim_taskhub_tasks(**vars(request)),
-        store.claim_taskhub_tasks_batch,
-        max_batch=MAX_CLAIM_BATCH,
-        max_in_flight=MAX_CLAIMS_IN_FLIGHT,
+    return _store_batcher(
+        "claims", store.claim_taskhub_tasks, store.claim_taskhub_tasks_batch, MAX_CLAIM_BATCH, MAX_CLAIMS_IN_FLIGHT
     )
 
 
 def make_upload_state_batcher(store: Neo4jStore) -> Batcher[UploadStateRequest, ResultUploadState]:
     """A batcher whose ``submit`` answers as ``store.get_result_upload_state`` would."""
-    return Batcher(
-        "upload_states",
-        lambda request: store.get_result_upload_state(**vars(request)),
-        store.get_result_upload_states,
-        max_batch=MAX_UPLOAD_STATE_BATCH,
+    return _store_batcher(
+        "upload_states", store.get_result_upload_state, store.get_result_upload_states, MAX_UPLOAD_STATE_BATCH
     )
 
 
 def make_result_batcher(store: Neo4jStore) -> Batcher[ResultRecord, RecordedResult]:
     """A batcher whose ``submit`` answers as ``store.record_task_result`` would."""
-    return Batcher(
-        "results",
-        lambda record: store.record_task_result(**vars(record)),
-        store.record_task_results,
-        max_batch=MAX_RESULT_BATCH,
-    )
+    return _store_batcher("results", store.record_task_result, store.record_task_results, MAX_RESULT_BATCH)
 
 
 def claim_batcher(store: Neo4jStore) -> Batcher[ClaimRequest, list[Optional[ScopedKey]]]:
