@@ -49,7 +49,7 @@ def decompress_keyed_chain(data: bytes, *, max_size: int = MAX_DECOMPRESSED_BYTE
     """
     data = _require_bytes(data)
     raw = _zstd_decompress(data, max_size) if data.startswith(ZSTD_MAGIC) else data
-    return _parse_keyed_chain(raw)
+    return _decode_chain(raw)[0]
 
 
 def canonical_result(data: bytes, *, max_size: int = MAX_DECOMPRESSED_BYTES) -> tuple[bytes, dict[str, Any]]:
@@ -87,10 +87,6 @@ def _require_bytes(data: Any) -> bytes:
     if not data:
         raise ResultDecodeError("result data is empty")
     return data
-
-
-def _parse_keyed_chain(raw: bytes) -> list:
-    return _decode_chain(raw)[0]
 
 
 def _decode_chain(raw: bytes) -> tuple[list, KeyedChain]:

@@ -92,8 +92,12 @@ RETURN count(DISTINCT t) AS available
 """
 
 
-def _service_id(value: Union[ComputeServiceID, str]) -> str:
-    return str(ComputeServiceID(value))
+def service_id_str(value: Union[ComputeServiceID, str]) -> str:
+    """A ComputeServiceID's string; ``InvalidInputError`` naming the problem if it is malformed."""
+    try:
+        return str(ComputeServiceID(value))
+    except ValueError as e:
+        raise InvalidInputError(str(e)) from None
 
 
 def _manager_id(value: Union[ComputeManagerID, str]) -> ComputeManagerID:
@@ -112,7 +116,7 @@ class ComputeMixin:
         that name, which must be registered (ValueError otherwise). A duplicate identifier is a
         ConflictError.
         """
-        identifier = _service_id(registration.identifier)
+        identifier = service_id_str(registration.identifier)
         params = {
             "identifier": identifier,
             "registered": registration.registered,
@@ -142,7 +146,7 @@ class ComputeMixin:
 
     def get_compute_service_owner(self, compute_service_id: Union[ComputeServiceID, str]) -> Optional[str]:
         """The identity that registered the service (None if none was recorded); KeyError if not registered."""
-        identifier = _service_id(compute_service_id)
+        identifier = service_id_str(compute_service_id)
         records = self.execute_query(
             "MATCH (csr:ComputeServiceRegistration {identifier: $identifier}) RETURN csr.owner AS owner",
             {"identifier": identifier},
@@ -158,7 +162,7 @@ class ComputeMixin:
 
         Returns the id, or None if it was not registered (e.g. it had already expired).
         """
-        removed = self._release_and_delete([_service_id(compute_service_id)], expire_time=None)
+        removed = self._release_and_delete([service_id_str(compute_service_id)], expire_time=None)
         return ComputeServiceID(removed[0]) if removed else None
 
     def heartbeat_computeservice(
@@ -171,7 +175,7 @@ class ComputeMixin:
         records = self.execute_query(
             "MATCH (csr:ComputeServiceRegistration {identifier: $id}) SET csr.heartbeat = $heartbeat "
             "RETURN csr.identifier AS identifier",
-            {"id": _service_id(compute_service_id), "heartbeat": heartbeat},
+            {"id": service_id_str(compute_service_id), "heartbeat": heartbeat},
         )
         identifier = records[0]["identifier"] if records else None
         return ComputeServiceID(identifier) if identifier is not None else None
@@ -215,7 +219,7 @@ class ComputeMixin:
             "MATCH (csr:ComputeServiceRegistration {identifier: $id}) "
             "SET csr.failure_times = [$failure_time] + coalesce(csr.failure_times, []) "
             "RETURN csr.identifier AS identifier",
-            {"id": _service_id(compute_service_id), "failure_time": failure_time},
+            {"id": service_id_str(compute_service_id), "failure_time": failure_time},
         )
         return ComputeServiceID(records[0]["identifier"]) if records else None
 
@@ -233,7 +237,7 @@ class ComputeMixin:
             raise InvalidInputError(f"max_failures must be >= 0, got {max_failures}")
         records = self.execute_query(
             _CAN_CLAIM,
-            {"compute_service_ids": [_service_id(i) for i in compute_service_ids], "forgive_time": forgive_time},
+            {"compute_service_ids": [service_id_str(i) for i in compute_service_ids], "forgive_time": forgive_time},
         )
         return [bool(r["registered"]) and r["failures"] is not None and r["failures"] <= max_failures
                 for r in records]
@@ -249,7 +253,7 @@ class ComputeMixin:
         records = self.execute_query(
             "MATCH (:ComputeServiceRegistration {identifier: $id})-[:CLAIMS]->(t:Task) "
             "RETURN t._scoped_key AS task ORDER BY task",
-            {"id": _service_id(compute_service_id)},
+            {"id": service_id_str(compute_service_id)},
         )
         return [ScopedKey.from_str(record["task"]) for record in records]
 
@@ -263,7 +267,7 @@ class ComputeMixin:
         """
         task_sks = [scoped_key_str(task) for task in tasks]
         records = self.execute_query(
-            _TASKS_WANTED, {"tasks": task_sks, "compute_service_id": _service_id(compute_service_id)}
+            _TASKS_WANTED, {"tasks": task_sks, "compute_service_id": service_id_str(compute_service_id)}
         )
         return [bool(record["wanted"]) for record in records]
 

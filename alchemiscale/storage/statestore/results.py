@@ -18,6 +18,7 @@ from ...errors import ConflictError, InvalidInputError, NotFoundError, StoreErro
 from ...models import ComputeServiceID, Scope, ScopedKey
 from ..models import ProtocolDAGResultRef, TaskStatusEnum, Tracebacks
 from .claims import scoped_key_str
+from .compute import service_id_str
 from .scoping import ScopedKeyLike, as_scoped_key, node_props, to_native
 from .status import apply_status, lock_tasks
 
@@ -162,7 +163,7 @@ class _RecordPlan:
         return cls(
             index=index,
             ref=ref,
-            service=str(ComputeServiceID(record.compute_service_id)),
+            service=service_id_str(record.compute_service_id),
             tracebacks=None if tracebacks is None else _tracebacks_params(tracebacks, ref["ref_sk"]),
             outcome=TaskStatusEnum.complete if record.protocoldagresultref.ok else TaskStatusEnum.error,
         )
@@ -200,6 +201,13 @@ def _record_round(tx: ManagedTransaction, plans: list[_RecordPlan]) -> dict[int,
             if moving:
                 apply_status(tx, moving, outcome, result_refs=refs)
     return answers
+
+
+def _raised(answers: list):
+    """The one answer of a batch of one, raising it if it is an error."""
+    if isinstance(answers[0], StoreError):
+        raise answers[0]
+    return answers[0]
 
 
 def _ref_scoped_key(ref: ProtocolDAGResultRef) -> ScopedKey:
@@ -346,10 +354,7 @@ class ResultsMixin:
         ``record_task_result`` checks both again under the Task's lock. Raises ``NotFoundError`` if
         there is no such Task.
         """
-        answer = self.get_result_upload_states([UploadStateRequest(task, compute_service_id, result_key, ok)])[0]
-        if isinstance(answer, StoreError):
-            raise answer
-        return answer
+        return _raised(self.get_result_upload_states([UploadStateRequest(task, compute_service_id, result_key, ok)]))
 
     def get_result_upload_states(
         self, requests: Sequence[UploadStateRequest]
@@ -359,9 +364,9 @@ class ResultsMixin:
         rows = []
         for i, r in enumerate(requests):
             try:
-                service = str(ComputeServiceID(r.compute_service_id))
-            except ValueError as e:  # this request's own error
-                answers[i] = InvalidInputError(str(e))
+                service = service_id_str(r.compute_service_id)
+            except StoreError as e:  # this request's own error
+                answers[i] = e
                 continue
             rows.append({"i": i, "task": scoped_key_str(r.task), "service": service, "key": r.result_key, "ok": r.ok})
         found = {record["i"]: record.data() for record in self.execute_query(_UPLOAD_STATES, {"rows": rows})} if rows else {}
@@ -389,12 +394,7 @@ class ResultsMixin:
         a cancellation or another service) raises ``ConflictError`` and stores nothing: the claim is
         re-checked under the Task's lock, so no requeue can slip in between check and write.
         """
-        answer = self.record_task_results(
-            [ResultRecord(task, protocoldagresultref, compute_service_id, tracebacks)]
-        )[0]
-        if isinstance(answer, StoreError):
-            raise answer
-        return answer
+        return _raised(self.record_task_results([ResultRecord(task, protocoldagresultref, compute_service_id, tracebacks)]))
 
     def record_task_results(self, records: Sequence[ResultRecord]) -> list[Union[RecordedResult, StoreError]]:
         """Several ``record_task_result`` calls in one transaction: for each record, in order, what that
@@ -408,8 +408,8 @@ class ResultsMixin:
         for i, record in enumerate(records):
             try:
                 plans.append(_RecordPlan.of(i, record))
-            except (StoreError, ValueError) as e:  # e.g. a malformed service id: this record's own error
-                answers[i] = e if isinstance(e, StoreError) else InvalidInputError(str(e))
+            except StoreError as e:  # e.g. a malformed service id: this record's own error
+                answers[i] = e
 
         def work(tx: ManagedTransaction) -> dict[int, Union[RecordedResult, StoreError]]:
             recorded: dict[int, Union[RecordedResult, StoreError]] = {}

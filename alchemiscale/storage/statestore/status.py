@@ -138,13 +138,16 @@ def _cascade(tx: ManagedTransaction, roots: list[str], target: str, rule: Transi
     return list(tx.run(_SET_STATUS, sks=sorted(locked), allowed=allowed, target=target))
 
 
+_EACH_TASK = (
+    "UNWIND $sks AS sk",
+    "MATCH (t:GufeTokenizable:Task {_scoped_key: sk})",
+    "USING INDEX t:GufeTokenizable(_scoped_key)",
+)
+
+
 def _release(tx: ManagedTransaction, task_sks: list[str], rule: Transition, result_refs: Mapping[str, str]) -> None:
     """Drop the relationships a transition removes and close any open TaskAttempt, in one statement."""
-    lines = [
-        "UNWIND $sks AS sk",
-        "MATCH (t:GufeTokenizable:Task {_scoped_key: sk})",
-        "USING INDEX t:GufeTokenizable(_scoped_key)",
-    ]
+    lines = list(_EACH_TASK)
     if rule.drops:
         lines.append(f"CALL (t) {{ MATCH (t)<-[r:{'|'.join(rule.drops)}]-() DELETE r }}")
     if "CLAIMS" in rule.drops:
@@ -155,7 +158,7 @@ def _release(tx: ManagedTransaction, task_sks: list[str], rule: Transition, resu
             "OPTIONAL MATCH (t)-[:ATTEMPTED]->(a:TaskAttempt) WHERE a.ended IS NULL",
             "SET a.ended = $now, a.outcome = $outcome, a.result_ref = $result_refs[sk]",
         ]
-    if len(lines) > 3:
+    if len(lines) > len(_EACH_TASK):  # something to drop or close
         tx.run(
             "\n".join(lines), sks=task_sks, now=utcnow(), outcome=rule.attempt_outcome, result_refs=dict(result_refs)
         ).consume()
