@@ -6,6 +6,8 @@ expired with the state store's own calls, as an operator's cleanup or another se
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from alchemiscale.models import Scope
 from alchemiscale.storage.models import utcnow
 from alchemiscale.tests.integration.compute.conftest import compute_setup
@@ -47,8 +49,10 @@ def test_registration_expired_mid_task_stops_the_orphaned_run_and_finishes_the_t
     pid_file = service.shared_basedir / str(task) / PID_FILENAME
     with service_in_thread(service):
         pid = int(wait_for(lambda: pid_file.exists() and pid_file.read_text(), 60, "the slow unit to start"))
-        # what a heartbeat of any service does to one silent for too long: requeue its Tasks, delete it
-        assert n4js_fresh.expire_registrations(utcnow()) == [service.compute_service_id]
+        # what a heartbeat of any service does to one silent for too long: requeue its Tasks, delete it.
+        # The cutoff lies ahead of any heartbeat the service can send meanwhile (every 0.5 s here), so
+        # one landing between reading the clock and the store's re-check under lock cannot save it.
+        assert n4js_fresh.expire_registrations(utcnow() + timedelta(hours=1)) == [service.compute_service_id]
         assert status(n4js_fresh, task) == "waiting"
         wait_for(lambda: not pid_alive(pid), 30, "the run that lost its claim to be stopped")
         wait_for(lambda: status(n4js_fresh, task) == "complete", 60, "the Task to be claimed again and finished")
