@@ -215,7 +215,7 @@ SCOPE = ("local", "validation", "hydration")
 
 def run(arguments: argparse.Namespace, molecules: list[Molecule]) -> list[Row]:
     from alchemiscale.interface.client import AlchemiscaleClient
-    from alchemiscale.local import LocalDeployment
+    from alchemiscale.local.deployment import LocalDeployment
     from alchemiscale.local.processes import free_ports
     from alchemiscale.models import Scope, ScopedKey
 

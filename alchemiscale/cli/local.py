@@ -12,7 +12,7 @@ from rich.table import Table
 
 
 def _local_deployment(data_dir: Path):
-    from ..local import LocalDeployment
+    from ..local.deployment import LocalDeployment
 
     return LocalDeployment(data_dir)
 
@@ -42,7 +42,7 @@ def local():
 @_port_option("--compute-port", 1841, "the compute API")
 @_port_option("--neo4j-port", 7687, "Neo4j's Bolt listener")
 def local_up(data_dir: Path, compute_services: int, user_port, compute_port, neo4j_port):
-    from ..local import LocalDeploymentError
+    from ..local.deployment import LocalDeploymentError
 
     deployment = _local_deployment(data_dir)
     console = Console()
@@ -82,7 +82,7 @@ def local_status(data_dir: Path):
 @local.command(name="down", help="Stop every process of a local deployment; its data is kept.")
 @data_dir_option
 def local_down(data_dir: Path):
-    from ..local import LocalDeploymentError
+    from ..local.deployment import LocalDeploymentError
 
     deployment = _local_deployment(data_dir)
     try:
@@ -103,7 +103,7 @@ def local_down(data_dir: Path):
 @click.option("--keep", is_flag=True, help="Leave the deployment running afterwards.")
 def demo(data_dir: Optional[Path], compute_services: int, keep: bool):
     from ..base.client import AlchemiscaleClientError
-    from ..local import LocalDeploymentError
+    from ..local.deployment import LocalDeploymentError
     from ..local.demo import DemoError, run_demo
 
     try:

@@ -1,5 +1,4 @@
-"""One-machine deployments (Neo4j, both APIs, compute services) and the ``alchemiscale demo``."""
+"""One-machine deployments (Neo4j, both APIs, compute services) and the ``alchemiscale demo``.
 
-from .deployment import DEFAULT_DATA_DIR, ComponentStatus, LocalDeployment, LocalDeploymentError, UpResult
-
-__all__ = ["DEFAULT_DATA_DIR", "ComponentStatus", "LocalDeployment", "LocalDeploymentError", "UpResult"]
+Nothing is imported here, so ``python -m alchemiscale.local.neo4jserver`` runs its module once.
+"""
