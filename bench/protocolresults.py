@@ -117,23 +117,21 @@ def warm_up_records(stack: Stack, report: Report, n_records: int) -> None:
     )
     service = register(stack.store, "bench_results_warmup")
     claimed = [t for t in stack.store.claim_taskhub_tasks(taskhub_sk, service, count=n_records) if t is not None]
-    meter, ends = CpuMeter(), {}
-    before = meter.read()["Neo4j"]
+    n, sample = len(claimed), min(WARM_UP_SAMPLE, len(claimed) // 2)
+    meter = CpuMeter()
+    neo4j_cpu = {0: meter.read()["Neo4j"]}  # after this many records
     for i, task in enumerate(claimed, 1):
         ref = make_ref(task, ok=True)
         stack.store.get_result_upload_states([UploadStateRequest(task, service, ref.obj_key, True)])
         stack.store.record_task_results([ResultRecord(task, ref, service)])
-        if i in (WARM_UP_SAMPLE, len(claimed) - WARM_UP_SAMPLE):
-            ends[i] = meter.read()["Neo4j"]
+        if i in (sample, n - sample, n):
+            neo4j_cpu[i] = meter.read()["Neo4j"]
         if i % 500 == 0:
-            print(f"  warm-up: {i} of {len(claimed)} results recorded", flush=True)
-    after = meter.read()["Neo4j"]
-    first, last = ends[WARM_UP_SAMPLE] - before, after - ends[len(claimed) - WARM_UP_SAMPLE]
+            print(f"  warm-up: {i} of {n} results recorded", flush=True)
     stack.store.deregister_computeservice(service)
-    report.add(f"warm-up: Neo4j CPU per recorded result, first {WARM_UP_SAMPLE} of {len(claimed)} (store direct)",
-               first / WARM_UP_SAMPLE * 1e3, "ms")
-    report.add(f"warm-up: Neo4j CPU per recorded result, last {WARM_UP_SAMPLE} of {len(claimed)} (store direct)",
-               last / WARM_UP_SAMPLE * 1e3, "ms")
+    first, last = neo4j_cpu[sample] - neo4j_cpu[0], neo4j_cpu[n] - neo4j_cpu[n - sample]
+    report.add(f"warm-up: Neo4j CPU per recorded result, first {sample} of {n} (store direct)", first / sample * 1e3, "ms")
+    report.add(f"warm-up: Neo4j CPU per recorded result, last {sample} of {n} (store direct)", last / sample * 1e3, "ms")
 
 
 def run(stack: Stack, n_results: int, preset: str, n_warm_up: int = WARM_UP_RECORDS) -> Report:
@@ -276,6 +274,8 @@ def main(argv=None) -> None:
     parser.add_argument("--warm-up", type=int, default=WARM_UP_RECORDS,
                         help="results recorded straight into the store first, to warm Neo4j (default: %(default)s; 0: none)")
     args = parser.parse_args(argv)
+    if 0 < args.warm_up < 2 * TASKS_PER_TRANSFORMATION:
+        parser.error(f"--warm-up must be 0 or at least {2 * TASKS_PER_TRANSFORMATION}")
     with running_stack() as stack:
         report = run(stack, args.results, "custom", args.warm_up)
     print(f"wrote {report.write()}")
